@@ -1,0 +1,33 @@
+# Two entry points for a fresh Debian machine: `make run` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+CONFIG ?= release
+BIN := .build/$(CONFIG)/custos
+APT_PACKAGES := libjansson-dev libssl-dev pkg-config
+
+.PHONY: deps build run test clean
+
+# Installs the Debian packages the build links against, only when they are missing.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c $(CONFIG)
+
+run: build
+	$(BIN) authorize --policies policies/example.cedar --entities policies/entities.json --request policies/example-request.json
+
+# Every test: unit, corpus, integration. Release mode so the corpus runs in seconds;
+# the tests use only public and package API, so no @testable build is needed.
+test: build
+	$(SWIFT) test -c $(CONFIG) --parallel --num-workers 2 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+
+clean:
+	rm -rf .build

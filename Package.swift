@@ -1,0 +1,31 @@
+// swift-tools-version:6.0
+// Custos: a policy decision point for clinical and patient data.
+//
+// Layers, dependencies pointing down only:
+//   custos (CLI)            command line, wires everything together
+//   CustosServer            JSON-RPC 2.0 over a Unix socket
+//   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
+//   Guardrails              residency, consent, retention, isolation, compute
+//   Cedar                   the Cedar language: syntax, values, evaluation, formats
+//   CustosJSON              jansson-backed JSON reading, a fast writer
+//   CJansson, COpenSSL      Debian's C libraries
+import PackageDescription
+
+let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Custos",
+    products: [
+        .executable(name: "custos", targets: ["custos"]),
+        .library(name: "Cedar", targets: ["Cedar"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "Cedar", dependencies: ["CustosJSON"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON"]),
+        .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
+        .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], resources: [.copy("Fixtures")]),
+    ]
+)
