@@ -27,7 +27,7 @@ run: build
 # Every test: unit, corpus, integration. Release mode so the corpus runs in seconds;
 # the tests use only public and package API, so no @testable build is needed.
 test: build
-	$(SWIFT) test -c $(CONFIG) --parallel --num-workers 2 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(SWIFT) test -c $(CONFIG) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
 
 clean:
 	rm -rf .build

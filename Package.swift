@@ -24,8 +24,12 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "Cedar", dependencies: ["CustosJSON"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON"]),
+        .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON"]),
+        .target(name: "CustosServer", dependencies: ["CustosJSON"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog"]),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
-        .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"]),
+        .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
+        .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON"]),
     ]
 )

@@ -40,3 +40,24 @@ func writerOutputReadsBackIdentically(_ text: String) throws {
     let v = try JSON.parse(text)
     #expect(try JSON.parse(v.serialized) == v)
 }
+
+@Test(arguments: [
+    (#"{"a\u0000b":1,"a\u0000c":2}"#, ["a\u{0}b", "a\u{0}c"]),
+    (#"{"\u0000":"\u0000x"}"#, ["\u{0}"]),
+    ("{\"\\udbff\\udfff\":1,\"\\u0000\":2}", ["\u{10FFFF}", "\u{0}"]),
+    ("{\"\u{10FFFF}0\":1,\"\\u0000\":2}", ["\u{10FFFF}0", "\u{0}"]),
+    (#"{"\\u0000":1,"\u0000":2}"#, ["\\u0000", "\u{0}"]),
+])
+func objectKeysMayHoldNULAndStayDistinct(_ text: String, _ keys: [String]) throws {
+    guard case .object(let o) = try JSON.parse(text) else { Issue.record("not an object"); return }
+    #expect(o.keys.map { Array($0.unicodeScalars) } == keys.map { Array($0.unicodeScalars) })
+}
+
+@Test func duplicateKeysWithNULAreStillRejected() {
+    #expect(throws: JSONParseError.self) { try JSON.parse(#"{"\u0000":1,"\u0000":2}"#) }
+}
+
+@Test func nulInValuesSurvivesTheKeyRewrite() throws {
+    let v = try JSON.parse(#"{"k\u0000":"v\u0000\udbff\udfff"}"#)
+    #expect(Array(v["k\u{0}"]!.stringValue!.unicodeScalars) == Array("v\u{0}\u{10FFFF}".unicodeScalars))
+}

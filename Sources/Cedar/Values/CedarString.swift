@@ -1,9 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Cedar compares strings as exact sequences of Unicode scalars. Swift's `String ==` is canonical
 /// equivalence ("\u{E9}" == "e\u{301}"), which would make two different Cedar strings equal, so
 /// every Cedar-facing comparison goes through these helpers (UTF-8 order equals scalar order).
 extension String {
+    /// Byte-exact equality of the UTF-8 encodings (which is scalar-exact equality). Sizes are
+    /// compared first (O(1) for native strings), then memory; the generic `elementsEqual` was
+    /// the single largest cost of evaluation before this fast path.
     @inline(__always) package func scalarEquals(_ other: String) -> Bool {
-        self.utf8.elementsEqual(other.utf8)
+        let n = self.utf8.count
+        guard n == other.utf8.count else { return false }
+        if n == 0 { return true }
+        let fast: Bool?? = self.utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in memcmp(a.baseAddress!, b.baseAddress!, n) == 0 }
+        }
+        if let f = fast, let r = f { return r }
+        // Small strings live inline and lend no storage; withUTF8 gives a stack copy.
+        var a = self, b = other
+        return a.withUTF8 { pa in b.withUTF8 { pb in memcmp(pa.baseAddress!, pb.baseAddress!, n) == 0 } }
     }
 
     @inline(__always) package func scalarLess(_ other: String) -> Bool {

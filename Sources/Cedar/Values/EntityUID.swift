@@ -16,11 +16,24 @@ public struct EntityType: Hashable, Sendable, Comparable, CustomStringConvertibl
 public struct EntityUID: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let type: EntityType
     public let id: ScalarString
+    /// Entity references are hashed on every scope-index and hierarchy look-up; hashing both
+    /// strings each time dominated evaluation, so the hash is computed once here.
+    let hash: Int
 
     public init(type: EntityType, id: String) {
         self.type = type
         self.id = ScalarString(id)
+        var h = Hasher()
+        h.combine(self.type)
+        h.combine(self.id)
+        hash = h.finalize()
     }
+
+    @inline(__always) public static func == (a: EntityUID, b: EntityUID) -> Bool {
+        a.hash == b.hash && a.type == b.type && a.id == b.id
+    }
+
+    @inline(__always) public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
 
     public init(_ type: String, _ id: String) {
         self.init(type: EntityType(type), id: id)

@@ -1,0 +1,158 @@
+import CustosJSON
+
+/// The operating-system identity of whoever asked (from SO_PEERCRED), so each entry is
+/// attributable even when the principal in the request is wrong.
+public struct AuditCaller: Sendable, Hashable {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: Int32
+    public var user: String
+
+    public init(uid: UInt32, gid: UInt32, pid: Int32, user: String) {
+        self.uid = uid; self.gid = gid; self.pid = pid; self.user = user
+    }
+}
+
+public enum AuditDecision: String, Sendable, Hashable {
+    case allow, deny
+}
+
+/// One audit record. It names who, what, when, why and under which policy revision, and never a
+/// clinical payload (the log is itself personal data). Its canonical JSON bytes are the Merkle
+/// leaf data, so their layout is part of the log format: members in the fixed order below,
+/// optional members omitted when absent, context keys sorted by UTF-8 bytes.
+public struct AuditEntry: Sendable, Equatable {
+    /// The entry's position in the log (its Merkle leaf index). Set by `AuditWriter.append`.
+    public var seq: UInt64
+    public var time: AuditTimestamp
+    public var decisionID: String
+    public var caller: AuditCaller
+    /// The RPC method or administrative operation (e.g. "authorize", "policy.update").
+    public var method: String
+    public var principal: String
+    public var action: String
+    public var resource: String
+    public var purpose: String?
+    /// The legal basis (GDPR Art 6/9) or transfer basis the request relied on.
+    public var basis: String?
+    public var decision: AuditDecision
+    /// Why it was allowed or denied: determining policy ids and guardrail findings.
+    public var reasons: [String]
+    public var policyRevision: String
+    /// Hex SHA-256 of the request as received: ties the entry to the request without storing it.
+    public var requestSHA256: String
+    /// Request context the daemon allow-listed for audit; nil or empty when none.
+    public var context: JSONObject?
+
+    public init(seq: UInt64 = 0, time: AuditTimestamp = .now(), decisionID: String, caller: AuditCaller,
+                method: String, principal: String, action: String, resource: String,
+                purpose: String? = nil, basis: String? = nil, decision: AuditDecision, reasons: [String] = [],
+                policyRevision: String, requestSHA256: String, context: JSONObject? = nil) {
+        self.seq = seq; self.time = time; self.decisionID = decisionID; self.caller = caller
+        self.method = method; self.principal = principal; self.action = action; self.resource = resource
+        self.purpose = purpose; self.basis = basis; self.decision = decision; self.reasons = reasons
+        self.policyRevision = policyRevision; self.requestSHA256 = requestSHA256; self.context = context
+    }
+
+    /// The canonical JSON bytes (the Merkle leaf data).
+    public func canonicalJSON() -> [UInt8] {
+        var w = JSONWriter(capacity: 512)
+        w.raw("{\"seq\":")
+        w.int(Int64(bitPattern: seq))
+        w.bytes += encodedTail()
+        return w.bytes
+    }
+
+    /// Everything after the seq member, so the writer can encode outside its lock and only
+    /// prepend the sequence number once the entry has its place in the log.
+    func encodedTail() -> [UInt8] {
+        var w = JSONWriter(capacity: 512)
+        w.raw(",\"time\":\"")
+        time.append(to: &w.bytes)
+        w.raw("\",\"decision_id\":"); w.string(decisionID)
+        w.raw(",\"caller\":{\"uid\":"); w.int(Int64(caller.uid))
+        w.raw(",\"gid\":"); w.int(Int64(caller.gid))
+        w.raw(",\"pid\":"); w.int(Int64(caller.pid))
+        w.raw(",\"user\":"); w.string(caller.user)
+        w.raw("},\"method\":"); w.string(method)
+        w.raw(",\"principal\":"); w.string(principal)
+        w.raw(",\"action\":"); w.string(action)
+        w.raw(",\"resource\":"); w.string(resource)
+        if let purpose { w.raw(",\"purpose\":"); w.string(purpose) }
+        if let basis { w.raw(",\"basis\":"); w.string(basis) }
+        w.raw(",\"decision\":"); w.string(decision.rawValue)
+        w.raw(",\"reasons\":[")
+        for (i, r) in reasons.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(r)
+        }
+        w.raw("],\"policy_revision\":"); w.string(policyRevision)
+        w.raw(",\"request_sha256\":"); w.string(requestSHA256)
+        if let context, !context.isEmpty {
+            w.raw(",\"context\":")
+            w.value(canonicalized(.object(context)))
+        }
+        w.byte(UInt8(ascii: "}"))
+        return w.bytes
+    }
+
+    static func assemble(seq: UInt64, tail: [UInt8]) -> [UInt8] {
+        var w = JSONWriter(capacity: tail.count + 32)
+        w.raw("{\"seq\":")
+        w.int(Int64(bitPattern: seq))
+        w.bytes += tail
+        return w.bytes
+    }
+
+    /// Reads an entry back from its canonical JSON.
+    public init(canonicalJSON bytes: UnsafeRawBufferPointer) throws(AuditError) {
+        let v: JSON
+        do { v = try JSON.parse(bytes) } catch { throw .malformedEntry("entry is not JSON: \(error)") }
+        func str(_ k: String) throws(AuditError) -> String {
+            guard let s = v[k]?.stringValue else { throw .malformedEntry("entry member \"\(k)\" is missing or not a string") }
+            return s
+        }
+        func int(_ o: JSON?, _ k: String) throws(AuditError) -> Int64 {
+            guard let i = o?[k]?.intValue else { throw .malformedEntry("entry member \"\(k)\" is missing or not an integer") }
+            return i
+        }
+        guard let t = AuditTimestamp(rfc3339: try str("time")) else { throw .malformedEntry("entry time is not RFC 3339 UTC") }
+        guard let d = AuditDecision(rawValue: try str("decision")) else { throw .malformedEntry("entry decision is neither allow nor deny") }
+        let c = v["caller"]
+        guard let uid = UInt32(exactly: try int(c, "uid")), let gid = UInt32(exactly: try int(c, "gid")),
+              let pid = Int32(exactly: try int(c, "pid")), let user = c?["user"]?.stringValue else {
+            throw .malformedEntry("entry caller is malformed")
+        }
+        let seq = try int(v, "seq")
+        guard seq >= 0 else { throw .malformedEntry("entry seq is negative") }
+        self.init(seq: UInt64(seq), time: t, decisionID: try str("decision_id"),
+                  caller: AuditCaller(uid: uid, gid: gid, pid: pid, user: user),
+                  method: try str("method"), principal: try str("principal"), action: try str("action"),
+                  resource: try str("resource"), purpose: v["purpose"]?.stringValue, basis: v["basis"]?.stringValue,
+                  decision: d, reasons: (v["reasons"]?.arrayValue ?? []).compactMap(\.stringValue),
+                  policyRevision: try str("policy_revision"), requestSHA256: try str("request_sha256"),
+                  context: v["context"]?.objectValue)
+    }
+
+    public init(canonicalJSON bytes: [UInt8]) throws(AuditError) {
+        let r = bytes.withUnsafeBytes { raw -> Result<AuditEntry, AuditError> in
+            do throws(AuditError) { return .success(try AuditEntry(canonicalJSON: raw)) } catch { return .failure(error) }
+        }
+        self = try r.get()
+    }
+}
+
+/// Objects with members sorted by UTF-8 bytes, recursively: one value, one byte string.
+private func canonicalized(_ v: JSON) -> JSON {
+    switch v {
+    case .object(let o):
+        let sorted = o.members
+            .map { JSONObject.Member(key: $0.key, value: canonicalized($0.value)) }
+            .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        return .object(JSONObject(sorted))
+    case .array(let a):
+        return .array(a.map(canonicalized))
+    default:
+        return v
+    }
+}

@@ -1,0 +1,312 @@
+import Foundation  // Thread only
+
+/// When `append` returns relative to the fsync that makes the entry durable.
+public enum AuditDurability: Sendable, Equatable {
+    /// `append` returns after the entry's batch was written and fdatasync'ed (group commit).
+    case always
+    /// `append` returns once queued; the writer fsyncs at most every `intervalMs`, so a crash
+    /// loses at most that window of entries.
+    case batch(intervalMs: Int)
+    /// No fsync until `close()`: for tests and bulk imports, never for production decisions.
+    case off
+}
+
+/// When the writer signs a checkpoint: after `entries` new entries or `milliseconds` after the
+/// first entry not yet covered, whichever comes first, and always at `close()`.
+public struct CheckpointPolicy: Sendable, Equatable {
+    public var entries: Int
+    public var milliseconds: Int
+
+    public init(entries: Int = 1024, milliseconds: Int = 1000) {
+        self.entries = max(1, entries)
+        self.milliseconds = max(1, milliseconds)
+    }
+}
+
+/// The only writer of a state folder's audit log.
+///
+/// Concurrent `append` calls take consecutive indices under a lock and queue their encoded
+/// entry; one writer thread takes everything queued, writes it with one `write`, fdatasyncs
+/// once and wakes every waiter of the batch. Any write or fsync error stops the writer for
+/// good: `append` then throws and `isHealthy` is false, so the daemon can fail closed.
+///
+/// Layout of the state folder: `segment-<first index, 20 digits>.log` files of framed entries
+/// (see `RecordFrame`) and `checkpoints.log`, framed signed notes. Only one process may own a
+/// folder at a time (the daemon holds its own lock file).
+public final class AuditWriter: @unchecked Sendable {
+    public let stateDirectory: String
+    public let durability: AuditDurability
+    public let checkpointPolicy: CheckpointPolicy
+    private let signer: NoteSigner
+    private let segmentBytes: Int
+    private let onFailure: (@Sendable (AuditError) -> Void)?
+
+    // Guarded by `monitor`.
+    private let monitor = Monitor()
+    private var pending: [[UInt8]] = []
+    private var nextIndex: UInt64
+    private var durableCount: UInt64
+    private var failure: AuditError?
+    private var closing = false
+    private var finished = false
+
+    // Owned by the writer thread once it runs.
+    private var segment: AppendFile
+    private var checkpointFile: AppendFile
+    private var frontier: MerkleFrontier
+    private var checkpointedSize: UInt64
+    private var uncoveredSinceMs: Int64?
+    private var lastSyncMs: Int64 = 0
+    private var latest: String?
+
+    /// Queued entries beyond which `append` waits even in `batch` and `off` modes.
+    private static let maxPending = 65_536
+    /// Entries per write: bounds one write's size, and checkpoints and segment rotation happen
+    /// between batches, so they stay near their targets even when appends outrun the disk.
+    private static let maxBatch = 1024
+
+    private init(stateDirectory: String, durability: AuditDurability, checkpointPolicy: CheckpointPolicy,
+                 signer: NoteSigner, segmentBytes: Int, onFailure: (@Sendable (AuditError) -> Void)?,
+                 segment: AppendFile, checkpointFile: AppendFile, frontier: MerkleFrontier,
+                 checkpointedSize: UInt64, latest: String?) {
+        self.stateDirectory = stateDirectory
+        self.durability = durability
+        self.checkpointPolicy = checkpointPolicy
+        self.signer = signer
+        self.segmentBytes = segmentBytes
+        self.onFailure = onFailure
+        self.segment = segment
+        self.checkpointFile = checkpointFile
+        self.frontier = frontier
+        self.checkpointedSize = checkpointedSize
+        self.latest = latest
+        nextIndex = frontier.size
+        durableCount = frontier.size
+    }
+
+    /// Opens (creating if needed) the log in `stateDirectory`, recovering from a crash: a torn
+    /// final record is cut and the tree continues from the entries before it. Anything else
+    /// that does not add up (damaged records mid-file, missing segments, fewer entries than the
+    /// newest checkpoint covers) throws rather than being repaired.
+    public static func open(stateDirectory: String, mode: AuditDurability = .always,
+                            checkpointEvery: CheckpointPolicy = CheckpointPolicy(),
+                            signer: NoteSigner, segmentBytes: Int = 64 << 20,
+                            onFailure: (@Sendable (AuditError) -> Void)? = nil) throws(AuditError) -> AuditWriter {
+        let dir = stateDirectory
+        try FileSystem.makeDirectory(dir)
+        var frontier = MerkleFrontier()
+        var badSeq: (UInt64, UInt64?)? = nil
+        let summary = try LogReader.scan(dir) { index, payload in
+            let seq = LogReader.seq(of: payload)
+            guard seq == index else { badSeq = (index, seq); return false }
+            frontier.append(leafHash: MerkleHash.leaf(payload))
+            return true
+        }
+        if let (index, seq) = badSeq {
+            throw .corruptLog(path: dir, offset: 0, reason: "entry \(index) carries seq \(seq.map(String.init) ?? "none"): entries are missing or out of order")
+        }
+        switch summary.issue {
+        case .segmentGap(let name, let expected, let found)?:
+            throw .corruptLog(path: dir + "/" + name, offset: 0, reason: "segment starts at entry \(found) but \(expected) entries precede it")
+        case .corrupt(let name, let offset, _, let reason)?:
+            throw .corruptLog(path: dir + "/" + name, offset: offset, reason: reason)
+        case nil:
+            break
+        }
+
+        let segment: AppendFile
+        if let last = summary.lastSegment {
+            segment = try AppendFile.reopen(path: dir + "/" + last.name, validLength: last.validLength)
+        } else {
+            segment = try AppendFile.createNew(path: dir + "/" + SegmentName.name(firstIndex: 0))
+        }
+
+        let cps = try LogReader.checkpoints(dir)
+        if let corrupt = cps.corrupt { throw .corruptLog(path: dir + "/" + LogReader.checkpointFile, offset: cps.validLength, reason: corrupt) }
+        let cpPath = dir + "/" + LogReader.checkpointFile
+        let checkpointFile = FileSystem.exists(cpPath)
+            ? try AppendFile.reopen(path: cpPath, validLength: cps.validLength)
+            : try AppendFile.createNew(path: cpPath)
+        var checkpointed: UInt64 = 0
+        if let note = cps.notes.last {
+            // Parsed, not verified: after a key rotation the old key signed it. The verifier checks.
+            guard let split = note.range(of: "\n\n") else {
+                throw .corruptLog(path: cpPath, offset: 0, reason: "the newest checkpoint has no signature block")
+            }
+            let cp = try Checkpoint(body: String(note[..<split.lowerBound]) + "\n")
+            if cp.size > frontier.size { throw .truncatedBelowCheckpoint(entries: frontier.size, checkpointSize: cp.size) }
+            if cp.size == frontier.size && cp.root != frontier.root {
+                throw .corruptLog(path: dir, offset: 0, reason: "the entries do not match the root of the newest checkpoint")
+            }
+            checkpointed = cp.size
+        }
+
+        let w = AuditWriter(stateDirectory: dir, durability: mode, checkpointPolicy: checkpointEvery, signer: signer,
+                            segmentBytes: max(4096, segmentBytes), onFailure: onFailure, segment: segment,
+                            checkpointFile: checkpointFile, frontier: frontier, checkpointedSize: checkpointed,
+                            latest: cps.notes.last)
+        if checkpointed < frontier.size { w.uncoveredSinceMs = Monitor.monotonicMs() }
+        let thread = Thread { [w] in w.run() }
+        thread.name = "custos-audit-writer"
+        thread.start()
+        return w
+    }
+
+    /// Appends `entry` (its `seq` is replaced by its index) and returns the index. In `always`
+    /// mode it returns only after the entry is on disk. Throws when the writer has failed or is
+    /// closed; the entry is then not in the log.
+    @discardableResult
+    public func append(_ entry: AuditEntry) throws(AuditError) -> UInt64 {
+        let tail = entry.encodedTail()
+        let limit = RecordFrame.maxPayload - 32
+        guard tail.count <= limit else { throw .entryTooLarge(bytes: tail.count, limit: limit) }
+        monitor.lock()
+        defer { monitor.unlock() }
+        while failure == nil && !closing && pending.count >= Self.maxPending { monitor.waitForProgress() }
+        if let failure { throw failure }
+        if closing { throw .closed }
+        let index = nextIndex
+        nextIndex += 1
+        pending.append(AuditEntry.assemble(seq: index, tail: tail))
+        if pending.count == 1 { monitor.signalWork() }
+        guard durability == .always else { return index }
+        while durableCount <= index {
+            if let failure { throw failure }
+            monitor.waitForProgress()
+        }
+        return index
+    }
+
+    /// False once a write or fsync failed (permanently) or after `close()`.
+    public var isHealthy: Bool {
+        monitor.lock(); defer { monitor.unlock() }
+        return failure == nil && !closing
+    }
+
+    /// The error that stopped the writer, if any.
+    public var failureReason: AuditError? {
+        monitor.lock(); defer { monitor.unlock() }
+        return failure
+    }
+
+    /// Entries appended so far (durable or queued).
+    public var count: UInt64 {
+        monitor.lock(); defer { monitor.unlock() }
+        return nextIndex
+    }
+
+    /// The newest signed checkpoint note, for copying off the machine (external anchoring).
+    public var latestCheckpoint: String? {
+        monitor.lock(); defer { monitor.unlock() }
+        return latest
+    }
+
+    /// Writes everything queued, signs a final checkpoint, fsyncs and stops the writer thread.
+    /// Throws the writer's failure, if it had one.
+    public func close() throws(AuditError) {
+        monitor.lock()
+        closing = true
+        monitor.signalWork()
+        while !finished { monitor.waitForProgress() }
+        let f = failure
+        monitor.unlock()
+        if let f { throw f }
+    }
+
+    // MARK: writer thread
+
+    private func run() {
+        monitor.lock()
+        while true {
+            // Sleep until there is something to write, a checkpoint falls due, or close().
+            while pending.isEmpty && !closing {
+                if let since = uncoveredSinceMs {
+                    let due = since + Int64(checkpointPolicy.milliseconds)
+                    if Monitor.monotonicMs() >= due { break }
+                    monitor.waitForWork(untilMs: due)
+                } else {
+                    monitor.waitForWork()
+                }
+            }
+            if case .batch(let interval) = durability, !closing {
+                // Let the batch fill for the rest of the interval; appenders do not wait on it.
+                let due = lastSyncMs + Int64(interval)
+                while !closing && Monitor.monotonicMs() < due { monitor.waitForWork(untilMs: due) }
+            }
+            let batch: [[UInt8]]
+            if pending.count <= Self.maxBatch {
+                batch = pending
+                pending.removeAll(keepingCapacity: true)
+            } else {
+                batch = Array(pending[..<Self.maxBatch])
+                pending.removeFirst(Self.maxBatch)
+            }
+            let isLast = closing && pending.isEmpty
+            monitor.unlock()
+
+            var error: AuditError? = nil
+            do throws(AuditError) {
+                try write(batch, final: isLast)
+            } catch let e {
+                error = e
+            }
+
+            monitor.lock()
+            if let error {
+                failure = .writerFailed(reason: error.description)
+                monitor.broadcastProgress()
+                break
+            }
+            durableCount += UInt64(batch.count)
+            monitor.broadcastProgress()
+            if isLast { break }
+        }
+        let f = failure
+        monitor.unlock()
+        segment.closeFile()
+        checkpointFile.closeFile()
+        // Reported before close() returns, so a daemon shutting down still hears of it.
+        if let f, let onFailure { onFailure(f) }
+        monitor.lock()
+        finished = true
+        monitor.broadcastProgress()
+        monitor.unlock()
+    }
+
+    /// Writes one batch, makes it durable per the mode, then signs a checkpoint if one is due.
+    /// Entries are synced before the checkpoint that covers them is written.
+    private func write(_ batch: [[UInt8]], final: Bool) throws(AuditError) {
+        let sync = durability != .off || final
+        if !batch.isEmpty {
+            if segment.length >= segmentBytes {
+                if durability != .off { try segment.sync() }
+                segment.closeFile()
+                segment = try AppendFile.createNew(path: stateDirectory + "/" + SegmentName.name(firstIndex: frontier.size))
+            }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(batch.reduce(0) { $0 + $1.count + RecordFrame.headerSize })
+            for e in batch {
+                RecordFrame.append(e, to: &bytes)
+                frontier.append(leafHash: MerkleHash.leaf(e))
+            }
+            try segment.append(bytes)
+            if uncoveredSinceMs == nil { uncoveredSinceMs = Monitor.monotonicMs() }
+        }
+        if sync {
+            try segment.sync()
+            lastSyncMs = Monitor.monotonicMs()
+        }
+        let uncovered = frontier.size - checkpointedSize
+        let timeDue = uncoveredSinceMs.map { Monitor.monotonicMs() - $0 >= Int64(checkpointPolicy.milliseconds) } ?? false
+        if uncovered > 0 && (final || uncovered >= UInt64(checkpointPolicy.entries) || timeDue) {
+            let note = try signer.sign(Checkpoint(origin: signer.name, size: frontier.size, root: frontier.root))
+            var framed: [UInt8] = []
+            RecordFrame.append(Array(note.utf8), to: &framed)
+            try checkpointFile.append(framed)
+            if sync { try checkpointFile.sync() }
+            checkpointedSize = frontier.size
+            uncoveredSinceMs = nil
+            monitor.lock(); latest = note; monitor.unlock()
+        }
+    }
+}

@@ -1,0 +1,91 @@
+/// Reads a state folder's segments in log order. Shared by the writer's recovery, the offline
+/// verifier, queries and proof generation, so they all agree on what the log holds.
+package enum LogReader {
+    package static let checkpointFile = "checkpoints.log"
+
+    /// Why a scan stopped before the end of the data.
+    package enum Issue: Equatable, Sendable {
+        /// A segment starts at `found` where `expected` entries precede it.
+        case segmentGap(segment: String, expected: UInt64, found: UInt64)
+        /// Damaged bytes at `offset` in `segment`, where entry `index` should start.
+        case corrupt(segment: String, offset: Int, index: UInt64, reason: String)
+    }
+
+    package struct Summary: Sendable {
+        package var entries: UInt64 = 0
+        package var issue: Issue?
+        /// The last segment and the length of its valid prefix (shorter than the file when a
+        /// torn record follows).
+        package var lastSegment: (name: String, validLength: Int, fileLength: Int)?
+        package var tornBytes: Int { lastSegment.map { $0.fileLength - $0.validLength } ?? 0 }
+    }
+
+    /// Calls `body(index, payload)` for every whole record, in order, stopping at the first
+    /// damaged record or when `body` returns false.
+    package static func scan(_ dir: String,
+                             _ body: (UInt64, UnsafeRawBufferPointer) -> Bool) throws(AuditError) -> Summary {
+        var summary = Summary()
+        let segments = try SegmentName.list(dir)
+        for (i, seg) in segments.enumerated() {
+            if seg.first != summary.entries {
+                summary.issue = .segmentGap(segment: seg.name, expected: summary.entries, found: seg.first)
+                return summary
+            }
+            let file = try MappedFile(path: dir + "/" + seg.name)
+            var stopped = false
+            var index = summary.entries
+            let end = RecordFrame.scan(file.bytes) { _, payload in
+                if !body(index, payload) { stopped = true; return false }
+                index += 1
+                return true
+            }
+            summary.entries = index
+            if stopped { return summary }
+            switch end {
+            case .clean:
+                summary.lastSegment = (seg.name, file.bytes.count, file.bytes.count)
+            case .torn(let offset) where i == segments.count - 1:
+                summary.lastSegment = (seg.name, offset, file.bytes.count)
+            case .torn(let offset):
+                summary.issue = .corrupt(segment: seg.name, offset: offset, index: index,
+                                         reason: "a record is cut short but later segments follow")
+                return summary
+            case .corrupt(let offset, let reason):
+                summary.issue = .corrupt(segment: seg.name, offset: offset, index: index, reason: reason)
+                return summary
+            }
+        }
+        return summary
+    }
+
+    /// The signed checkpoint notes in the order they were written, and the valid length of
+    /// the file (a torn final note is left out).
+    package static func checkpoints(_ dir: String) throws(AuditError) -> (notes: [String], validLength: Int, corrupt: String?) {
+        let path = dir + "/" + checkpointFile
+        guard FileSystem.exists(path) else { return ([], 0, nil) }
+        let file = try MappedFile(path: path)
+        var notes: [String] = []
+        let end = RecordFrame.scan(file.bytes) { _, payload in
+            notes.append(String(decoding: payload, as: UTF8.self))
+            return true
+        }
+        switch end {
+        case .clean: return (notes, file.bytes.count, nil)
+        case .torn(let offset): return (notes, offset, nil)
+        case .corrupt(let offset, let reason): return (notes, offset, "\(path) at byte \(offset): \(reason)")
+        }
+    }
+
+    /// The seq member of an entry's canonical JSON, read without a JSON parse: canonical entries
+    /// begin `{"seq":<digits>,`.
+    package static func seq(of payload: UnsafeRawBufferPointer) -> UInt64? {
+        let prefix: StaticString = "{\"seq\":"
+        let n = prefix.utf8CodeUnitCount
+        guard payload.count > n + 1 else { return nil }
+        for i in 0..<n where payload[i] != prefix.utf8Start[i] { return nil }
+        var j = n
+        while j < payload.count, payload[j] >= 0x30, payload[j] <= 0x39 { j += 1 }
+        guard j < payload.count, payload[j] == UInt8(ascii: ",") else { return nil }
+        return parseCanonicalDecimal(UnsafeRawBufferPointer(rebasing: payload[n..<j]))
+    }
+}

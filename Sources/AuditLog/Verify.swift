@@ -1,0 +1,194 @@
+/// What kind of damage the verifier found.
+public enum AuditFailureKind: String, Sendable, Equatable {
+    /// Bytes of an entry (or a checkpoint record) changed: checksum or Merkle root mismatch.
+    case corrupt
+    /// An entry or a whole segment is gone from the middle of the log.
+    case missing
+    /// Entries are present but not in their positions (swapped, moved or duplicated).
+    case reordered
+    /// The log ends before the size a signed checkpoint (or an external anchor) covers.
+    case truncated
+    /// A checkpoint is not signed by the expected key, or its signature does not verify.
+    case badSignature
+    /// Checkpoints contradict each other: a later one is smaller (rolled back) or does not extend
+    /// an earlier one.
+    case inconsistentCheckpoints
+}
+
+public struct AuditVerifyFailure: Sendable, Equatable, CustomStringConvertible {
+    public var kind: AuditFailureKind
+    /// The first entry that cannot be trusted, when the damage can be placed.
+    public var entryIndex: UInt64?
+    /// The position (0-based) of the offending checkpoint in checkpoints.log, if one is involved.
+    public var checkpointIndex: Int?
+    public var message: String
+
+    public var description: String {
+        var s = "\(kind.rawValue)"
+        if let entryIndex { s += " at entry \(entryIndex)" }
+        if let checkpointIndex { s += " (checkpoint #\(checkpointIndex))" }
+        return s + ": " + message
+    }
+}
+
+public struct AuditVerifyReport: Sendable {
+    /// Whole entries found in the segments.
+    public var entries: UInt64 = 0
+    /// Checkpoints read (all of them when the log is valid).
+    public var checkpoints: Int = 0
+    /// The newest checkpoint whose signature verified.
+    public var latestCheckpoint: Checkpoint?
+    /// Bytes of a torn final record: never acknowledged, cut by the writer on its next start.
+    public var tornTailBytes: Int = 0
+    /// The first problem found, in log order; nil when everything verified.
+    public var failure: AuditVerifyFailure?
+
+    public var isValid: Bool { failure == nil }
+
+    /// Entries no verified checkpoint vouches for yet: normal for the last moments before a
+    /// crash or a read during writing, but only checked for framing and order, not signatures.
+    public var entriesAfterLatestCheckpoint: UInt64 {
+        let covered = latestCheckpoint?.size ?? 0
+        return entries > covered ? entries - covered : 0
+    }
+}
+
+/// Offline verification of a state folder with only the log's public key: recomputes the tree
+/// from the entries, checks every checkpoint signature, that each checkpoint's root is the
+/// root of the entries at its size, and that consecutive checkpoints are consistent.
+///
+/// Locally this detects any edit below the newest checkpoint. Rewriting the whole folder
+/// including checkpoints needs the signing key; a root attacker who has it, or who truncates the
+/// log together with the checkpoints, is only caught by `anchors`: checkpoints copied off the
+/// machine earlier (witnesses, WORM storage).
+public enum AuditVerifier {
+    public static func verify(stateDirectory dir: String, publicKey: NoteVerifierKey,
+                              anchors: [String] = []) -> AuditVerifyReport {
+        var report = AuditVerifyReport()
+        var tree = MerkleTree()
+        var seqs: [UInt64?] = []
+        let summary: LogReader.Summary
+        do {
+            summary = try LogReader.scan(dir) { _, payload in
+                seqs.append(LogReader.seq(of: payload))
+                tree.append(leafHash: MerkleHash.leaf(payload))
+                return true
+            }
+        } catch {
+            report.failure = AuditVerifyFailure(kind: .missing, message: error.description)
+            return report
+        }
+        report.entries = summary.entries
+        report.tornTailBytes = summary.tornBytes
+
+        // Entry-level damage first: it places the failure at an entry.
+        if let f = sequenceFailure(seqs) {
+            report.failure = f
+            return report
+        }
+        switch summary.issue {
+        case .segmentGap(let name, let expected, let found)?:
+            report.failure = AuditVerifyFailure(
+                kind: found > expected ? .missing : .reordered, entryIndex: expected,
+                message: "segment \(name) starts at entry \(found) but \(expected) entries precede it")
+            return report
+        case .corrupt(let name, let offset, let index, let reason)?:
+            report.failure = AuditVerifyFailure(kind: .corrupt, entryIndex: index,
+                                                message: "\(name) at byte \(offset): \(reason)")
+            return report
+        case nil:
+            break
+        }
+
+        let cps: (notes: [String], validLength: Int, corrupt: String?)
+        do { cps = try LogReader.checkpoints(dir) } catch {
+            report.failure = AuditVerifyFailure(kind: .corrupt, message: error.description)
+            return report
+        }
+        var previous: Checkpoint? = nil
+        for (k, note) in cps.notes.enumerated() {
+            report.checkpoints = k + 1
+            let cp: Checkpoint
+            do {
+                cp = try Checkpoint(signedNote: note, verifier: publicKey)
+            } catch {
+                report.failure = AuditVerifyFailure(kind: .badSignature, checkpointIndex: k, message: error.description)
+                return report
+            }
+            guard cp.origin.utf8.elementsEqual(publicKey.name.utf8) else {
+                report.failure = AuditVerifyFailure(kind: .badSignature, checkpointIndex: k,
+                                                    message: "checkpoint is for log \"\(cp.origin)\", not \"\(publicKey.name)\"")
+                return report
+            }
+            if let f = check(cp, previous: previous, tree: tree, checkpointIndex: k) {
+                report.failure = f
+                return report
+            }
+            previous = cp
+            report.latestCheckpoint = cp
+        }
+        if let corrupt = cps.corrupt {
+            report.failure = AuditVerifyFailure(kind: .corrupt, checkpointIndex: cps.notes.count, message: corrupt)
+            return report
+        }
+        for (a, note) in anchors.enumerated() {
+            let cp: Checkpoint
+            do { cp = try Checkpoint(signedNote: note, verifier: publicKey) } catch {
+                report.failure = AuditVerifyFailure(kind: .badSignature, message: "anchor #\(a): \(error.description)")
+                return report
+            }
+            if let f = check(cp, previous: nil, tree: tree, checkpointIndex: nil) {
+                report.failure = AuditVerifyFailure(kind: f.kind, entryIndex: f.entryIndex,
+                                                    message: "anchor #\(a): " + f.message)
+                return report
+            }
+        }
+        return report
+    }
+
+    /// The first entry whose seq is not its position. If the expected seq shows up later the
+    /// entries were moved; if it never does, it was removed.
+    private static func sequenceFailure(_ seqs: [UInt64?]) -> AuditVerifyFailure? {
+        for (i, s) in seqs.enumerated() {
+            let index = UInt64(i)
+            guard let s else {
+                return AuditVerifyFailure(kind: .corrupt, entryIndex: index,
+                                          message: "entry does not start with a seq member: not a canonical audit entry")
+            }
+            if s == index { continue }
+            let later = seqs[(i + 1)...].contains(index)
+            if later || s < index {
+                return AuditVerifyFailure(kind: .reordered, entryIndex: index,
+                                          message: "entry at position \(index) carries seq \(s)")
+            }
+            return AuditVerifyFailure(kind: .missing, entryIndex: index,
+                                      message: "entries \(index)..<\(s) are missing (next entry carries seq \(s))")
+        }
+        return nil
+    }
+
+    private static func check(_ cp: Checkpoint, previous: Checkpoint?, tree: MerkleTree,
+                              checkpointIndex k: Int?) -> AuditVerifyFailure? {
+        if let p = previous, cp.size < p.size {
+            return AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: cp.size, checkpointIndex: k,
+                                      message: "checkpoint size \(cp.size) is below the earlier checkpoint's \(p.size): rolled back")
+        }
+        if cp.size > tree.size {
+            return AuditVerifyFailure(kind: .truncated, entryIndex: tree.size, checkpointIndex: k,
+                                      message: "the log has \(tree.size) entries but a signed checkpoint covers \(cp.size)")
+        }
+        if tree.root(size: cp.size) != cp.root {
+            let from = previous?.size ?? 0
+            return AuditVerifyFailure(kind: .corrupt, entryIndex: from, checkpointIndex: k,
+                                      message: "entries \(from)..<\(cp.size) do not hash to the root signed at size \(cp.size)")
+        }
+        if let p = previous, p.size > 0 {
+            let proof = tree.consistencyProof(from: p.size, to: cp.size) ?? []
+            if !MerkleVerify.consistency(size1: p.size, size2: cp.size, root1: p.root, root2: cp.root, proof: proof) {
+                return AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: p.size, checkpointIndex: k,
+                                          message: "checkpoint at size \(cp.size) does not extend the one at size \(p.size)")
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,180 @@
+/// The request's principal, action and resource with their ancestor sets, looked up once per
+/// request so scope checks are set look-ups rather than entity-store look-ups.
+struct RequestScope {
+    let principal: EntityUID
+    let action: EntityUID
+    let resource: EntityUID
+    let principalEntry: EntityStore.Entry?
+    let actionEntry: EntityStore.Entry?
+    let resourceEntry: EntityStore.Entry?
+
+    var principalAncestors: Set<EntityUID>? { principalEntry?.ancestors }
+    var actionAncestors: Set<EntityUID>? { actionEntry?.ancestors }
+    var resourceAncestors: Set<EntityUID>? { resourceEntry?.ancestors }
+
+    init(_ r: Request, _ entities: EntityStore) {
+        principal = r.principal; action = r.action; resource = r.resource
+        principalEntry = entities.entry(r.principal)
+        actionEntry = entities.entry(r.action)
+        resourceEntry = entities.entry(r.resource)
+    }
+}
+
+/// Policies of one primary bucket, split again by their action constraint, so a request only
+/// sees the policies whose principal (or resource) and action can both match.
+/// A class: index look-ups hand it out once per matching bucket, and a struct copy would retain
+/// each of its collections.
+final class ActionBuckets: @unchecked Sendable {  // mutated only while the index is built
+    var any: [Int32] = []
+    var eq: [EntityUID: [Int32]] = [:]
+    /// `action in A` and `action in [A, B]` (filed under each member).
+    var within: [EntityUID: [Int32]] = [:]
+    /// Some policy here is filed under several members; a request may reach it twice.
+    var mayRepeat = false
+    /// Below this many policies the action look-ups cost more than letting the scope check
+    /// reject the few whose action does not match, so small buckets are one flat list.
+    static let splitThreshold = 8
+    private var all: [(Int32, ActionConstraint)] = []
+    private var split = false
+
+    func add(_ k: Int32, _ c: ActionConstraint) {
+        all.append((k, c))
+        if split {
+            file(k, c)
+        } else if all.count > Self.splitThreshold {
+            split = true
+            any = []
+            for (k2, c2) in all { file(k2, c2) }
+        } else {
+            any.append(k)
+        }
+    }
+
+    private func file(_ k: Int32, _ c: ActionConstraint) {
+        switch c {
+        case .any: any.append(k)
+        case .eq(let a): eq[a, default: []].append(k)
+        case .in(let a): within[a, default: []].append(k)
+        case .inSet(let members):
+            let distinct = Set(members)
+            if distinct.count > 1 { mayRepeat = true }
+            for a in distinct { within[a, default: []].append(k) }
+        }
+    }
+
+    func collect(_ s: RequestScope, into out: inout [Int32]) {
+        let start = out.count
+        out.append(contentsOf: any)
+        if let b = eq[s.action] { out.append(contentsOf: b) }
+        if !within.isEmpty {
+            if let b = within[s.action] { out.append(contentsOf: b) }
+            if let anc = s.actionAncestors {
+                for a in anc { if let b = within[a] { out.append(contentsOf: b) } }
+            }
+        }
+        if mayRepeat && out.count - start > 1 {
+            out[start...].sort()
+            var w = start + 1
+            for i in (start + 1)..<out.count where out[i] != out[w - 1] { out[w] = out[i]; w += 1 }
+            out.removeLast(out.count - w)
+        }
+    }
+}
+
+/// Where each policy is filed: under the pair of entities its principal and resource scopes
+/// name when it names both, else under the one it names (`==` apart from `in`, since `==`
+/// must not be reached through an ancestor), else under the type of `principal is T` /
+/// `resource is T`, else nowhere in particular; then by action. Every policy is in exactly
+/// one primary bucket, so a request never sees it twice. A request looks up its principal and
+/// resource, their ancestors, and the pairs of those.
+struct PolicyIndex: Sendable {
+    /// Pairs are keyed (principal anchor, resource anchor) with the kind of each side.
+    private var pairs = CachedHashMap<UIDPair, ActionBuckets>()
+    private var pairKinds: Set<PairKind> = []
+    private var principalEq = UIDMap<ActionBuckets>()
+    private var principalIn = UIDMap<ActionBuckets>()
+    private var resourceEq = UIDMap<ActionBuckets>()
+    private var resourceIn = UIDMap<ActionBuckets>()
+    private var principalType: [EntityType: ActionBuckets] = [:]
+    private var resourceType: [EntityType: ActionBuckets] = [:]
+    private let rest = ActionBuckets()
+
+    init(_ policies: [Policy]) {
+        func bucket<K: Hashable>(_ d: inout [K: ActionBuckets], _ k: K) -> ActionBuckets {
+            if let b = d[k] { return b }
+            let b = ActionBuckets()
+            d[k] = b
+            return b
+        }
+        func bucket(_ d: inout UIDMap<ActionBuckets>, _ k: EntityUID) -> ActionBuckets {
+            if let b = d[k] { return b }
+            let b = ActionBuckets()
+            d.updateValue(b, forKey: k)
+            return b
+        }
+        func pairBucket(_ d: inout CachedHashMap<UIDPair, ActionBuckets>, _ k: UIDPair) -> ActionBuckets {
+            if let b = d[k] { return b }
+            let b = ActionBuckets()
+            d.updateValue(b, forKey: k)
+            return b
+        }
+        for (i, p) in policies.enumerated() where !p.isTemplate {
+            let k = Int32(i)
+            if let (pk, pe) = Self.anchor(p.principal), let (rk, re) = Self.anchor(p.resource) {
+                pairKinds.insert(PairKind(principalIn: pk, resourceIn: rk))
+                pairBucket(&pairs, UIDPair(pe, re)).add(k, p.action)
+                continue
+            }
+            switch (p.principal, p.resource) {
+            case (.eq(.entity(let e)), _): bucket(&principalEq, e).add(k, p.action)
+            case (.in(.entity(let e)), _), (.isIn(_, .entity(let e)), _): bucket(&principalIn, e).add(k, p.action)
+            case (_, .eq(.entity(let e))): bucket(&resourceEq, e).add(k, p.action)
+            case (_, .in(.entity(let e))), (_, .isIn(_, .entity(let e))): bucket(&resourceIn, e).add(k, p.action)
+            case (.is(let t), _): bucket(&principalType, t).add(k, p.action)
+            case (_, .is(let t)): bucket(&resourceType, t).add(k, p.action)
+            default: rest.add(k, p.action)
+            }
+        }
+    }
+
+    /// Whether a side is anchored by `in` (reachable through ancestors) or `==` (only itself).
+    struct PairKind: Hashable, Sendable {
+        let principalIn: Bool
+        let resourceIn: Bool
+    }
+
+    private static func anchor(_ c: ScopeConstraint) -> (Bool, EntityUID)? {
+        switch c {
+        case .eq(.entity(let e)): (false, e)
+        case .in(.entity(let e)), .isIn(_, .entity(let e)): (true, e)
+        default: nil
+        }
+    }
+
+    func candidates(_ s: RequestScope, into out: inout [Int32]) {
+        rest.collect(s, into: &out)
+        if !pairs.isEmpty {
+            // Pairs whose sides may be reached: the entity itself always, its ancestors only
+            // for `in`. A policy filed under (P, R) with `==` on P is only found via P itself,
+            // and a policy reached via an ancestor is re-checked by the scope test anyway.
+            let anyPIn = pairKinds.contains { $0.principalIn }, anyRIn = pairKinds.contains { $0.resourceIn }
+            var ps: [EntityUID] = [s.principal]
+            if anyPIn, let anc = s.principalAncestors { ps.append(contentsOf: anc) }
+            var rs: [EntityUID] = [s.resource]
+            if anyRIn, let anc = s.resourceAncestors { rs.append(contentsOf: anc) }
+            for p in ps { for r in rs { pairs[UIDPair(p, r)]?.collect(s, into: &out) } }
+        }
+        if !principalEq.isEmpty { principalEq[s.principal]?.collect(s, into: &out) }
+        if !principalIn.isEmpty {
+            principalIn[s.principal]?.collect(s, into: &out)
+            if let anc = s.principalAncestors { for a in anc { principalIn[a]?.collect(s, into: &out) } }
+        }
+        if !resourceEq.isEmpty { resourceEq[s.resource]?.collect(s, into: &out) }
+        if !resourceIn.isEmpty {
+            resourceIn[s.resource]?.collect(s, into: &out)
+            if let anc = s.resourceAncestors { for a in anc { resourceIn[a]?.collect(s, into: &out) } }
+        }
+        if !principalType.isEmpty { principalType[s.principal.type]?.collect(s, into: &out) }
+        if !resourceType.isEmpty { resourceType[s.resource.type]?.collect(s, into: &out) }
+    }
+}

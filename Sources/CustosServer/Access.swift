@@ -1,0 +1,57 @@
+/// Who may call a method, by the kernel-reported uid and gid of the connecting process.
+///
+/// The gid is the caller's effective gid as SO_PEERCRED reports it; supplementary groups are
+/// not visible through the socket, so a group rule matches only a caller whose effective group
+/// it is (run clients with `sg custos ...` or a setgid wrapper when granting by group).
+public struct AccessRule: Sendable, Hashable {
+    /// nil for both means "any caller not denied".
+    public var allowedUIDs: [UInt32]?
+    public var allowedGIDs: [UInt32]?
+    /// Checked first: a denied caller is refused even when an allow list names it.
+    public var deniedUIDs: [UInt32]
+    public var deniedGIDs: [UInt32]
+
+    public init(allowedUIDs: [UInt32]? = nil, allowedGIDs: [UInt32]? = nil,
+                deniedUIDs: [UInt32] = [], deniedGIDs: [UInt32] = []) {
+        self.allowedUIDs = allowedUIDs
+        self.allowedGIDs = allowedGIDs
+        self.deniedUIDs = deniedUIDs
+        self.deniedGIDs = deniedGIDs
+    }
+
+    public static let anyone = AccessRule()
+    public static let nobody = AccessRule(allowedUIDs: [], allowedGIDs: [])
+
+    public func permits(uid: UInt32, gid: UInt32) -> Bool {
+        if deniedUIDs.contains(uid) || deniedGIDs.contains(gid) { return false }
+        if allowedUIDs == nil && allowedGIDs == nil { return true }
+        return (allowedUIDs?.contains(uid) ?? false) || (allowedGIDs?.contains(gid) ?? false)
+    }
+}
+
+/// The per-method access configuration. Methods without an entry fall back to `defaultRule`.
+public struct AccessPolicy: Sendable {
+    public struct Entry: Sendable, Hashable {
+        public var method: String
+        public var rule: AccessRule
+        public init(method: String, rule: AccessRule) { self.method = method; self.rule = rule }
+    }
+
+    public var defaultRule: AccessRule
+    public var entries: [Entry]
+
+    public init(defaultRule: AccessRule = .anyone, entries: [Entry] = []) {
+        self.defaultRule = defaultRule
+        self.entries = entries
+    }
+
+    public init(defaultRule: AccessRule = .anyone, _ rules: KeyValuePairs<String, AccessRule>) {
+        self.init(defaultRule: defaultRule, entries: rules.map { Entry(method: $0.key, rule: $0.value) })
+    }
+}
+
+/// An access configuration that cannot be applied; the message says what to change.
+public struct AccessConfigError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

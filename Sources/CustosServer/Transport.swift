@@ -1,0 +1,306 @@
+import CustosJSON
+import Dispatch
+import Glibc
+import Synchronization
+
+/// What a transport does with each line. Generic rather than an existential so the per-line
+/// call is direct; the JSON-RPC server and the benchmark's echo server share the transport.
+protocol LineService: Sendable {
+    associatedtype Session
+    func openSession(_ context: CallContext) -> Session
+    /// Appends zero or more complete reply lines (each ending in LF) to `out`.
+    func handle(line: UnsafeRawBufferPointer, session: inout Session, out: inout JSONWriter)
+}
+
+/// Settings shared by every server built on the transport.
+public struct ServerConfiguration: Sendable {
+    public var socketPath: String
+    /// Applied before the socket accepts connections.
+    public var socketMode: mode_t = 0o660
+    /// When set, the socket file's group; pair with mode 0660 to admit one group of callers.
+    public var socketGroup: gid_t? = nil
+    /// Connections beyond this get one -32002 line and are closed.
+    public var maxConnections: Int = 1024
+    public var maxLineBytes: Int = 1 << 20
+    /// A connection that sends nothing for this long is closed.
+    public var idleTimeout: Duration = .seconds(60)
+    /// A client that does not read its responses for this long is disconnected.
+    public var writeTimeout: Duration = .seconds(10)
+    public var backlog: Int32 = 1024
+    /// How long `stop` waits for in-flight requests before cutting connections.
+    public var drainTimeout: Duration = .seconds(10)
+
+    public init(socketPath: String) { self.socketPath = socketPath }
+}
+
+final class Transport<Service: LineService>: Sendable {
+    let config: ServerConfiguration
+    let service: Service
+
+    private struct State {
+        var started = false
+        var stopping = false
+        var listener: Socket.Listener?
+        var wakeRead: Int32 = -1
+        var wakeWrite: Int32 = -1
+        /// Open connections by id, so stop can wake their readers.
+        var connections: [UInt64: Int32] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let active = Atomic<Int>(0)
+    private let nextID = Atomic<UInt64>(1)
+    /// Holds the accept thread and every connection thread; empty means fully stopped.
+    private let running = DispatchGroup()
+    private let overloadedLine: [UInt8]
+    private let oversizeLine: [UInt8]
+
+    init(config: ServerConfiguration, service: Service) {
+        self.config = config
+        self.service = service
+        overloadedLine = RPCResponse.errorLine(.overloaded(maxConnections: config.maxConnections))
+        oversizeLine = RPCResponse.errorLine(.invalidRequest(
+            "line longer than \(config.maxLineBytes) bytes; the connection is closed, send smaller messages"))
+    }
+
+    var activeConnections: Int { active.load(ordering: .relaxed) }
+
+    func start() throws(SocketError) {
+        let alreadyStarted = state.withLock { s in
+            if s.started { return true }
+            s.started = true
+            return false
+        }
+        precondition(!alreadyStarted, "server started twice")
+        raiseDescriptorLimit(toAtLeast: config.maxConnections + 64)
+        let listener: Socket.Listener
+        do {
+            listener = try Socket.listen(path: config.socketPath, mode: config.socketMode,
+                                         group: config.socketGroup, backlog: config.backlog)
+        } catch {
+            state.withLock { $0.started = false }
+            throw error
+        }
+        // Non-blocking so a client that vanishes between poll and accept cannot stall the loop.
+        _ = fcntl(listener.fd, F_SETFL, fcntl(listener.fd, F_GETFL) | O_NONBLOCK)
+        var fds: [Int32] = [-1, -1]
+        // Glibc's module does not export pipe2/accept4 (GNU extensions), hence the fcntl calls.
+        guard pipe(&fds) == 0 else {
+            let e = errno
+            close(listener.fd)
+            Socket.removeIfOurs(path: config.socketPath, listener: listener)
+            state.withLock { $0.started = false }
+            throw .system(call: "pipe", path: config.socketPath, errno: e)
+        }
+        for f in fds { _ = fcntl(f, F_SETFD, FD_CLOEXEC) }
+        let wakeRead = fds[0]
+        state.withLock { s in
+            s.listener = listener
+            s.wakeRead = fds[0]
+            s.wakeWrite = fds[1]
+        }
+        running.enter()
+        if !spawnThread({ self.acceptLoop(listener: listener, wake: wakeRead) }) {
+            running.leave()
+            close(listener.fd)
+            Socket.removeIfOurs(path: config.socketPath, listener: listener)
+            state.withLock { s in
+                close(s.wakeRead); close(s.wakeWrite)
+                s = State()
+            }
+            throw .system(call: "pthread_create", path: config.socketPath, errno: EAGAIN)
+        }
+    }
+
+    /// After `start`: blocks until `stop` has finished draining.
+    func wait() { running.wait() }
+
+    /// Stops accepting, removes the socket file, lets every connection answer what it has
+    /// already received, then returns. Safe to call more than once and from any thread.
+    func stop() {
+        let wakeWrite: Int32? = state.withLock { s in
+            guard s.started, !s.stopping else { return nil }
+            s.stopping = true
+            // SHUT_RD makes a blocked read return end-of-file once the requests already queued
+            // are consumed, and makes the client's further writes fail: nothing new gets in.
+            for fd in s.connections.values { shutdown(fd, Int32(SHUT_RD)) }
+            return s.wakeWrite
+        }
+        if let w = wakeWrite {
+            var b: UInt8 = 1
+            _ = write(w, &b, 1)
+        }
+        if running.wait(timeout: .now() + config.drainTimeout.dispatchInterval) == .timedOut {
+            state.withLock { s in
+                for fd in s.connections.values { shutdown(fd, Int32(SHUT_RDWR)) }
+            }
+            running.wait()
+        }
+        state.withLock { s in
+            if s.wakeRead >= 0 { close(s.wakeRead); s.wakeRead = -1 }
+            if s.wakeWrite >= 0 { close(s.wakeWrite); s.wakeWrite = -1 }
+        }
+    }
+
+    private func acceptLoop(listener: Socket.Listener, wake: Int32) {
+        defer {
+            close(listener.fd)
+            Socket.removeIfOurs(path: config.socketPath, listener: listener)
+            running.leave()
+        }
+        var pfds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0),
+                    pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+        while true {
+            pfds[0].revents = 0
+            pfds[1].revents = 0
+            let n = poll(&pfds, 2, -1)
+            if n < 0 && errno == EINTR { continue }
+            if pfds[1].revents != 0 || state.withLock({ $0.stopping }) { return }
+            guard pfds[0].revents & Int16(POLLIN) != 0 else { continue }
+            let fd = accept(listener.fd, nil, nil)
+            if fd < 0 {
+                switch errno {
+                case EINTR, EAGAIN, ECONNABORTED: continue
+                default:
+                    // Out of descriptors or memory: back off instead of spinning on poll.
+                    usleep(10_000)
+                    continue
+                }
+            }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            admit(fd)
+        }
+    }
+
+    private func admit(_ fd: Int32) {
+        if active.add(1, ordering: .relaxed).newValue > config.maxConnections {
+            Socket.setTimeout(fd, option: SO_SNDTIMEO, .milliseconds(100))
+            _ = Socket.writeAll(fd, overloadedLine)
+            shutdown(fd, Int32(SHUT_WR))
+            discardQueuedInput(fd)
+            close(fd)
+            active.subtract(1, ordering: .relaxed)
+            return
+        }
+        guard let cred = PeerCredentials.of(socket: fd) else {
+            close(fd)
+            active.subtract(1, ordering: .relaxed)
+            return
+        }
+        Socket.setTimeout(fd, option: SO_RCVTIMEO, config.idleTimeout)
+        Socket.setTimeout(fd, option: SO_SNDTIMEO, config.writeTimeout)
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        state.withLock { s in
+            s.connections[id] = fd
+            if s.stopping { shutdown(fd, Int32(SHUT_RD)) }
+        }
+        let context = CallContext(uid: cred.uid, gid: cred.gid, pid: cred.pid, connectionID: id)
+        running.enter()
+        if !spawnThread({ self.serve(fd: fd, context: context) }) {
+            finish(fd: fd, id: id)
+        }
+    }
+
+    private func finish(fd: Int32, id: UInt64) {
+        // Deregister before closing so stop never shuts down a reused descriptor number.
+        state.withLock { s in
+            s.connections[id] = nil
+            close(fd)
+        }
+        active.subtract(1, ordering: .relaxed)
+        running.leave()
+    }
+
+    /// One connection: read, answer in order, and write replies in one send per drained read
+    /// buffer, so pipelined requests share syscalls while a lone request is answered at once.
+    private func serve(fd: Int32, context: CallContext) {
+        defer { finish(fd: fd, id: context.connectionID) }
+        let reader = LineReader(fd: fd, maxLine: config.maxLineBytes)
+        var out = JSONWriter(capacity: 4096)
+        var session = service.openSession(context)
+        let flushAt = 256 * 1024
+
+        func flush() -> Bool {
+            if out.bytes.isEmpty { return true }
+            let ok = out.bytes.withUnsafeBytes { Socket.writeAll(fd, $0) }
+            // Keep the buffer for the next batch, unless one huge reply inflated it.
+            out.bytes.removeAll(keepingCapacity: out.bytes.capacity <= 1 << 20)
+            return ok
+        }
+
+        while true {
+            scan: while true {
+                switch reader.next() {
+                case .line(let line):
+                    if line.count > 0 { service.handle(line: line, session: &session, out: &out) }
+                    if out.bytes.count >= flushAt && !flush() { return }
+                case .oversize:
+                    out.bytes.append(contentsOf: oversizeLine)
+                    if flush() { lingerClose(fd) }
+                    return
+                case .needMore:
+                    break scan
+                }
+            }
+            guard flush() else { return }
+            switch reader.fill() {
+            case .data:
+                continue
+            case .eof:
+                // A last request without LF still gets its answer (e.g. `printf '{...}' | nc -U`).
+                if let last = reader.takeRemainder(), last.count > 0 {
+                    service.handle(line: last, session: &session, out: &out)
+                    _ = flush()
+                } else if reader.pending > 0 {
+                    out.bytes.append(contentsOf: oversizeLine)
+                    if flush() { lingerClose(fd) }
+                }
+                return
+            case .timedOut, .failed:
+                return
+            }
+        }
+    }
+}
+
+/// Each connection holds a descriptor, and Debian's default soft limit (1024) is below a
+/// useful connection limit; the hard limit is usually far higher, so ask for what we need.
+func raiseDescriptorLimit(toAtLeast wanted: Int) {
+    var lim = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0 else { return }
+    let want = rlim_t(clamping: wanted)
+    guard lim.rlim_cur < want else { return }
+    lim.rlim_cur = min(want, lim.rlim_max)
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
+}
+
+/// Closing a Unix socket with unread input makes the peer's reads fail with ECONNRESET, which
+/// can hide the error line just sent. So: signal end-of-stream, then discard what the client is
+/// still sending, for a short while, so it can read the error before the close.
+func lingerClose(_ fd: Int32) {
+    shutdown(fd, Int32(SHUT_WR))
+    Socket.setTimeout(fd, option: SO_RCVTIMEO, .milliseconds(100))
+    var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    let deadline = monotonicNanos() &+ 200_000_000
+    while monotonicNanos() < deadline {
+        let n = scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 || (n < 0 && errno == EINTR) { continue }
+        return
+    }
+}
+
+/// Drops input already queued, without waiting, before a close (see `lingerClose`).
+func discardQueuedInput(_ fd: Int32) {
+    var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+    while scratch.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 {}
+}
+
+extension Duration {
+    var dispatchInterval: DispatchTimeInterval {
+        let (s, a) = components
+        let ns = s.multipliedReportingOverflow(by: 1_000_000_000)
+        if ns.overflow { return .never }
+        let total = ns.partialValue.addingReportingOverflow(a / 1_000_000_000)
+        return total.overflow ? .never : .nanoseconds(Int(total.partialValue))
+    }
+}

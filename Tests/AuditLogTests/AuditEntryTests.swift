@@ -1,0 +1,47 @@
+import AuditLog
+import CustosJSON
+import Testing
+
+@Suite struct AuditEntryTests {
+    @Test(arguments: [
+        (Int64(0), "1970-01-01T00:00:00.000Z"),
+        (Int64(1_700_000_000_123), "2023-11-14T22:13:20.123Z"),
+        (Int64(1_709_164_800_007), "2024-02-29T00:00:00.007Z"),
+        (Int64(-1), "1969-12-31T23:59:59.999Z"),
+        (Int64(253_402_300_799_999), "9999-12-31T23:59:59.999Z"),
+    ])
+    func timestampsFormatAsFixedWidthUTC(_ ms: Int64, _ text: String) {
+        let t = AuditTimestamp(millisecondsSinceEpoch: ms)
+        #expect(t.rfc3339 == text)
+        #expect(AuditTimestamp(rfc3339: text) == t)
+    }
+
+    @Test(arguments: ["2024-02-30T00:00:00Z", "2024-01-01T00:00:00+01:00", "2024-01-01 00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:00:00.Z"])
+    func nonUTCOrInvalidTimestampsAreRejected(_ text: String) {
+        #expect(AuditTimestamp(rfc3339: text) == nil)
+    }
+
+    @Test func secondPrecisionTimestampParses() {
+        #expect(AuditTimestamp(rfc3339: "1970-01-01T00:00:01Z")?.millisecondsSinceEpoch == 1000)
+        #expect(AuditTimestamp(rfc3339: "1970-01-01T00:00:01.5Z")?.millisecondsSinceEpoch == 1500)
+    }
+
+    @Test func canonicalJSONHasFixedMemberOrderAndSortedContext() throws {
+        var e = Fixture.entry(0, time: AuditTimestamp(millisecondsSinceEpoch: 0))
+        e.seq = 7
+        e.context = JSONObject(["zeta": .int(1), "alpha": .object(JSONObject(["b": .bool(true), "a": .null]))])
+        let text = String(decoding: e.canonicalJSON(), as: UTF8.self)
+        #expect(text == #"{"seq":7,"time":"1970-01-01T00:00:00.000Z","decision_id":"d-0","caller":{"uid":1000,"gid":1000,"pid":4242,"user":"ehr-gateway"},"method":"policy.update","principal":"Clinician::\"c0\"","action":"Action::\"write\"","resource":"Record::\"r0\"","purpose":"treatment","basis":"GDPR-9-2-h","decision":"deny","reasons":["policy0"],"policy_revision":"rev-1","request_sha256":"abababababababababababababababababababababababababababababababab","context":{"alpha":{"a":null,"b":true},"zeta":1}}"#)
+        let back = try AuditEntry(canonicalJSON: e.canonicalJSON())
+        #expect(back.canonicalJSON() == e.canonicalJSON())
+    }
+
+    @Test func optionalMembersAreOmittedAndEntryReadsBack() throws {
+        var e = Fixture.entry(1)
+        e.purpose = nil; e.basis = nil; e.reasons = []
+        let bytes = e.canonicalJSON()
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(!text.contains("purpose") && !text.contains("basis") && !text.contains("context"))
+        #expect(try AuditEntry(canonicalJSON: bytes) == e)
+    }
+}

@@ -1,0 +1,170 @@
+import AuditLog
+import Foundation
+import Testing
+
+/// Each case damages a real 10,000-entry log the way an attacker or a failing disk would, and
+/// the verifier must name the right kind of damage and place it.
+@Suite struct TamperTests {
+    enum Tamper: String, CaseIterable, Sendable {
+        case flipPayloadBit, flipHeaderBit, rewriteEntryWithValidChecksum, deleteEntry, swapEntries
+        case deleteSegment, truncateBelowLastCheckpoint, resignCheckpointWithAnotherKey, rollBackCheckpoint
+    }
+
+    static let entryCount = 10_000
+
+    /// A log written through AuditWriter in `off` mode (no fsync) with several segments and
+    /// many checkpoints.
+    static func makeLog() throws -> (TempDir, NoteSigner) {
+        let dir = TempDir("tamper")
+        let s = try Fixture.signer()
+        let w = try AuditWriter.open(stateDirectory: dir.path, mode: .off,
+                                     checkpointEvery: CheckpointPolicy(entries: 1000, milliseconds: 60_000),
+                                     signer: s, segmentBytes: 512 << 10)
+        for i in 0..<entryCount { try w.append(Fixture.entry(i)) }
+        try w.close()
+        return (dir, s)
+    }
+
+    /// (segment path, byte range of the record) for each entry, in log order.
+    static func locate(_ dir: TempDir) -> [(String, Range<Int>)] {
+        dir.segments.flatMap { name in
+            let path = dir.path + "/" + name
+            return Fixture.records(Fixture.read(path)).map { (path, $0) }
+        }
+    }
+
+    static func checkpointNotes(_ dir: TempDir) -> (path: String, records: [Range<Int>], bytes: [UInt8]) {
+        let path = dir.path + "/checkpoints.log"
+        let bytes = Fixture.read(path)
+        return (path, Fixture.records(bytes), bytes)
+    }
+
+    static func checkpointSizes(_ dir: TempDir, _ s: NoteSigner) throws -> [UInt64] {
+        let cps = checkpointNotes(dir)
+        return try cps.records.map { r in
+            try Checkpoint(signedNote: String(decoding: cps.bytes[(r.lowerBound + 12)..<r.upperBound], as: UTF8.self),
+                           verifier: s.verifierKey).size
+        }
+    }
+
+    static func frame(_ payload: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        RecordFrame.append(payload, to: &out)
+        return out
+    }
+
+    @Test func untouchedLogVerifies() throws {
+        let (dir, s) = try Self.makeLog()
+        defer { dir.cleanup() }
+        let report = AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey)
+        #expect(report.isValid, "\(report.failure.map(String.init(describing:)) ?? "")")
+        #expect(report.entries == UInt64(Self.entryCount))
+        #expect(report.latestCheckpoint?.size == UInt64(Self.entryCount))
+        #expect(report.checkpoints >= 5)  // every >= 1000 entries, at batch boundaries
+        #expect(dir.segments.count >= 3)
+    }
+
+    @Test(arguments: Tamper.allCases)
+    func tamperingIsDetectedWithTheRightClass(_ tamper: Tamper) throws {
+        let (dir, s) = try Self.makeLog()
+        defer { dir.cleanup() }
+        let records = Self.locate(dir)
+        #expect(records.count == Self.entryCount)
+        var expected: AuditFailureKind
+        var expectedEntry: UInt64? = nil
+
+        switch tamper {
+        case .flipPayloadBit:
+            let (path, r) = records[4321]
+            var b = Fixture.read(path)
+            b[r.lowerBound + 12 + 57] ^= 0x10
+            try Fixture.write(path, b)
+            expected = .corrupt; expectedEntry = 4321
+        case .flipHeaderBit:
+            let (path, r) = records[777]
+            var b = Fixture.read(path)
+            b[r.lowerBound + 1] ^= 0x01  // the length field
+            try Fixture.write(path, b)
+            expected = .corrupt; expectedEntry = 777
+        case .rewriteEntryWithValidChecksum:
+            // An attacker without the key rewrites a decision and fixes the frame checksum.
+            let (path, r) = records[2500]
+            var b = Fixture.read(path)
+            let payload = String(decoding: b[(r.lowerBound + 12)..<r.upperBound], as: UTF8.self)
+            let forged = payload.replacingOccurrences(of: "\"decision\":\"deny\"", with: "\"decision\":\"allow\"")
+            #expect(forged != payload)
+            b.replaceSubrange(r, with: Self.frame(Array(forged.utf8)))
+            try Fixture.write(path, b)
+            // Placed at the newest checkpoint that still vouches for the entries before it.
+            let sizes = try Self.checkpointSizes(dir, s)
+            expected = .corrupt; expectedEntry = sizes.filter { $0 <= 2500 }.max() ?? 0
+        case .deleteEntry:
+            let (path, r) = records[5000]
+            var b = Fixture.read(path)
+            b.removeSubrange(r)
+            try Fixture.write(path, b)
+            expected = .missing; expectedEntry = 5000
+        case .swapEntries:
+            let i = (6000..<7000).first { records[$0].0 == records[$0 + 1].0 }!
+            let (path, r1) = records[i]
+            let (_, r2) = records[i + 1]
+            var b = Fixture.read(path)
+            let first = Array(b[r1]), second = Array(b[r2])
+            b.replaceSubrange(r1.lowerBound..<r2.upperBound, with: second + first)
+            try Fixture.write(path, b)
+            expected = .reordered; expectedEntry = UInt64(i)
+        case .deleteSegment:
+            let segs = dir.segments
+            let victim = segs[1]
+            let firstOfVictim = records.firstIndex { $0.0.hasSuffix(victim) }!
+            try FileManager.default.removeItem(atPath: dir.path + "/" + victim)
+            expected = .missing; expectedEntry = UInt64(firstOfVictim)
+        case .truncateBelowLastCheckpoint:
+            let (path, r) = records[9900]
+            let b = Fixture.read(path)
+            try Fixture.write(path, Array(b[..<r.lowerBound]))
+            expected = .truncated; expectedEntry = 9900
+        case .resignCheckpointWithAnotherKey:
+            let cps = Self.checkpointNotes(dir)
+            let r = cps.records[3]
+            let note = String(decoding: cps.bytes[(r.lowerBound + 12)..<r.upperBound], as: UTF8.self)
+            let body = String(note[..<note.range(of: "\n\n")!.lowerBound]) + "\n"
+            let impostor = try NoteSigner(name: s.name, privateKey: Ed25519PrivateKey.generate())
+            var b = cps.bytes
+            b.replaceSubrange(r, with: Self.frame(Array(try impostor.sign(body: body).utf8)))
+            try Fixture.write(cps.path, b)
+            expected = .badSignature
+        case .rollBackCheckpoint:
+            // A genuine but older checkpoint replayed as the newest one.
+            let cps = Self.checkpointNotes(dir)
+            try Fixture.write(cps.path, cps.bytes + Array(cps.bytes[cps.records[1]]))
+            expected = .inconsistentCheckpoints
+        }
+
+        let report = AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey)
+        let failure = try #require(report.failure, "\(tamper) went unnoticed")
+        #expect(failure.kind == expected, "\(tamper): \(failure)")
+        if let expectedEntry { #expect(failure.entryIndex == expectedEntry, "\(tamper): \(failure)") }
+    }
+
+    @Test func externalAnchorCatchesALogCutTogetherWithItsCheckpoints() throws {
+        let (dir, s) = try Self.makeLog()
+        defer { dir.cleanup() }
+        let cps = Self.checkpointNotes(dir)
+        let last = cps.records.last!
+        let anchor = String(decoding: cps.bytes[(last.lowerBound + 12)..<last.upperBound], as: UTF8.self)
+        // A root attacker drops the newest checkpoint and the entries after the one before it.
+        let prior = cps.records[cps.records.count - 2]
+        let priorNote = String(decoding: cps.bytes[(prior.lowerBound + 12)..<prior.upperBound], as: UTF8.self)
+        let priorSize = try Checkpoint(signedNote: priorNote, verifier: s.verifierKey).size
+        try Fixture.write(cps.path, Array(cps.bytes[..<last.lowerBound]))
+        let (path, r) = Self.locate(dir)[Int(priorSize)]
+        try Fixture.write(path, Array(Fixture.read(path)[..<r.lowerBound]))
+        for seg in dir.segments where seg > (path as NSString).lastPathComponent {
+            try FileManager.default.removeItem(atPath: dir.path + "/" + seg)
+        }
+        #expect(AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey).isValid)
+        let anchored = AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey, anchors: [anchor])
+        #expect(anchored.failure?.kind == .truncated)
+    }
+}

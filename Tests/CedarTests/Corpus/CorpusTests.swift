@@ -1,0 +1,33 @@
+import Testing
+import Foundation
+import Cedar
+
+/// The upstream Cedar corpus (../shared/cedar-integration-tests/corpus-tests.tar.gz): 7,809
+/// generated tests, 62,472 requests. Every request must give the reference engine's decision,
+/// reasons and errors. The archive is extracted to a scratch folder, never into the repository.
+@Suite(.serialized) struct CorpusTests {
+    static let archive = TestPaths.shared("cedar-integration-tests/corpus-tests.tar.gz")
+
+    @Test(.enabled(if: archive != nil, "../shared/cedar-integration-tests/corpus-tests.tar.gz is absent: corpus test skipped"))
+    func everyCorpusRequestMatchesTheReferenceEngine() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("custos-corpus-\(getpid())")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let tar = Process()
+        tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tar.arguments = ["tar", "-xzf", Self.archive!, "-C", scratch.path]
+        try tar.run()
+        tar.waitUntilExit()
+        try #require(tar.terminationStatus == 0, "tar could not extract the corpus")
+
+        var runner = IntegrationTestRunner()
+        var summary = IntegrationTestRunner.Summary()
+        for file in IntegrationTestRunner.testFiles(under: scratch.appendingPathComponent("corpus-tests").path) {
+            runner.run(file: file, into: &summary)
+        }
+        for f in summary.failures.prefix(20) { Issue.record("\(f)") }
+        #expect(summary.files == 7_809)
+        #expect(summary.failed == 0)
+        #expect(summary.passed == 62_472)
+    }
+}

@@ -1,0 +1,75 @@
+import CustosJSON
+import CustosServer
+import Glibc
+import Testing
+
+/// The test process's own uid stands in for a non-admin caller: denying it must refuse the call.
+@Test func callIsForbiddenWhenTheCallersUIDIsDenied_ownUIDAsTheNonAdminCaller() throws {
+    let access = AccessPolicy(["secret": AccessRule(deniedUIDs: [getuid()])])
+    try withServer("deny", access: access) { s in
+        let c = try RPCClient(path: s.path)
+        let r = try c.roundTrip(#"{"jsonrpc":"2.0","method":"secret","id":1}"#)
+        #expect(errorCode(r) == RPCError.forbiddenCode)
+        #expect(r?["id"] == .int(1))
+        #expect(s.probe.calls.load(ordering: .relaxed) == 0) // handler never ran
+        let refused = s.probe.refused.withLock { $0.map { ($0.0, $0.1.uid) } }
+        #expect(refused.count == 1)
+        #expect(refused.first?.0 == "secret")
+        #expect(refused.first?.1 == getuid())
+        // Other methods are unaffected.
+        #expect(try c.call("add", params: .object(JSONObject(["a": .int(1), "b": .int(1)]))) == .success(.int(2)))
+    }
+}
+
+/// An allow list that names only another uid (own uid + 1) refuses the test process.
+@Test func callIsForbiddenWhenTheAllowListOmitsTheCaller_ownUIDAsTheNonAdminCaller() throws {
+    let other = getuid() &+ 1
+    let access = AccessPolicy(["secret": AccessRule(allowedUIDs: [other])])
+    try withServer("allow", access: access) { s in
+        let c = try RPCClient(path: s.path)
+        #expect(errorCode(try c.roundTrip(#"{"jsonrpc":"2.0","method":"secret","id":1}"#)) == RPCError.forbiddenCode)
+        // A refused notification is still unanswered but reaches the audit hook.
+        try c.send(line: #"{"jsonrpc":"2.0","method":"secret"}"#)
+        #expect(try c.roundTrip(#"{"jsonrpc":"2.0","method":"whoami","id":2}"#)?["id"] == .int(2))
+        #expect(s.probe.refused.withLock { $0.count } == 2)
+        #expect(s.probe.calls.load(ordering: .relaxed) == 0)
+    }
+}
+
+@Test func callIsAllowedByGroupRule() throws {
+    let access = AccessPolicy(["secret": AccessRule(allowedUIDs: [], allowedGIDs: [getgid()])])
+    try withServer("gid", access: access) { s throws in
+        #expect(try RPCClient(path: s.path).call("secret") == .success(.string("the secret")))
+    }
+}
+
+@Test func reloadedAccessPolicyAppliesToOpenConnections() throws {
+    let access = AccessPolicy(["secret": AccessRule(deniedUIDs: [getuid()])])
+    try withServer("reload", access: access) { s in
+        let c = try RPCClient(path: s.path)
+        #expect(errorCode(try c.roundTrip(#"{"jsonrpc":"2.0","method":"secret","id":1}"#)) == RPCError.forbiddenCode)
+        try s.server.dispatcher.updateAccess(AccessPolicy())
+        #expect(try c.call("secret") == .success(.string("the secret")))
+        try s.server.dispatcher.updateAccess(AccessPolicy(defaultRule: .nobody))
+        #expect(errorCode(try c.roundTrip(#"{"jsonrpc":"2.0","method":"add","id":3}"#)) == RPCError.forbiddenCode)
+    }
+}
+
+@Test func accessConfigurationNamingAnUnknownMethodIsRejected() {
+    #expect(throws: AccessConfigError.self) {
+        _ = try Dispatcher(methods: testMethods(Probe()), access: AccessPolicy(["sekret": .nobody]))
+    }
+}
+
+@Test(arguments: [
+    (AccessRule.anyone, true),
+    (AccessRule.nobody, false),
+    (AccessRule(allowedUIDs: [5]), true),
+    (AccessRule(allowedUIDs: [6]), false),
+    (AccessRule(allowedUIDs: [6], allowedGIDs: [7]), true),
+    (AccessRule(allowedUIDs: [5], deniedGIDs: [7]), false),
+    (AccessRule(deniedUIDs: [5]), false),
+])
+func accessRuleDecidesForUID5GID7(_ rule: AccessRule, _ permitted: Bool) {
+    #expect(rule.permits(uid: 5, gid: 7) == permitted)
+}
