@@ -26,10 +26,16 @@ let package = Package(
         .target(name: "Cedar", dependencies: ["CustosJSON"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog"]),
+        .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon"]),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
         .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON"]),
+        .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
+        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON"]),
+        // Start the real `custos` binary (built first by `make test`) and talk to it.
+        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer"]),
     ]
 )

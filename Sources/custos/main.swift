@@ -7,6 +7,10 @@ func allCommands() -> [Command] { [
     (AuthorizeCommand.spec, AuthorizeCommand.run),
     (CedarTestCommand.spec, CedarTestCommand.run),
     (BenchCommand.spec, BenchCommand.run),
+    (ServeCommand.spec, ServeCommand.run),
+    (CallCommand.spec, CallCommand.run),
+    (DecideCommand.spec, DecideCommand.run),
+    (AuditCommand.spec, AuditCommand.run),
 ] }
 
 func topLevelHelp(_ commands: [Command]) -> String {

@@ -69,7 +69,14 @@ extension Value {
         case .record(let r): return .object(r.json)
         case .decimal(let d): return Self.extn("decimal", d.description)
         case .ipaddr(let a): return Self.extn("ip", a.description)
-        case .datetime(let d): return Self.extn("datetime", d.description)
+        case .datetime(let d):
+            // Years outside 0000-9999 have no datetime literal; Cedar writes those as an
+            // offset from the epoch, which reads back to the same instant.
+            if (try? CedarDatetime.parse(d.description)) == d { return Self.extn("datetime", d.description) }
+            return .object(JSONObject(["__extn": .object(JSONObject([
+                "fn": .string("offset"),
+                "args": .array([Self.extn("datetime", "1970-01-01"), Self.extn("duration", "\(d.millisecondsSinceEpoch)ms")]),
+            ]))]))
         case .duration(let d): return Self.extn("duration", d.description)
         }
     }

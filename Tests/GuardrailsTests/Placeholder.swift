@@ -1,0 +1,3 @@
+import Testing
+
+@Test func GuardrailsTestsTargetBuilds() { #expect(Bool(true)) }

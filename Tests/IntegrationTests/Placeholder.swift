@@ -1,0 +1,3 @@
+import Testing
+
+@Test func IntegrationTestsTargetBuilds() { #expect(Bool(true)) }
