@@ -4,9 +4,12 @@ is_authorized_batch (the reference Rust engine behind a Python batch call) and p
 same figures as `custos bench cedar`: decisions/s and mean microseconds per decision.
 cedarpy answers a batch at once, so per-request percentiles are not available from it.
 
-usage: bench/cedarpy_batch.py DIR [--chunk N]   (default: one batch of all requests)
+usage: bench/cedarpy_batch.py DIR [--chunk N] [--check-with CUSTOS_BINARY]
+  --chunk N       requests per batch call (default: one batch of all requests)
+  --check-with B  also decide the requests with `B authorize --requests` and require every
+                  decision to equal cedarpy's (exit 1 on any difference)
 """
-import json, sys, time
+import json, subprocess, sys, time
 
 try:
     import cedarpy
@@ -29,12 +32,24 @@ for line in open(d + "/requests.jsonl"):
 chunk = chunk or len(reqs)
 cedarpy.is_authorized_batch(reqs[:100], policies, entities)
 allow = 0
+decisions = []
 t0 = time.perf_counter()
 for i in range(0, len(reqs), chunk):
     for res in cedarpy.is_authorized_batch(reqs[i:i + chunk], policies, entities):
-        allow += str(res.decision) == "Decision.Allow"
+        decisions.append("allow" if str(res.decision) == "Decision.Allow" else "deny")
 dt = time.perf_counter() - t0
+allow = decisions.count("allow")
 n = len(reqs)
 print("cedarpy %s is_authorized_batch: policies=%d requests=%d chunk=%d allow=%d"
       % (cedarpy.__version__ if hasattr(cedarpy, "__version__") else "", policies.count(";"), n, chunk, allow))
 print("  %.0f decisions/s  mean %.2f us" % (n / dt, dt / n * 1e6))
+
+if "--check-with" in sys.argv:
+    binary = sys.argv[sys.argv.index("--check-with") + 1]
+    out = subprocess.run([binary, "authorize", "--policies", d + "/policies.cedar", "--entities",
+                          d + "/entities.json", "--requests", d + "/requests.jsonl"],
+                         check=True, capture_output=True, text=True).stdout.splitlines()
+    ours = [json.loads(l)["decision"] for l in out]
+    differ = sum(1 for a, b in zip(ours, decisions) if a != b) + abs(len(ours) - len(decisions))
+    print("  decisions compared with custos authorize: %d of %d identical" % (len(decisions) - differ, len(decisions)))
+    sys.exit(1 if differ else 0)
