@@ -21,8 +21,9 @@ deps:
 build: deps
 	$(SWIFT) build -c $(CONFIG)
 
+# Serves the example policies on state/custos.sock and prints how to call it.
 run: build
-	$(BIN) authorize --policies policies/example.cedar --entities policies/entities.json --request policies/example-request.json
+	$(BIN) serve --policies policies --state state
 
 # Every test: unit, corpus, integration. Release mode so the corpus runs in seconds;
 # the tests use only public and package API, so no @testable build is needed.

@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON"]),
         .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon"]),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
-        .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"]),
+        .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON"]),
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),

@@ -1,4 +1,133 @@
+import CustosServer
+import Dispatch
+import Glibc
+import Synchronization
+
 /// The decision daemon: loads a policies folder, answers JSON-RPC methods (see docs/protocol.md).
 public enum CustosDaemonInfo {
     public static let protocolVersion = 1
+}
+
+/// How to run the daemon; `custos serve` fills it from its options.
+public struct DaemonOptions: Sendable {
+    public var policiesDirectory: String
+    public var socketPath: String
+    public var config: DaemonConfig
+    /// The audit log's hook; nil runs without recording decisions.
+    public var recorder: DecisionRecorder?
+    /// One line per lifecycle event (start, reload, stop); the CLI writes them to stderr.
+    public var log: @Sendable (String) -> Void
+
+    public init(policiesDirectory: String, socketPath: String, config: DaemonConfig = DaemonConfig(),
+                recorder: DecisionRecorder? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.policiesDirectory = policiesDirectory
+        self.socketPath = socketPath
+        self.config = config
+        self.recorder = recorder
+        self.log = log
+    }
+}
+
+/// Why the daemon could not start.
+public enum DaemonError: Error, Sendable, CustomStringConvertible {
+    case access(AccessConfigError)
+    case socket(SocketError)
+
+    public var description: String {
+        switch self {
+        case .access(let e): "access configuration: \(e.message)"
+        case .socket(let e): e.description
+        }
+    }
+}
+
+/// Wires the policy store, the method table, the dispatcher, the socket server and the signal
+/// handling together.
+public final class Daemon: Sendable {
+    /// Every family of methods the daemon serves. Guardrail, audit and consent methods join this
+    /// list from their own files.
+    public static let methodFamilies: [MethodRegistration] = [
+        DecisionMethods.register,
+        StatusMethods.register,
+    ]
+
+    public let store: PolicyStore
+    public let services: DaemonServices
+    public let dispatcher: Dispatcher
+    public let server: Server
+    private let log: @Sendable (String) -> Void
+
+    /// Builds the daemon and loads the policies once. A folder that fails to load does not
+    /// stop the start: the daemon serves `health` and `policy.status` (not ready, with the
+    /// reason) and answers decisions with the not-ready error until a reload succeeds.
+    public init(_ options: DaemonOptions) throws(DaemonError) {
+        let store = PolicyStore(directory: options.policiesDirectory)
+        let log = options.log
+        self.store = store
+        self.log = log
+        let services = DaemonServices(store: store, limits: options.config.limits, recorder: options.recorder) {
+            let r = store.reload()
+            switch r {
+            case .success(let s): log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision)")
+            case .failure(let e): log("reload failed, keeping \(store.snapshot?.revision ?? "no policies"): \(e.message)")
+            }
+            return r
+        }
+        self.services = services
+        var table = MethodTable()
+        for register in Daemon.methodFamilies { register(&table, services) }
+        do {
+            dispatcher = try Dispatcher(methods: table, access: options.config.access, onRefused: { method, caller in
+                log("refused \(method) for uid \(caller.uid) gid \(caller.gid) pid \(caller.pid)")
+            })
+        } catch {
+            throw .access(error)
+        }
+        var sc = ServerConfiguration(socketPath: options.socketPath)
+        let c = options.config
+        sc.socketMode = c.socketMode
+        sc.socketGroup = c.socketGroup
+        sc.maxConnections = c.limits.maxConnections
+        sc.maxLineBytes = c.limits.maxLineBytes
+        sc.idleTimeout = .seconds(c.limits.idleTimeoutSeconds)
+        sc.writeTimeout = .seconds(c.limits.writeTimeoutSeconds)
+        sc.drainTimeout = .seconds(c.limits.drainTimeoutSeconds)
+        server = Server(configuration: sc, dispatcher: dispatcher)
+        _ = services.reload()
+    }
+
+    /// Binds the socket (replacing a stale one, refusing a live one) and serves until SIGTERM
+    /// or SIGINT, reloading on SIGHUP. The signal handlers are installed before the socket
+    /// exists, so a client that sees the socket can never kill the daemon with SIGHUP's default
+    /// action. In-flight requests are answered and the socket removed before this returns.
+    public func run(onServing: () -> Void = {}) throws(DaemonError) {
+        let server = self.server
+        let services = self.services
+        let log = self.log
+        let terminated = Atomic<Bool>(false)
+        // A parent may have started us with these blocked (the mask is inherited through exec,
+        // e.g. from a test runner's worker thread); blocked, they would never reach the watcher.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        let watcher = SignalWatcher(onTerminate: { sig in
+            log("signal \(sig): draining and stopping")
+            terminated.store(true, ordering: .sequentiallyConsistent)
+            server.stop()
+        }, onReload: {
+            _ = services.reload()
+        })
+        defer { watcher.cancel() }
+        do { try server.start() } catch { throw .socket(error) }
+        log("serving on \(server.configuration.socketPath)")
+        // A terminate signal that arrived while the socket was being bound found nothing to stop.
+        if terminated.load(ordering: .sequentiallyConsistent) { server.stop() }
+        onServing()
+        server.wait()
+        log("stopped")
+    }
+
+    /// Stops accepting, answers what is in flight, removes the socket.
+    public func stop() { server.stop() }
 }

@@ -1,26 +1,42 @@
 import Foundation
 import Cedar
 import CustosJSON
+import CustosServer
 
 /// `custos bench`: benchmarks that print figures (never asserted by tests).
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure decision speed: `bench cedar` (in-process engine).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]",
+        summary: "Measure decision speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips).",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process]] [--socket PATH] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
-            OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (default 100000)."),
+            OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
             OptionSpec(name: "seed", valueName: "S", help: "Workload seed (default 1)."),
+            OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies)."),
+            OptionSpec(name: "nodes", valueName: "N", help: "place: candidate nodes per call (default 1000)."),
+            OptionSpec(name: "iterations", valueName: "K", help: "place: timed calls (default 500)."),
             OptionSpec(name: "write", valueName: "DIR", help: "Also write the workload (policies.cedar, entities.json, requests.jsonl) to DIR."),
+            OptionSpec(name: "clients", valueName: "N", help: "socket: concurrent connections, one thread each (default 1)."),
+            OptionSpec(name: "pipeline", valueName: "D", help: "socket: requests in flight per connection (default 1)."),
+            OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
+            OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
+            OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
+            OptionSpec(name: "request", valueName: "FILE", help: "socket: decide params to send (default: a data scientist reading a study A dataset)."),
         ],
         details: """
-        The workload (10,000 entities in 3-level hierarchies, five policy shapes) is described in
+        bench socket sends the same `decide` request over and over (M per client, after a warm-up)
+        to a running daemon and prints throughput and p50/p99/p999 round-trip latency; --echo puts
+        the echo floor (jansson parse + fixed reply, same transport) beside it with the ratios.
+        The cedar workload (10,000 entities in 3-level hierarchies, five policy shapes) is described in
         docs/benchmarks.md. Prints decisions/s and p50/p99 microseconds per authorization, timed
         one by one in-process after loading. bench/cedar_vs_cedarpy.sh runs it beside cedarpy.
         """)
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
+        if args.positionals.first == "socket" { return try runSocket(args) }
+        if args.positionals.first == "echo-server" { return try runEchoServer(args) }
+        if args.positionals.first == "place" { return try runPlace(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }
@@ -65,5 +81,103 @@ enum BenchCommand {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+// MARK: - bench socket
+
+extension BenchCommand {
+    /// Decide params matching the example policies in policies/: an allowed read.
+    static let defaultDecideParams = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"study-a-labs"},"context":{"purpose":"primary_research"}}"#
+
+    static func runSocket(_ args: ParsedArguments) throws -> Int32 {
+        let clients = try args.int("clients", default: 1)
+        let requests = try args.int("requests", default: 20_000)
+        let depth = try args.int("pipeline", default: 1)
+        guard clients > 0, requests > 0, depth > 0 else { throw UsageError(message: "--clients, --requests and --pipeline must be positive") }
+        let socket = args.value("socket") ?? CallCommand.defaultSocket()
+        var params = defaultDecideParams
+        if let f = args.value("request") {
+            let text = try IO.readText(f)
+            do { params = try JSON.parse(text).serialized } catch { throw UsageError(message: "\(f): not valid JSON (\(error))") }
+        }
+        let line = #"{"jsonrpc":"2.0","method":"decide","params":"# + params + #","id":1}"#
+
+        // Check the request is answered with a decision before measuring it.
+        switch try CallCommand.call("decide", params: try JSON.parse(params), socket: socket) {
+        case .success(let r):
+            print("daemon \(socket): decide -> \(r.objectValue?["decision"]?.stringValue ?? "?") (revision \(r.objectValue?["policy_revision"]?.stringValue ?? "?"))")
+        case .failure(let e):
+            throw UsageError(message: "the daemon refused the benchmark request: \(e.code) \(e.message)")
+        }
+        print("load: \(clients) client(s) x \(requests) requests, pipeline \(depth), request \(line.utf8.count + 1) bytes")
+
+        var echo: BenchResult? = nil
+        if args.flag("echo") {
+            let path = "/tmp/custos-bench-echo-\(getpid()).sock"
+            if args.flag("echo-process") {
+                // Same process boundary as the daemon: the client and the floor do not share an
+                // address space, so context switches cost what they cost against the daemon.
+                let child = Process()
+                child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+                child.arguments = ["bench", "echo-server", "--socket", path]
+                try child.run()
+                defer { child.terminate(); child.waitUntilExit() }
+                var up = false
+                for _ in 0..<500 where !up {
+                    if (try? RPCClient(path: path, timeout: .seconds(1))) != nil { up = true } else { usleep(10_000) }
+                }
+                guard up else { throw UsageError(message: "the echo server process did not start on \(path)") }
+                echo = try measure(path: path, line: line, clients: clients, requests: requests, depth: depth)
+                print("echo   \(echo!)  (separate process)")
+            } else {
+                let server = EchoServer(configuration: echoConfiguration(path), reply: echoReply)
+                do { try server.start() } catch { throw UsageError(message: "cannot start the echo server on \(path): \(error)") }
+                defer { server.stop() }
+                echo = try measure(path: path, line: line, clients: clients, requests: requests, depth: depth)
+                print("echo   \(echo!)  (in-process)")
+            }
+        }
+        let daemon = try measure(path: socket, line: line, clients: clients, requests: requests, depth: depth)
+        print("daemon \(daemon)")
+        if let echo {
+            func f(_ v: Double) -> String { String(format: "%.2f", v) }
+            print("ratio  p50 latency daemon/echo \(f(daemon.p50Micros / max(echo.p50Micros, 0.001)))x, "
+                  + "p99 \(f(daemon.p99Micros / max(echo.p99Micros, 0.001)))x, "
+                  + "throughput daemon/echo \(f(100 * daemon.requestsPerSecond / max(echo.requestsPerSecond, 0.001)))%")
+        }
+        return daemon.errors == 0 ? 0 : 1
+    }
+
+    /// The echo reply has the daemon's shape and size, so both write the same bytes.
+    static let echoReply = #"{"jsonrpc":"2.0","result":{"decision":"allow","reasons":["scientist-reads-own-study"],"errors":[],"decision_id":"019ab5c0-0000-7000-8000-000000000000","policy_revision":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"id":1}"#
+
+    static func echoConfiguration(_ path: String) -> ServerConfiguration {
+        var cfg = ServerConfiguration(socketPath: path)
+        cfg.socketMode = 0o600
+        return cfg
+    }
+
+    /// `custos bench echo-server --socket PATH`: the floor as its own process (see --echo-process).
+    static func runEchoServer(_ args: ParsedArguments) throws -> Int32 {
+        let path = try args.required("socket")
+        let server = EchoServer(configuration: echoConfiguration(path), reply: echoReply)
+        let stopped = DispatchSemaphore(value: 0)
+        let watcher = SignalWatcher(signals: [SIGTERM, SIGINT]) { _ in
+            server.stop()
+            stopped.signal()
+        }
+        defer { watcher.cancel() }
+        do { try server.start() } catch { throw UsageError(message: "cannot start the echo server on \(path): \(error)") }
+        stopped.wait()
+        return 0
+    }
+
+    private static func measure(path: String, line: String, clients: Int, requests: Int, depth: Int) throws -> BenchResult {
+        var o = BenchOptions(socketPath: path, request: line)
+        o.clients = clients
+        o.requestsPerClient = requests
+        o.pipelineDepth = depth
+        do { return try Bench.run(o) } catch { throw UsageError(message: "\(path): \(error)") }
     }
 }

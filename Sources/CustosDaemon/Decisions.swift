@@ -1,0 +1,171 @@
+import Cedar
+import CustosJSON
+import CustosServer
+
+/// A validated `decide` request: the Cedar request plus the caller's own entities.
+public struct DecideParams: Sendable {
+    public var request: Request
+    public var entities: [Entity]
+
+    public init(request: Request, entities: [Entity] = []) {
+        self.request = request
+        self.entities = entities
+    }
+
+    /// Reads `{principal, action, resource, context?, entities?}`. `field` is where this object
+    /// sits in the call (`params`, or `params.requests[3]` inside a batch), so the -32602 message
+    /// points at the exact member to fix.
+    public static func parse(_ json: JSON?, field: String = "params") throws(RPCError) -> DecideParams {
+        guard let json else { throw .invalidParams(field: field, "missing; expected {principal, action, resource, context?, entities?}") }
+        guard case .object(let o) = json else {
+            throw .invalidParams(field: field, "expected an object {principal, action, resource, context?, entities?}, got \(json.kindName)")
+        }
+        var principal: JSON?, action: JSON?, resource: JSON?, context: JSON?, entities: JSON?
+        // One pass, keys compared by bytes (as on the wire); unknown keys are refused so a
+        // misspelt "contxt" cannot silently decide without its context.
+        for m in o.members {
+            let k = m.key.utf8
+            switch k.count {
+            case 9 where k.elementsEqual("principal".utf8): principal = m.value
+            case 6 where k.elementsEqual("action".utf8): action = m.value
+            case 8 where k.elementsEqual("resource".utf8): resource = m.value
+            case 7 where k.elementsEqual("context".utf8): context = m.value
+            case 8 where k.elementsEqual("entities".utf8): entities = m.value
+            default:
+                throw .invalidParams(field: "\(field).\(m.key)", "unknown member (a decide request has principal, action, resource, context and entities)")
+            }
+        }
+        let p = try uid(principal, "\(field).principal")
+        let a = try uid(action, "\(field).action")
+        let r = try uid(resource, "\(field).resource")
+        var ctx = CedarRecord()
+        if let c = context, !c.isNull {
+            guard case .object(let co) = c else { throw .invalidParams(field: "\(field).context", "expected an object, got \(c.kindName)") }
+            if !co.isEmpty {
+                do { ctx = try CedarRecord(json: co) } catch { throw invalid(error, "\(field).context") }
+            }
+        }
+        var extra: [Entity] = []
+        if let e = entities, !e.isNull {
+            guard case .array(let items) = e else { throw .invalidParams(field: "\(field).entities", "expected an array of entities, got \(e.kindName)") }
+            extra.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() {
+                do { extra.append(try Entity(json: item)) } catch { throw invalid(error, "\(field).entities[\(i)]") }
+            }
+        }
+        return DecideParams(request: Request(principal: p, action: a, resource: r, context: ctx), entities: extra)
+    }
+
+    @inline(__always)
+    private static func uid(_ j: JSON?, _ field: String) throws(RPCError) -> EntityUID {
+        guard let j else { throw .invalidParams(field: field, "missing; expected {\"type\": \"...\", \"id\": \"...\"}") }
+        do { return try EntityUID(json: j) } catch { throw invalid(error, field) }
+    }
+
+    private static func invalid(_ e: FormatError, _ field: String) -> RPCError {
+        let path = e.path.isEmpty ? field : (e.path.hasPrefix("[") ? field + e.path : field + "." + e.path)
+        return .invalidParams(field: path, e.message)
+    }
+}
+
+/// What one decision produced, handed to the `DecisionRecorder` (the audit log's hook).
+public struct DecisionRecord: Sendable {
+    public var method: String
+    public var caller: CallContext
+    public var decisionID: String
+    public var request: Request
+    public var decision: Decision
+    /// Policy names (their `@id`, else `policyN`).
+    public var reasons: [String]
+    public var errors: [String]
+    public var policyRevision: String
+    public var decidedAt: WallTime
+}
+
+/// Receives every decision with the caller's identity. The audit log implements it; until then
+/// the daemon runs without one. Called on the connection's thread before the answer is sent,
+/// so a recorder that must persist before answering (synchronous audit) can do so.
+public struct DecisionRecorder: Sendable {
+    public var record: @Sendable (DecisionRecord) -> Void
+    public init(_ record: @escaping @Sendable (DecisionRecord) -> Void) { self.record = record }
+}
+
+/// `decide` and `decide.batch`.
+public enum DecisionMethods {
+    public static let defaultBatchLimit = 1000
+
+    public static func register(into table: inout MethodTable, _ services: DaemonServices) {
+        table.register("decide") { params, caller throws(RPCError) in
+            let snapshot = try services.readySnapshot()
+            let p = try DecideParams.parse(params.json)
+            return try decide(p, snapshot: snapshot, services: services, caller: caller, method: "decide")
+        }
+        table.register("decide.batch") { params, caller throws(RPCError) in
+            let v = try params.required("requests")
+            guard case .array(let items) = v else {
+                throw .invalidParams(field: "params.requests", "expected an array of decide requests, got \(v.kindName)")
+            }
+            if let o = params.object, o.count > 1, let k = o.keys.first(where: { $0 != "requests" }) {
+                throw .invalidParams(field: "params.\(k)", "unknown member (decide.batch takes only \"requests\")")
+            }
+            let limit = services.limits.batchLimit
+            guard items.count <= limit else {
+                throw RPCError(code: RPCError.overloadedCode,
+                               message: "overloaded: decide.batch holds \(items.count) requests, the limit is \(limit); split it into smaller batches",
+                               data: .object(JSONObject(["limit": .int(Int64(limit)), "requests": .int(Int64(items.count))])))
+            }
+            // Validate everything first: a batch is answered whole or refused whole.
+            var parsed: [DecideParams] = []
+            parsed.reserveCapacity(items.count)
+            for (i, item) in items.enumerated() { parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]")) }
+            // One snapshot for the whole batch, so every result names the same revision.
+            let snapshot = try services.readySnapshot()
+            var results: [JSON] = []
+            results.reserveCapacity(parsed.count)
+            for (i, p) in parsed.enumerated() {
+                results.append(try decide(p, snapshot: snapshot, services: services, caller: caller,
+                                          method: "decide.batch", field: "params.requests[\(i)]"))
+            }
+            return .object(JSONObject([JSONObject.Member(key: "results", value: .array(results))]))
+        }
+    }
+
+    /// Decides one request against one snapshot. A deny is a result, never an error.
+    public static func decide(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
+                              caller: CallContext, method: String, field: String = "params") throws(RPCError) -> JSON {
+        var entities = snapshot.entities
+        if !p.entities.isEmpty {
+            do { entities = try entities.adding(p.entities) } catch {
+                throw .invalidParams(field: "\(field).entities", "\(error.description); request entities must not repeat the folder's entities.json")
+            }
+        }
+        let response = snapshot.policies.authorize(p.request, entities: entities)
+        let now = WallTime.now()
+        let id = DecisionID.nextString(now: now)
+        let names = snapshot.policyNames
+        var reasons: [JSON] = []
+        reasons.reserveCapacity(response.reasons.count)
+        for r in response.reasons { reasons.append(.string(names[r])) }
+        var errors: [JSON] = []
+        for e in response.errors {
+            errors.append(.object(JSONObject([
+                JSONObject.Member(key: "policy", value: .string(names[e.policy])),
+                JSONObject.Member(key: "message", value: .string(e.error.description)),
+            ])))
+        }
+        if let recorder = services.recorder {
+            recorder.record(DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
+                                           decision: response.decision,
+                                           reasons: response.reasons.map { names[$0] },
+                                           errors: response.errors.map { names[$0.policy] },
+                                           policyRevision: snapshot.revision, decidedAt: now))
+        }
+        return .object(JSONObject([
+            JSONObject.Member(key: "decision", value: .string(response.decision == .allow ? "allow" : "deny")),
+            JSONObject.Member(key: "reasons", value: .array(reasons)),
+            JSONObject.Member(key: "errors", value: .array(errors)),
+            JSONObject.Member(key: "decision_id", value: .string(id)),
+            JSONObject.Member(key: "policy_revision", value: .string(snapshot.revision)),
+        ]))
+    }
+}

@@ -1,0 +1,32 @@
+import CustosServer
+
+/// What method handlers share. Each family of methods (decisions, status, and later
+/// guardrails, audit, consent) registers itself from its own file with
+/// `register(into:_:)`, reading only what it needs from here.
+public struct DaemonServices: Sendable {
+    public let store: PolicyStore
+    public let limits: DaemonLimits
+    /// The audit log's hook; nil runs without recording.
+    public let recorder: DecisionRecorder?
+    /// Reloads everything a SIGHUP reloads (policies and access rules); set by the daemon.
+    public let reload: @Sendable () -> Result<PolicySnapshot, PolicyStoreError>
+
+    public init(store: PolicyStore, limits: DaemonLimits = DaemonLimits(), recorder: DecisionRecorder? = nil,
+                reload: (@Sendable () -> Result<PolicySnapshot, PolicyStoreError>)? = nil) {
+        self.store = store
+        self.limits = limits
+        self.recorder = recorder
+        self.reload = reload ?? { store.reload() }
+    }
+
+    /// The snapshot in service, or the not-ready error when no load has succeeded yet.
+    @inline(__always) public func readySnapshot() throws(RPCError) -> PolicySnapshot {
+        if let s = store.snapshot { return s }
+        let why = store.lastReloadFailure.map { "policies not loaded: \($0.error.message)" } ?? "policies not loaded yet"
+        throw .notReady(why + "; fix the policies folder and send SIGHUP or call policy.reload")
+    }
+}
+
+/// A family of methods. The daemon's table is built from a list of these, so a new family is
+/// one new file plus one entry in `Daemon.methodFamilies`.
+public typealias MethodRegistration = @Sendable (inout MethodTable, DaemonServices) -> Void

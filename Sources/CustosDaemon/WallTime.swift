@@ -1,0 +1,56 @@
+import Glibc
+
+/// A wall-clock instant (Unix epoch), formatted by hand so status replies need no Foundation
+/// date formatter.
+public struct WallTime: Sendable, Hashable, Comparable {
+    public var seconds: Int64
+    public var nanoseconds: Int32
+
+    public init(seconds: Int64, nanoseconds: Int32) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
+    public static func now() -> WallTime {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return WallTime(seconds: Int64(ts.tv_sec), nanoseconds: Int32(ts.tv_nsec))
+    }
+
+    public var milliseconds: Int64 { seconds &* 1000 &+ Int64(nanoseconds / 1_000_000) }
+
+    public static func < (a: WallTime, b: WallTime) -> Bool {
+        (a.seconds, a.nanoseconds) < (b.seconds, b.nanoseconds)
+    }
+
+    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-24T07:06:27.123Z`.
+    public var rfc3339: String {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secOfDay = seconds - days * 86_400
+        let (y, m, d) = WallTime.civil(fromDays: days)
+        var s = ""
+        s.reserveCapacity(24)
+        func pad(_ v: Int64, _ width: Int) {
+            let digits = String(v)
+            if digits.count < width { s += String(repeating: "0", count: width - digits.count) }
+            s += digits
+        }
+        pad(y, 4); s += "-"; pad(m, 2); s += "-"; pad(d, 2); s += "T"
+        pad(secOfDay / 3600, 2); s += ":"; pad(secOfDay / 60 % 60, 2); s += ":"; pad(secOfDay % 60, 2)
+        s += "."; pad(Int64(nanoseconds / 1_000_000), 3); s += "Z"
+        return s
+    }
+
+    /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+}

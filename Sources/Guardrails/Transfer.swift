@@ -1,0 +1,77 @@
+import Cedar
+
+/// What moving data is for; every kind is checked the same way (a failover or backup target
+/// outside the EEA is a transfer like any other).
+public enum TransferKind: String, Sendable, Hashable, CaseIterable {
+    case replicate, backup, failover, copy, export
+}
+
+/// A request to move a dataset from one region to another.
+public struct TransferRequest: Sendable, Hashable {
+    public var principal: String
+    public var dataset: String
+    public var from: String
+    public var to: String
+    public var kind: TransferKind
+    /// The basis the caller intends to rely on (`adequacy`, or a basis id from transfers.json);
+    /// when given, the decision uses exactly that basis or denies.
+    public var basis: String?
+
+    public init(principal: String, dataset: String, from: String, to: String, kind: TransferKind, basis: String? = nil) {
+        self.principal = principal; self.dataset = dataset; self.from = from; self.to = to
+        self.kind = kind; self.basis = basis
+    }
+}
+
+/// The residency enforcer for moves between regions (issue point 4, facts.md §1).
+public enum TransferCheck {
+    public static func decide(_ request: TransferRequest, data: DatasetAttributes, config: GuardrailConfig,
+                              now: CedarDatetime) -> GuardrailOutcome {
+        guard config.status.isActive, let regions = config.regions else { return GuardrailOutcome() }
+        var denials: [Denial] = []
+        for (field, name) in [("from", request.from), ("to", request.to)] where regions.regions.scalarLookup(name) == nil {
+            denials.append(Denial(.residencyUnknownLocation, "\(field) region \"\(name)\" is not defined in guardrails/regions.json"))
+        }
+        if !denials.isEmpty { return GuardrailOutcome(denials: denials) }
+        // Every hop needs its own basis (Art 44), so only the destination decides: a move out of
+        // an adequate country onward to a third country is checked like one from Frankfurt.
+        let dest = regions.regions.scalarLookup(request.to)!
+        guard ResidencyCheck.governs(data, config: config) else { return GuardrailOutcome() }
+        switch ResidencyCheck.verdict(data, region: dest, config: config, now: now) {
+        case .unrestricted, .allowed(nil):
+            // Inside the EEA (or data the residency rule does not govern) no basis is needed.
+            return GuardrailOutcome()
+        case .denied(let d):
+            return GuardrailOutcome(denials: [Denial(d.code, "\(request.kind.rawValue) of \(d.message)")])
+        case .allowed(let o?):
+            guard let wanted = request.basis else { return GuardrailOutcome(obligations: [o]) }
+            if case .transferBasis(_, _, let used) = o, basisMatches(wanted, used) {
+                return GuardrailOutcome(obligations: [o])
+            }
+            // The named basis must itself apply; another one applying is not what was asked.
+            if let alt = namedBasis(wanted, data: data, region: dest, config: config, now: now) {
+                return GuardrailOutcome(obligations: [alt])
+            }
+            return GuardrailOutcome(denials: [Denial(.residencyCrossBorder,
+                "\(request.kind.rawValue) of dataset \(data.id) to \(dest.name): basis \"\(wanted)\" does not apply to this data and destination")])
+        }
+    }
+
+    static func basisMatches(_ wanted: String, _ used: String) -> Bool {
+        if wanted == "adequacy" { return used.hasPrefix("adequacy:") }
+        return used.hasPrefix("scc:\(wanted) ") || used.hasPrefix("bcr:\(wanted) ")
+    }
+
+    static func namedBasis(_ wanted: String, data: DatasetAttributes, region: Region, config: GuardrailConfig,
+                           now: CedarDatetime) -> Obligation? {
+        guard wanted != "adequacy", let b = config.transfers?.bases.first(where: { $0.id.scalarEquals(wanted) }),
+              b.covers(dataClass: data.dataClass) else { return nil }
+        switch b.kind {
+        case .scc where b.regions.containsScalar(region.name):
+            return .transferBasis(dataset: data.id, destination: region.name, basis: "scc:\(b.id) (\(b.reference); TIA \(b.tia))")
+        case .bcr where b.destinations.contains(region.jurisdiction) && region.group != nil && region.group!.scalarEquals(b.group ?? ""):
+            return .transferBasis(dataset: data.id, destination: region.name, basis: "bcr:\(b.id) (\(b.reference); TIA \(b.tia))")
+        default: return nil
+        }
+    }
+}

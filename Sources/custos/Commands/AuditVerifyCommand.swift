@@ -1,0 +1,111 @@
+import AuditLog
+import Foundation
+
+/// `custos audit verify`: the offline check of a whole log, one exit status per kind of damage
+/// so scripts and monitoring can tell a failing disk from an attack without parsing text.
+enum AuditVerifyCommand {
+    static let spec = CommandSpec(
+        name: "audit",
+        summary: "Verify a state folder's audit log offline: entries, Merkle roots, checkpoint signatures and consistency.",
+        usage: "custos audit verify [--state DIR] [--pubkey FILE] [--anchor FILE]...",
+        options: [
+            AuditOptions.state,
+            OptionSpec(name: "pubkey", valueName: "FILE",
+                       help: "The log's verifier key line (from 'custos audit pubkey'), obtained out of band. Without it the key file in the state folder is used, which proves only that the folder is self-consistent."),
+            OptionSpec(name: "anchor", valueName: "FILE",
+                       help: "A signed checkpoint copied off the machine earlier; the log must still extend it. Repeatable."),
+        ],
+        details: """
+        Recomputes the RFC 9162 Merkle tree from every entry, checks that each entry sits at its
+        seq, that every checkpoint is signed by the key, that its root is the root of the entries
+        at its size, and that each checkpoint extends the one before it (consistency proof).
+        Prints 'OK: N entries, M checkpoints, latest checkpoint size S', or 'FAIL: CLASS at entry
+        I: reason' for the first problem in log order (the entry is omitted when the damage is
+        in a checkpoint alone).
+
+        Exit status:
+          0  the log verified
+          2  usage error, or the state folder or key cannot be read
+          3  corrupt: bytes of an entry or checkpoint changed (checksum or root mismatch)
+          4  missing: an entry or segment was removed from the middle of the log
+          5  reordered: entries are out of place (swapped, moved or duplicated)
+          6  truncated: the log ends before the size a signed checkpoint or anchor covers
+          7  bad-signature: a checkpoint is not signed by the given key
+          8  inconsistent-checkpoints: a checkpoint was rolled back or does not extend an earlier one
+
+        Entries written after the latest checkpoint are checked for framing and order only; a
+        torn final record (never acknowledged) is reported and not an error. Deleting the newest
+        entries together with the checkpoints that cover them is only caught with --anchor.
+        """)
+
+    static func exitStatus(_ kind: AuditFailureKind) -> Int32 {
+        switch kind {
+        case .corrupt: 3
+        case .missing: 4
+        case .reordered: 5
+        case .truncated: 6
+        case .badSignature: 7
+        case .inconsistentCheckpoints: 8
+        }
+    }
+
+    /// The class names printed after FAIL, one word each so scripts can match them.
+    static func label(_ kind: AuditFailureKind) -> String {
+        switch kind {
+        case .corrupt: "corrupt"
+        case .missing: "missing"
+        case .reordered: "reordered"
+        case .truncated: "truncated"
+        case .badSignature: "bad-signature"
+        case .inconsistentCheckpoints: "inconsistent-checkpoints"
+        }
+    }
+
+    static func run(_ args: ParsedArguments) throws -> Int32 {
+        guard AuditOptions.operands(args).isEmpty else { throw UsageError(message: "usage: \(spec.usage)") }
+        let dir = try AuditOptions.existingLogDirectory(args)
+        let key: NoteVerifierKey
+        if let file = args.value("pubkey") {
+            key = try AuditOptions.publicKey(file: file)
+        } else {
+            let path = AuditState.verifierKeyPath(state: AuditOptions.stateDirectory(args))
+            do { key = try AuditState.readVerifierKey(path: path) } catch {
+                throw UsageError(message: "\(error.description); pass the log's verifier key with --pubkey FILE")
+            }
+            IO.printError("warning: no --pubkey given, using \(path) from the state folder itself: this shows the folder is consistent, not that it is the original log")
+        }
+        let anchors = try args.all("anchor").map { try IO.readText($0) }
+        // The verifier reports any failure to read as damage; a permission problem is the
+        // user's to fix (exit 2), not evidence of tampering.
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+            throw UsageError(message: "\(dir) cannot be listed: run verify as a user who can read the whole audit folder")
+        }
+        for name in names where name.hasPrefix("segment-") || name == "checkpoints.log" {
+            guard FileManager.default.isReadableFile(atPath: dir + "/" + name) else {
+                throw UsageError(message: "\(dir)/\(name) cannot be read: run verify as a user who can read the whole audit folder")
+            }
+        }
+
+        let report = AuditVerifier.verify(stateDirectory: dir, publicKey: key, anchors: anchors)
+        let out = StdoutBuffer()
+        defer { out.flush() }
+        if let failure = report.failure {
+            var line = "FAIL: \(label(failure.kind))"
+            if let i = failure.entryIndex { line += " at entry \(i)" }
+            if let k = failure.checkpointIndex { line += " (checkpoint #\(k) in checkpoints.log)" }
+            out.write(line + ": \(failure.message)\n")
+            return exitStatus(failure.kind)
+        }
+        let latest = report.latestCheckpoint.map { "latest checkpoint size \($0.size)" } ?? "no checkpoint yet"
+        out.write("OK: \(report.entries) entries, \(report.checkpoints) checkpoints, \(latest)\n")
+        if report.entriesAfterLatestCheckpoint > 0 {
+            let n = report.entriesAfterLatestCheckpoint
+            out.write("warning: the last \(n) entries are not covered by a signed checkpoint (seq \(report.entries - n)..<\(report.entries)): only their framing and order were checked. The daemon signs one within its checkpoint interval and at shutdown; if it is stopped and none follows, treat them as unverified.\n")
+        }
+        if report.tornTailBytes > 0 {
+            out.write("note: the last segment ends with a torn record of \(report.tornTailBytes) bytes (never acknowledged; the daemon cuts it on its next start)\n")
+        }
+        if !anchors.isEmpty { out.write("anchors: \(anchors.count) checked, the log extends each\n") }
+        return 0
+    }
+}

@@ -1,0 +1,121 @@
+import Cedar
+import CustosJSON
+import Guardrails
+import Testing
+
+private let datasets: [String: DatasetAttributes] = [
+    "onc-de": DatasetAttributes(id: "onc-de", residency: "DE", state: .pseudonymised, dataClass: "clinical", study: "ONC-301"),
+    "onc-fr": DatasetAttributes(id: "onc-fr", residency: "FR", state: .pseudonymised, dataClass: "clinical", study: "ONC-301"),
+    "card-us": DatasetAttributes(id: "card-us", residency: "US", state: .identified, dataClass: "clinical", study: "CARD-201"),
+    "gen-ch": DatasetAttributes(id: "gen-ch", residency: "CH", state: .pseudonymised, dataClass: "genomic", study: "GEN-CH"),
+    "onc-anon": DatasetAttributes(id: "onc-anon", residency: "DE", state: .anonymised, anonymisationAssessment: "ANON-7",
+                                  dataClass: "clinical", study: "ONC-301"),
+    "onc-genomic": DatasetAttributes(id: "onc-genomic", residency: "DE", state: .pseudonymised, dataClass: "genomic", study: "ONC-301"),
+]
+
+private let gpu = ["custos.io/gpu-model": "NVIDIA-H100-80GB-HBM3", "custos.io/gpu-driver": "550.90.07"]
+private let nodes: [PlacementNode] = [
+    PlacementNode(name: "fra-1", region: "eu-central-1", labels: gpu.merging(["custos.io/study": "ONC-301"]) { a, _ in a }),
+    PlacementNode(name: "par-1", region: "eu-west-3", labels: gpu),
+    PlacementNode(name: "zrh-1", region: "ch-zurich", labels: gpu),
+    PlacementNode(name: "iad-1", region: "us-east-1", labels: gpu.merging(["custos.io/study": "CARD-201"]) { a, _ in a }),
+    PlacementNode(name: "pdx-1", region: "us-west-2", labels: gpu),
+    PlacementNode(name: "sin-1", region: "sg-cro", labels: gpu),
+    PlacementNode(name: "hyd-1", region: "in-hyderabad", labels: gpu),
+    PlacementNode(name: "old-1", region: "eu-west-1", labels: ["custos.io/gpu-model": "NVIDIA-H100-80GB-HBM3", "custos.io/gpu-driver": "535.0"]),
+    PlacementNode(name: "nowhere", region: nil, labels: gpu),
+    PlacementNode(name: "moon-1", region: "moon-base", labels: gpu),
+]
+
+private func place(_ job: PlacementJob, mayPlace: Bool = true) -> PlacementResult {
+    Placement.place(job: job, nodes: nodes, config: Fixtures.config, consent: .empty, now: Fixtures.now,
+                    resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in mayPlace })
+}
+
+private func codes(_ r: PlacementResult, _ node: String) -> [DenialCode] {
+    r.rejected.first { $0.node == node }?.reasons.map(\.code) ?? []
+}
+
+/// (datasets, study, expected allowed nodes)
+let placementCases: [([String], String?, [String])] = [
+    // EU trial data from two EEA sites: EEA nodes, adequacy (CH, DPF US), the SCC recipient.
+    (["onc-de", "onc-fr"], "ONC-301", ["fra-1", "par-1", "zrh-1", "sin-1", "old-1"]),
+    // Adding genomic data drops the SCC recipient, whose clauses cover clinical data only.
+    (["onc-de", "onc-genomic"], "ONC-301", ["fra-1", "par-1", "zrh-1", "old-1"]),
+    // US data is not restricted by residency; isolation still keeps it off the ONC-301 node.
+    (["card-us"], "CARD-201", ["par-1", "zrh-1", "iad-1", "pdx-1", "sin-1", "hyd-1", "old-1", "nowhere", "moon-1"]),
+    // Anonymised data goes anywhere its study may go.
+    (["onc-anon"], "ONC-301", ["fra-1", "par-1", "zrh-1", "pdx-1", "sin-1", "hyd-1", "old-1", "nowhere", "moon-1"]),
+]
+
+@Test(arguments: placementCases.indices)
+func placementAllowsOnlyNodesWhereEveryDatasetMayGo(_ i: Int) {
+    let (ds, study, expected) = placementCases[i]
+    let r = place(PlacementJob(id: "job-\(i)", principal: "User::\"alice\"", study: study, purpose: "primary_research", datasets: ds))
+    #expect(r.allowed == expected)
+    #expect(r.allowed.count + r.rejected.count == nodes.count)
+}
+
+@Test func mixedJurisdictionJobIsRejectedForEachReason() {
+    let r = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["onc-de", "onc-fr"]))
+    #expect(codes(r, "hyd-1") == [.residencyCrossBorder, .residencyCrossBorder])
+    #expect(codes(r, "pdx-1") == [.residencyCrossBorder, .residencyCrossBorder])
+    #expect(codes(r, "iad-1") == [.isolationStudyMismatch])
+    #expect(codes(r, "nowhere") == [.residencyLocationMissing])
+    #expect(codes(r, "moon-1") == [.residencyUnknownLocation])
+    #expect(r.obligations(forNode: "zrh-1").count == 2)
+    #expect(r.obligations(forNode: "par-1").isEmpty)
+    #expect(r.obligations == [.legalBasis(purpose: "primary_research", basis: "public_task")])
+}
+
+@Test func gxpJobsNeedQualifiedNodesAndAPinnedQualifiedImage() {
+    let digest = "sha256:3f1e0c9a7b2d4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+    let ok = place(PlacementJob(id: "g", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["onc-de"],
+                                gxp: true, image: "registry.helix.example/onc/tumour-seg@" + digest))
+    #expect(ok.allowed == ["fra-1", "par-1", "zrh-1", "sin-1"])
+    #expect(codes(ok, "old-1") == [.computeUnqualifiedNode])
+    for image in ["registry.helix.example/onc/tumour-seg:2.4.1", "x@sha256:" + String(repeating: "0", count: 64)] as [String?] + [nil] {
+        let bad = place(PlacementJob(id: "g", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["onc-de"],
+                                     gxp: true, image: image))
+        #expect(bad.allowed.isEmpty)
+        #expect(codes(bad, "fra-1") == [.computeUnqualifiedImage])
+    }
+}
+
+@Test func jobLevelDenialsRejectEveryNode() {
+    let unauthorised = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["onc-de"]),
+                             mayPlace: false)
+    #expect(unauthorised.allowed.isEmpty)
+    #expect(codes(unauthorised, "fra-1") == [.placementNotAuthorized])
+    let noConsent = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "ml_model_training", datasets: ["onc-de"]))
+    #expect(codes(noConsent, "par-1") == [.consentMissing])
+    let otherStudy = place(PlacementJob(id: "j", principal: "p", study: "CARD-201", purpose: "primary_research", datasets: ["onc-de", "card-us"]))
+    #expect(codes(otherStudy, "par-1") == [.isolationStudyMismatch])
+    let unknown = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["nope"]))
+    #expect(codes(unknown, "par-1") == [.dataUnknownDataset])
+    let noPurpose = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", datasets: ["onc-de"]))
+    #expect(codes(noPurpose, "par-1") == [.purposeMissing])
+}
+
+@Test func placeParamsAndResultRoundTripThroughJSON() throws {
+    let params = try JSON.parse("""
+    {"job":{"id":"j1","principal":"User::\\"alice\\"","study":"ONC-301","purpose":"primary_research","datasets":["onc-de"],"gxp":false},
+     "nodes":[{"name":"fra-1","region":"eu-central-1","labels":{"custos.io/study":"ONC-301"}},{"name":"hyd-1","region":"in-hyderabad"}]}
+    """)
+    let job = try PlacementJob(json: params["job"]!)
+    let ns = try PlacementNode.list(json: params["nodes"]!)
+    #expect(job.datasets == ["onc-de"])
+    #expect(ns[0].labels["custos.io/study"] == "ONC-301")
+    let r = Placement.place(job: job, nodes: ns, config: Fixtures.config, consent: .empty, now: Fixtures.now,
+                            resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in true })
+    var w = JSONWriter()
+    w.raw("{"); w.placementMembers(r); w.raw("}")
+    let out = try JSON.parse(w.text)
+    #expect(out["allowed"] == .array([.string("fra-1")]))
+    #expect(out["rejected"]?["hyd-1"]?.arrayValue?.first?["code"] == .string("residency.cross_border"))
+    #expect(out["rejected"]?["hyd-1"]?.arrayValue?.first?["guardrail"] == .string("residency"))
+    #expect(throws: GuardrailParamError(path: "job.datasets", message: "expected an array of dataset ids")) {
+        try PlacementJob(json: try JSON.parse("{\"id\":\"j\",\"principal\":\"p\"}"))
+    }
+}
+

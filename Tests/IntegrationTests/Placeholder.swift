@@ -1,3 +1,0 @@
-import Testing
-
-@Test func IntegrationTestsTargetBuilds() { #expect(Bool(true)) }

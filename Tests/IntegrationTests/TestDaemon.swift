@@ -1,0 +1,189 @@
+import CustosJSON
+import CustosServer
+import Foundation
+import Glibc
+import Testing
+
+/// The repository root, derived from this file's path (Tests/IntegrationTests/TestDaemon.swift).
+let daemonRepoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+let daemonCustosBinary = daemonRepoRoot + "/.build/release/custos"
+let daemonExamplePolicies = daemonRepoRoot + "/policies"
+
+/// Writing to a connection the daemon closed must fail with EPIPE, not kill the test runner.
+let daemonIgnoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN); return () }()
+
+func requireBinary() throws {
+    _ = daemonIgnoreSIGPIPE
+    try #require(FileManager.default.isExecutableFile(atPath: daemonCustosBinary),
+                 "\(daemonCustosBinary) is missing: run `swift build -c release` (or `make test`) first")
+}
+
+/// A short private folder (socket paths are limited to 107 bytes).
+func makeShortTempDir() -> String {
+    var template = Array("/tmp/cxit-XXXXXX".utf8CString)
+    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    precondition(p != nil, "mkdtemp failed")
+    return String(cString: p!)
+}
+
+/// Example requests shipped in policies/requests, by file name.
+func exampleRequest(_ name: String) throws -> JSON {
+    let data = try #require(FileManager.default.contents(atPath: daemonExamplePolicies + "/requests/" + name),
+                            "policies/requests/\(name) is missing")
+    return try JSON.parse([UInt8](data))
+}
+
+/// A `custos serve` process on a temporary socket and a copy of the example policies.
+final class TestDaemon: @unchecked Sendable {
+    let dir: String
+    let policies: String
+    let socket: String
+    let process = Process()
+    private let errPipe = Pipe()
+    private let outPipe = Pipe()
+
+    /// `config` is the JSON text of a --config file; `files` replace or add policy files.
+    init(config: String? = nil, files: [String: String] = [:], copyExample: Bool = true,
+         socket: String? = nil, extraArguments: [String] = []) throws {
+        try requireBinary()
+        dir = makeShortTempDir()
+        policies = dir + "/policies"
+        self.socket = socket ?? dir + "/custos.sock"
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: policies, withIntermediateDirectories: true)
+        if copyExample {
+            for name in try fm.contentsOfDirectory(atPath: daemonExamplePolicies) {
+                var isDir: ObjCBool = false
+                let src = daemonExamplePolicies + "/" + name
+                if fm.fileExists(atPath: src, isDirectory: &isDir), !isDir.boolValue {
+                    try fm.copyItem(atPath: src, toPath: policies + "/" + name)
+                }
+            }
+        }
+        for (name, text) in files { try text.write(toFile: policies + "/" + name, atomically: true, encoding: .utf8) }
+        var args = ["serve", "--policies", policies, "--socket", self.socket, "--state", dir]
+        if let config {
+            try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+            args += ["--config", dir + "/config.json"]
+        }
+        process.executableURL = URL(fileURLWithPath: daemonCustosBinary)
+        process.arguments = args + extraArguments
+        process.standardError = errPipe
+        process.standardOutput = outPipe
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Starts the daemon and waits until its socket answers `health`.
+    @discardableResult
+    func start() throws -> TestDaemon {
+        try process.run()
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if !process.isRunning {
+                throw DaemonFailure(message: "custos serve exited with \(process.terminationStatus): \(stderrText())")
+            }
+            if let c = try? RPCClient(path: socket, timeout: .seconds(5)), (try? c.call("health")) != nil { return self }
+            usleep(20_000)
+        }
+        throw DaemonFailure(message: "custos serve did not answer on \(socket) within 15 s: \(stderrText())")
+    }
+
+    func client() throws -> RPCClient { try RPCClient(path: socket, timeout: .seconds(20)) }
+
+    func call(_ method: String, _ params: JSON? = nil) throws -> Result<JSON, RPCError> {
+        let c = try client()
+        defer { c.close() }
+        return try c.call(method, params: params)
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits for the process to exit (at most `seconds`) and returns its status, or nil.
+    func waitForExit(seconds: Double = 15) -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func stderrText() -> String {
+        if process.isRunning { return "(still running)" }
+        return String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    func write(_ name: String, _ text: String) throws {
+        try text.write(toFile: policies + "/" + name, atomically: true, encoding: .utf8)
+    }
+}
+
+struct DaemonFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Runs the custos binary to completion: exit status, stdout, stderr.
+func runCustosCommand(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+    try requireBinary()
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: daemonCustosBinary)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+/// One reply line as id + outcome.
+func decodeReply(_ line: [UInt8]) throws -> (id: RequestID, outcome: Result<JSON, RPCError>) {
+    try RPCResponse.decode(try JSON.parse(line))
+}
+
+func requestLine(_ method: String, _ params: JSON?, id: RequestID?) -> [UInt8] {
+    var w = JSONWriter()
+    RPCRequest(method: method, params: Params(params), id: id).write(into: &w)
+    w.byte(0x0A)
+    return w.bytes
+}
+
+/// Writes all bytes on a background thread (so a test can read replies while a large burst is
+/// still being sent); `wait()` returns whether every byte went out.
+final class BackgroundWriter: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var ok = false
+
+    init(fd: Int32, bytes: [UInt8]) {
+        Thread.detachNewThread { [self] in
+            var off = 0
+            bytes.withUnsafeBytes { p in
+                while off < p.count {
+                    let n = Glibc.write(fd, p.baseAddress! + off, p.count - off)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { return }
+                    off += n
+                }
+            }
+            ok = off == bytes.count
+            done.signal()
+        }
+    }
+
+    @discardableResult func wait() -> Bool { done.wait(); return ok }
+}
+
+func decisionOf(_ r: Result<JSON, RPCError>) -> String? {
+    if case .success(let j) = r { return j.objectValue?["decision"]?.stringValue }
+    return nil
+}
+
+func errorCodeOf(_ r: Result<JSON, RPCError>) -> Int64? {
+    if case .failure(let e) = r { return e.code }
+    return nil
+}
