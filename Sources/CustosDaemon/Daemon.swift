@@ -15,11 +15,15 @@ public struct DaemonOptions: Sendable {
     public var config: DaemonConfig
     /// The audit log's hook; nil runs without recording decisions.
     public var recorder: DecisionRecorder?
+    /// Where durable state lives (`--state`); nil keeps nothing on disk.
+    public var stateDirectory: String?
     /// One line per lifecycle event (start, reload, stop); the CLI writes them to stderr.
     public var log: @Sendable (String) -> Void
 
     public init(policiesDirectory: String, socketPath: String, config: DaemonConfig = DaemonConfig(),
-                recorder: DecisionRecorder? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
+                recorder: DecisionRecorder? = nil, stateDirectory: String? = nil,
+                log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.stateDirectory = stateDirectory
         self.policiesDirectory = policiesDirectory
         self.socketPath = socketPath
         self.config = config
@@ -49,6 +53,8 @@ public final class Daemon: Sendable {
     public static let methodFamilies: [MethodRegistration] = [
         DecisionMethods.register,
         StatusMethods.register,
+        GuardrailMethods.register,
+        AuditMethods.register,
     ]
 
     public let store: PolicyStore
@@ -56,6 +62,7 @@ public final class Daemon: Sendable {
     public let dispatcher: Dispatcher
     public let server: Server
     private let log: @Sendable (String) -> Void
+    private let noteEvent: @Sendable (DaemonEvent, String) -> Void
 
     /// Builds the daemon and loads the policies once. A folder that fails to load does not
     /// stop the start: the daemon serves `health` and `policy.status` (not ready, with the
@@ -65,11 +72,25 @@ public final class Daemon: Sendable {
         let log = options.log
         self.store = store
         self.log = log
-        let services = DaemonServices(store: store, limits: options.config.limits, recorder: options.recorder) {
+        let recorder = options.recorder
+        // Events whose caller gets no answer to fail (start, stop, SIGHUP, refusals): a failure
+        // is logged, and the recorder's health then stops every decision (fail closed).
+        let noteEvent: @Sendable (DaemonEvent, String) -> Void = { event, what in
+            guard let recorder else { return }
+            do { try recorder.event(event) } catch { log("audit log could not record \(what): \(error)") }
+        }
+        self.noteEvent = noteEvent
+        let services = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
+                                      stateDirectory: options.stateDirectory) { caller in
+            let previous = store.snapshot?.revision
             let r = store.reload()
             switch r {
-            case .success(let s): log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision)")
-            case .failure(let e): log("reload failed, keeping \(store.snapshot?.revision ?? "no policies"): \(e.message)")
+            case .success(let s):
+                log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision)")
+                noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller), "the policy load")
+            case .failure(let e):
+                log("reload failed, keeping \(previous ?? "no policies"): \(e.message)")
+                noteEvent(.policyLoadFailed(kept: previous, error: e.message, caller: caller), "the failed policy load")
             }
             return r
         }
@@ -79,6 +100,7 @@ public final class Daemon: Sendable {
         do {
             dispatcher = try Dispatcher(methods: table, access: options.config.access, onRefused: { method, caller in
                 log("refused \(method) for uid \(caller.uid) gid \(caller.gid) pid \(caller.pid)")
+                noteEvent(.refused(method: method, caller: caller), "the refused call")
             })
         } catch {
             throw .access(error)
@@ -93,7 +115,7 @@ public final class Daemon: Sendable {
         sc.writeTimeout = .seconds(c.limits.writeTimeoutSeconds)
         sc.drainTimeout = .seconds(c.limits.drainTimeoutSeconds)
         server = Server(configuration: sc, dispatcher: dispatcher)
-        _ = services.reload()
+        _ = services.reload(nil)
     }
 
     /// Binds the socket (replacing a stale one, refusing a live one) and serves until SIGTERM
@@ -104,6 +126,7 @@ public final class Daemon: Sendable {
         let server = self.server
         let services = self.services
         let log = self.log
+        let noteEvent = self.noteEvent
         let terminated = Atomic<Bool>(false)
         // A parent may have started us with these blocked (the mask is inherited through exec,
         // e.g. from a test runner's worker thread); blocked, they would never reach the watcher.
@@ -116,15 +139,17 @@ public final class Daemon: Sendable {
             terminated.store(true, ordering: .sequentiallyConsistent)
             server.stop()
         }, onReload: {
-            _ = services.reload()
+            _ = services.reload(nil)
         })
         defer { watcher.cancel() }
         do { try server.start() } catch { throw .socket(error) }
         log("serving on \(server.configuration.socketPath)")
+        noteEvent(.started(revision: services.store.snapshot?.revision), "the start")
         // A terminate signal that arrived while the socket was being bound found nothing to stop.
         if terminated.load(ordering: .sequentiallyConsistent) { server.stop() }
         onServing()
         server.wait()
+        noteEvent(.stopped, "the stop")
         log("stopped")
     }
 

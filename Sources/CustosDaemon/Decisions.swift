@@ -82,12 +82,61 @@ public struct DecisionRecord: Sendable {
     public var decidedAt: WallTime
 }
 
-/// Receives every decision with the caller's identity. The audit log implements it; until then
-/// the daemon runs without one. Called on the connection's thread before the answer is sent,
-/// so a recorder that must persist before answering (synchronous audit) can do so.
+/// Why the recorder could not keep a record: the answer must not leave (fail closed).
+public struct RecorderError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Everything the daemon does besides decisions that the audit trail must show.
+public enum DaemonEvent: Sendable {
+    case started(revision: String?)
+    case stopped
+    /// A policy load or reload; `caller` is nil for the start-up load and for SIGHUP.
+    case policyLoaded(previous: String?, revision: String, caller: CallContext?)
+    case policyLoadFailed(kept: String?, error: String, caller: CallContext?)
+    /// A call the access rules refused.
+    case refused(method: String, caller: CallContext)
+    /// A change of state made through a method (consent, legal hold, ...): `details` is what
+    /// changed, with no clinical payload.
+    case change(method: String, caller: CallContext, subject: String, details: JSON)
+}
+
+/// Receives every decision and event with the caller's identity. The audit log implements it;
+/// without one the daemon records nothing. Called on the connection's thread before the answer
+/// is sent: when it throws, the answer does not leave and the caller gets the not-ready error.
+/// Records of one call come together, so a batch can share one durable write.
 public struct DecisionRecorder: Sendable {
-    public var record: @Sendable (DecisionRecord) -> Void
-    public init(_ record: @escaping @Sendable (DecisionRecord) -> Void) { self.record = record }
+    public var record: @Sendable ([DecisionRecord]) throws(RecorderError) -> Void
+    public var event: @Sendable (DaemonEvent) throws(RecorderError) -> Void
+    /// Why the recorder cannot keep records (nil when it can); `health` reports it.
+    public var unavailable: @Sendable () -> String?
+
+    public init(record: @escaping @Sendable ([DecisionRecord]) throws(RecorderError) -> Void,
+                event: @escaping @Sendable (DaemonEvent) throws(RecorderError) -> Void = { _ throws(RecorderError) in },
+                unavailable: @escaping @Sendable () -> String? = { nil }) {
+        self.record = record; self.event = event; self.unavailable = unavailable
+    }
+}
+
+extension DaemonServices {
+    /// Hands records to the recorder; a failure becomes the not-ready error (fail closed).
+    func keep(_ records: [DecisionRecord]) throws(RPCError) {
+        guard let recorder else { return }
+        do { try recorder.record(records) } catch {
+            throw .notReady("audit log unavailable, no decision is given: \(error.message)")
+        }
+    }
+
+    /// Records an event; a failure becomes the not-ready error, so a change that could not be
+    /// audited is reported as failed.
+    public func note(_ event: DaemonEvent) throws(RPCError) {
+        guard let recorder else { return }
+        do { try recorder.event(event) } catch {
+            throw .notReady("audit log unavailable: \(error.message)")
+        }
+    }
 }
 
 /// `decide` and `decide.batch`.
@@ -98,7 +147,9 @@ public enum DecisionMethods {
         table.register("decide") { params, caller throws(RPCError) in
             let snapshot = try services.readySnapshot()
             let p = try DecideParams.parse(params.json)
-            return try decide(p, snapshot: snapshot, services: services, caller: caller, method: "decide")
+            let (answer, record) = try decide(p, snapshot: snapshot, services: services, caller: caller, method: "decide")
+            try services.keep([record])
+            return answer
         }
         table.register("decide.batch") { params, caller throws(RPCError) in
             let v = try params.required("requests")
@@ -121,18 +172,24 @@ public enum DecisionMethods {
             // One snapshot for the whole batch, so every result names the same revision.
             let snapshot = try services.readySnapshot()
             var results: [JSON] = []
+            var records: [DecisionRecord] = []
             results.reserveCapacity(parsed.count)
+            records.reserveCapacity(parsed.count)
             for (i, p) in parsed.enumerated() {
-                results.append(try decide(p, snapshot: snapshot, services: services, caller: caller,
-                                          method: "decide.batch", field: "params.requests[\(i)]"))
+                let (answer, record) = try decide(p, snapshot: snapshot, services: services, caller: caller,
+                                                  method: "decide.batch", field: "params.requests[\(i)]")
+                results.append(answer)
+                records.append(record)
             }
+            try services.keep(records)
             return .object(JSONObject([JSONObject.Member(key: "results", value: .array(results))]))
         }
     }
 
-    /// Decides one request against one snapshot. A deny is a result, never an error.
+    /// Decides one request against one snapshot: the answer, and the record the caller must
+    /// hand to the recorder before the answer leaves. A deny is a result, never an error.
     public static func decide(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
-                              caller: CallContext, method: String, field: String = "params") throws(RPCError) -> JSON {
+                              caller: CallContext, method: String, field: String = "params") throws(RPCError) -> (JSON, DecisionRecord) {
         var entities = snapshot.entities
         if !p.entities.isEmpty {
             do { entities = try entities.adding(p.entities) } catch {
@@ -153,19 +210,17 @@ public enum DecisionMethods {
                 JSONObject.Member(key: "message", value: .string(e.error.description)),
             ])))
         }
-        if let recorder = services.recorder {
-            recorder.record(DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
-                                           decision: response.decision,
-                                           reasons: response.reasons.map { names[$0] },
-                                           errors: response.errors.map { names[$0.policy] },
-                                           policyRevision: snapshot.revision, decidedAt: now))
-        }
-        return .object(JSONObject([
+        let record = DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
+                                    decision: response.decision,
+                                    reasons: response.reasons.map { names[$0] },
+                                    errors: response.errors.map { names[$0.policy] },
+                                    policyRevision: snapshot.revision, decidedAt: now)
+        return (.object(JSONObject([
             JSONObject.Member(key: "decision", value: .string(response.decision == .allow ? "allow" : "deny")),
             JSONObject.Member(key: "reasons", value: .array(reasons)),
             JSONObject.Member(key: "errors", value: .array(errors)),
             JSONObject.Member(key: "decision_id", value: .string(id)),
             JSONObject.Member(key: "policy_revision", value: .string(snapshot.revision)),
-        ]))
+        ])), record)
     }
 }

@@ -7,11 +7,11 @@ public enum StatusMethods {
     public static let reloadFailedCode: Int64 = -32004
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
-        table.register("health") { _, _ throws(RPCError) in health(services.store) }
+        table.register("health") { _, _ throws(RPCError) in health(services) }
         table.register("policy.status") { _, _ throws(RPCError) in status(services.store) }
-        table.register("policy.reload") { _, _ throws(RPCError) in
+        table.register("policy.reload") { _, caller throws(RPCError) in
             let before = services.store.snapshot?.revision
-            switch services.reload() {
+            switch services.reload(caller) {
             case .success(let s):
                 return .object(JSONObject([
                     "reloaded": .bool(true),
@@ -30,13 +30,19 @@ public enum StatusMethods {
         }
     }
 
-    /// Live whenever it answers; ready once a policy set is loaded.
-    public static func health(_ store: PolicyStore) -> JSON {
+    /// Live whenever it answers; ready once a policy set is loaded and the recorder (the audit
+    /// log) can keep records.
+    public static func health(_ services: DaemonServices) -> JSON {
+        let store = services.store
         var reasons: [JSON] = []
-        let ready = store.snapshot != nil
+        var ready = store.snapshot != nil
         if !ready {
             reasons.append(.string(store.lastReloadFailure.map { "policies not loaded: \($0.error.message)" }
                                    ?? "policies not loaded yet"))
+        }
+        if let why = services.recorder?.unavailable() {
+            ready = false
+            reasons.append(.string("audit log unavailable: \(why)"))
         }
         return .object(JSONObject(["live": .bool(true), "ready": .bool(ready), "reasons": .array(reasons)]))
     }

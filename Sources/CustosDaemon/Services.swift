@@ -8,15 +8,19 @@ public struct DaemonServices: Sendable {
     public let limits: DaemonLimits
     /// The audit log's hook; nil runs without recording.
     public let recorder: DecisionRecorder?
-    /// Reloads everything a SIGHUP reloads (policies and access rules); set by the daemon.
-    public let reload: @Sendable () -> Result<PolicySnapshot, PolicyStoreError>
+    /// Where durable state lives (`--state`): the audit log, the consent journal.
+    public let stateDirectory: String?
+    /// Reloads everything a SIGHUP reloads; set by the daemon. The caller is nil for SIGHUP.
+    public let reload: @Sendable (CallContext?) -> Result<PolicySnapshot, PolicyStoreError>
 
     public init(store: PolicyStore, limits: DaemonLimits = DaemonLimits(), recorder: DecisionRecorder? = nil,
-                reload: (@Sendable () -> Result<PolicySnapshot, PolicyStoreError>)? = nil) {
+                stateDirectory: String? = nil,
+                reload: (@Sendable (CallContext?) -> Result<PolicySnapshot, PolicyStoreError>)? = nil) {
         self.store = store
         self.limits = limits
         self.recorder = recorder
-        self.reload = reload ?? { store.reload() }
+        self.stateDirectory = stateDirectory
+        self.reload = reload ?? { _ in store.reload() }
     }
 
     /// The snapshot in service, or the not-ready error when no load has succeeded yet.
