@@ -11,6 +11,7 @@ func allCommands() -> [Command] { [
     (CallCommand.spec, CallCommand.run),
     (DecideCommand.spec, DecideCommand.run),
     (AuditCommand.spec, AuditCommand.run),
+    (TestCommand.spec, TestCommand.run),
 ] }
 
 func topLevelHelp(_ commands: [Command]) -> String {

@@ -1,0 +1,156 @@
+import CustosJSON
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a method call gave: its result, or a JSON-RPC error.
+public enum CaseOutcome: Sendable {
+    case result(JSON)
+    case error(code: Int64, message: String)
+}
+
+/// A suite's loaded policies, ready to answer calls at the suite's fixed time. The command line
+/// builds it with the same decision code the daemon uses.
+public struct SuiteEnvironment {
+    /// Every policy name of the loaded set (for coverage).
+    public var policyNames: [String]
+    public var call: (_ method: String, _ params: JSON) -> CaseOutcome
+
+    public init(policyNames: [String], call: @escaping (_ method: String, _ params: JSON) -> CaseOutcome) {
+        self.policyNames = policyNames; self.call = call
+    }
+}
+
+public struct CaseResult: Sendable {
+    public var suite: String
+    public var file: String
+    public var name: String
+    public var method: String
+    public var failures: [String]
+    /// Policies that determined the answer, and guardrail codes in it (for the diff and coverage).
+    public var firedPolicies: [String]
+    public var codes: [String]
+    public var got: String
+    public var seconds: Double
+    public var passed: Bool { failures.isEmpty }
+}
+
+public struct RunReport: Sendable {
+    public var cases: [CaseResult] = []
+    /// Suites that could not be read or prepared; each counts as one failure.
+    public var suiteErrors: [SuiteError] = []
+    /// Policy names per suite's policies folder, and the guardrail codes that exist.
+    public var policiesByFolder: [String: [String]] = [:]
+    public var knownCodes: [String] = []
+
+    public var passed: Int { cases.filter(\.passed).count }
+    public var failed: Int { cases.count - passed + suiteErrors.count }
+
+    /// Policies no case saw determine an answer, per policies folder.
+    public var uncoveredPolicies: [(folder: String, policy: String)] {
+        var out: [(String, String)] = []
+        for (folder, names) in policiesByFolder.sorted(by: { $0.key < $1.key }) {
+            let seen = cases.filter { suiteFolder[$0.file] == folder }.reduce(into: Set<String>()) { $0.formUnion($1.firedPolicies) }
+            for n in names where !seen.contains(n) { out.append((folder, n)) }
+        }
+        return out
+    }
+
+    /// Guardrail codes no case's answer contained.
+    public var uncoveredCodes: [String] {
+        let seen = cases.reduce(into: Set<String>()) { $0.formUnion($1.codes) }
+        return knownCodes.filter { !seen.contains($0) }
+    }
+
+    /// Percentage of policies and codes covered (100 when there is nothing to cover).
+    public var coveragePercent: Double {
+        let total = policiesByFolder.values.reduce(0) { $0 + $1.count } + knownCodes.count
+        guard total > 0 else { return 100 }
+        return 100 * Double(total - uncoveredPolicies.count - uncoveredCodes.count) / Double(total)
+    }
+
+    /// Which policies folder each suite file used.
+    public var suiteFolder: [String: String] = [:]
+}
+
+public enum ConformanceRunner {
+    /// Suite files: a file as given, or every `*.json` under a folder (recursively), in order.
+    public static func suiteFiles(under path: String) -> [String] {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return [] }
+        if (st.st_mode & S_IFMT) != S_IFDIR { return [path] }
+        var out: [String] = []
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasPrefix(".") { continue }
+            let full = path.hasSuffix("/") ? path + name : path + "/" + name
+            var s2 = stat()
+            guard stat(full, &s2) == 0 else { continue }
+            if (s2.st_mode & S_IFMT) == S_IFDIR { out += suiteFiles(under: full) } else if name.hasSuffix(".json") { out.append(full) }
+        }
+        return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// Runs every case of every suite (those matching `filter` on "suite/case", by substring).
+    public static func run(files: [String], filter: String? = nil, knownCodes: [String],
+                           prepare: (Suite) throws(SuiteError) -> SuiteEnvironment) -> RunReport {
+        var report = RunReport()
+        report.knownCodes = knownCodes
+        for file in files {
+            let suite: Suite
+            do { suite = try load(file) } catch {
+                report.suiteErrors.append(error)
+                continue
+            }
+            let selected = suite.cases.filter { filter == nil || "\(suite.name)/\($0.name)".contains(filter!) }
+            if selected.isEmpty { continue }
+            let env: SuiteEnvironment
+            do { env = try prepare(suite) } catch {
+                report.suiteErrors.append(error)
+                continue
+            }
+            report.policiesByFolder[suite.policies] = env.policyNames
+            report.suiteFolder[file] = suite.policies
+            for c in selected {
+                let t0 = now()
+                let outcome = env.call(c.method, c.params)
+                let seconds = now() - t0
+                let answer = Answer(outcome)
+                report.cases.append(CaseResult(suite: suite.name, file: file, name: c.name, method: c.method,
+                                               failures: answer.check(c.expect), firedPolicies: answer.policies,
+                                               codes: answer.codes, got: answer.summary, seconds: seconds))
+            }
+        }
+        return report
+    }
+
+    public static func load(_ file: String) throws(SuiteError) -> Suite {
+        let bytes = try readFile(file)
+        let json: JSON
+        do { json = try JSON.parse(bytes) } catch {
+            throw SuiteError(file: file, path: "\(error.line):\(error.column)", "invalid JSON: \(error.message)")
+        }
+        return try Suite(json: json, file: file)
+    }
+
+    static func readFile(_ path: String) throws(SuiteError) -> [UInt8] {
+        guard let f = fopen(path, "rb") else { throw SuiteError(file: path, "cannot be read") }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return out
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

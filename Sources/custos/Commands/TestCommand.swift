@@ -1,0 +1,104 @@
+import Foundation
+import Conformance
+import CustosDaemon
+import CustosJSON
+import CustosServer
+import Guardrails
+
+/// `custos test`: runs conformance suites in-process with the daemon's own decision code.
+enum TestCommand {
+    static let spec = CommandSpec(
+        name: "test",
+        summary: "Run conformance suites (expected decisions for requests) against a policies folder.",
+        usage: "custos test [--filter TEXT] [--junit FILE] [--coverage] [--min-coverage PCT] [--json] [--verbose] [PATH...]",
+        options: [
+            OptionSpec(name: "filter", valueName: "TEXT", help: "Run only cases whose \"suite/case\" contains TEXT."),
+            OptionSpec(name: "junit", valueName: "FILE", help: "Also write JUnit XML (for CI systems) to FILE."),
+            OptionSpec(name: "coverage", valueName: nil, help: "List policies and guardrail codes no case exercised."),
+            OptionSpec(name: "min-coverage", valueName: "PCT", help: "Fail when coverage is below PCT percent (implies --coverage)."),
+            OptionSpec(name: "json", valueName: nil, help: "Print the report as JSON instead of text."),
+            OptionSpec(name: "verbose", valueName: nil, help: "Also list passing cases."),
+        ],
+        details: """
+        PATH is a suite file or a folder searched recursively for *.json suites (default: conformance/).
+        The suite format is in docs/conformance.md. No daemon is needed: each suite's policies folder
+        is loaded in-process and every case is answered by the same code the daemon runs.
+        Prints a diff per failing case, then "N passed, N failed". Exit status 0 only when none
+        failed (and coverage is at least --min-coverage); 2 on usage errors.
+        """)
+
+    static func run(_ args: ParsedArguments) throws -> Int32 {
+        let paths = args.positionals.isEmpty ? ["conformance"] : args.positionals
+        var files: [String] = []
+        for p in paths {
+            let found = ConformanceRunner.suiteFiles(under: p)
+            if found.isEmpty { throw UsageError(message: "\(p): no such file or folder, or no *.json suites in it") }
+            files += found
+        }
+        var minCoverage: Double? = nil
+        if let m = args.value("min-coverage") {
+            guard let v = Double(m), v >= 0, v <= 100 else { throw UsageError(message: "--min-coverage expects a percentage from 0 to 100, got '\(m)'") }
+            minCoverage = v
+        }
+        let coverage = args.flag("coverage") || minCoverage != nil
+        let report = ConformanceRunner.run(files: files, filter: args.value("filter"),
+                                           knownCodes: DenialCode.allCases.map(\.rawValue), prepare: SuiteHarness.prepare)
+        if let path = args.value("junit") {
+            do { try report.junitXML().write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw UsageError(message: "\(path): cannot write the JUnit report: \(error.localizedDescription)")
+            }
+        }
+        let out = StdoutBuffer()
+        if args.flag("json") {
+            out.write(report.json(coverage: coverage).serialized + "\n")
+        } else {
+            out.write(report.text(verbose: args.flag("verbose")))
+            if coverage { out.write(report.coverageText()) }
+            out.write(report.summaryLine + "\n")
+        }
+        out.flush()
+        if report.failed > 0 { return 1 }
+        if let m = minCoverage, report.coveragePercent < m {
+            IO.printError(String(format: "coverage %.1f%% is below --min-coverage %.1f%%", report.coveragePercent, m))
+            return 1
+        }
+        return 0
+    }
+}
+
+/// Builds a suite's environment: its policies folder loaded as the daemon loads it, and calls
+/// answered through the daemon's own method table.
+enum SuiteHarness {
+    static func prepare(_ suite: Suite) throws(SuiteError) -> SuiteEnvironment {
+        let store = PolicyStore(directory: suite.policies)
+        let snapshot: PolicySnapshot
+        switch store.reload() {
+        case .success(let s): snapshot = s
+        case .failure(let e): throw SuiteError(file: suite.file, path: "$.policies", "the policies folder \(suite.policies) does not load: \(e.message)")
+        }
+        let services = DaemonServices(store: store)
+        var table = MethodTable()
+        for register in Daemon.methodFamilies { register(&table, services) }
+        let dispatcher: Dispatcher
+        do { dispatcher = try Dispatcher(methods: table) } catch {
+            throw SuiteError(file: suite.file, "internal: \(error.message)")
+        }
+        let caller = CallContext(uid: getuid(), gid: getgid(), pid: getpid(), connectionID: 0)
+        let fixtureEntities = suite.fixtures["entities"]?.arrayValue ?? []
+        return SuiteEnvironment(policyNames: snapshot.policyNames) { method, params in
+            var p = params
+            // Suite-wide entities join each decide request's own.
+            if (method == "decide" || method == "decide.batch"), !fixtureEntities.isEmpty, case .object(var o) = p {
+                let own = o["entities"]?.arrayValue ?? []
+                o.members.removeAll { $0.key == "entities" }
+                o.append("entities", .array(own + fixtureEntities))
+                p = .object(o)
+            }
+            do throws(RPCError) {
+                return .result(try dispatcher.call(method, params: Params(p), context: caller))
+            } catch {
+                return .error(code: error.code, message: error.message)
+            }
+        }
+    }
+}
