@@ -12,6 +12,7 @@ func allCommands() -> [Command] { [
     (DecideCommand.spec, DecideCommand.run),
     (AuditCommand.spec, AuditCommand.run),
     (TestCommand.spec, TestCommand.run),
+    (CheckCommand.spec, CheckCommand.run),
 ] }
 
 func topLevelHelp(_ commands: [Command]) -> String {
