@@ -10,6 +10,10 @@ public struct DaemonServices: Sendable {
     public let recorder: DecisionRecorder?
     /// Where durable state lives (`--state`): the audit log, the consent journal.
     public let stateDirectory: String?
+    /// The time decisions are made at. The daemon always uses its own wall clock; only
+    /// in-process callers (`custos test`, offline commands) may fix it. Nothing a socket caller
+    /// sends can change it.
+    public var clock: @Sendable () -> WallTime = { WallTime.now() }
     /// Reloads everything a SIGHUP reloads; set by the daemon. The caller is nil for SIGHUP.
     public let reload: @Sendable (CallContext?) -> Result<PolicySnapshot, PolicyStoreError>
 

@@ -1,4 +1,5 @@
 import Foundation
+import Cedar
 import Conformance
 import CustosDaemon
 import CustosJSON
@@ -76,7 +77,17 @@ enum SuiteHarness {
         case .success(let s): snapshot = s
         case .failure(let e): throw SuiteError(file: suite.file, path: "$.policies", "the policies folder \(suite.policies) does not load: \(e.message)")
         }
-        let services = DaemonServices(store: store)
+        let fixed: WallTime
+        do {
+            let ms = try CedarDatetime.parse(suite.time).millisecondsSinceEpoch
+            let (q, r) = (ms / 1000, ms % 1000)
+            fixed = r >= 0 ? WallTime(seconds: q, nanoseconds: Int32(r) * 1_000_000)
+                           : WallTime(seconds: q - 1, nanoseconds: Int32(r + 1000) * 1_000_000)
+        } catch {
+            throw SuiteError(file: suite.file, path: "$.time", "\"\(suite.time)\" is not a time like 2026-06-01T12:00:00Z")
+        }
+        var services = DaemonServices(store: store)
+        services.clock = { fixed }
         var table = MethodTable()
         for register in Daemon.methodFamilies { register(&table, services) }
         let dispatcher: Dispatcher
