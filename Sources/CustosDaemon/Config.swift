@@ -32,10 +32,13 @@ public struct DaemonConfig: Sendable {
     public var access: AccessPolicy
 
     /// Who may call what when the configuration says nothing: everything is open to whoever can
-    /// open the socket (the socket's mode and group are the first gate), except `policy.reload`,
-    /// which only the daemon's own uid may call.
+    /// open the socket (the socket's mode and group are the first gate), except `policy.reload`
+    /// and the audit methods (the log says who read which patient's data), which only the
+    /// daemon's own uid may call.
     public static func defaultAccess(adminUID: UInt32 = getuid()) -> AccessPolicy {
-        AccessPolicy(defaultRule: .anyone, entries: [.init(method: "policy.reload", rule: AccessRule(allowedUIDs: [adminUID]))])
+        AccessPolicy(defaultRule: .anyone, entries: ["policy.reload", "audit.query", "audit.checkpoint"].map {
+            .init(method: $0, rule: AccessRule(allowedUIDs: [adminUID]))
+        })
     }
 
     public init(access: AccessPolicy = DaemonConfig.defaultAccess()) { self.access = access }

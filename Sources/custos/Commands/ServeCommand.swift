@@ -1,3 +1,4 @@
+import AuditLog
 import CustosDaemon
 import Foundation
 
@@ -6,16 +7,23 @@ enum ServeCommand {
     static let spec = CommandSpec(
         name: "serve",
         summary: "Run the decision daemon: JSON-RPC 2.0, one message per line, on a Unix socket.",
-        usage: "custos serve [--policies DIR] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL]",
+        usage: "custos serve [--policies DIR] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL]\n       [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N] [--audit-context KEY,...] [--no-audit]",
         options: [
             OptionSpec(name: "policies", valueName: "DIR", help: "Policies folder: *.cedar files and entities.json (default policies)."),
             OptionSpec(name: "state", valueName: "DIR", help: "Folder for the daemon's runtime files (default state; created when missing)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "Socket path (default STATE/custos.sock)."),
             OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration: socket mode, limits, method access by uid/gid (docs/operations.md)."),
             OptionSpec(name: "socket-mode", valueName: "OCTAL", help: "Socket file mode, overriding the configuration (default 0660)."),
+            OptionSpec(name: "audit-sync", valueName: "MODE", help: "always (default): an answer leaves only after its audit entry is fdatasync'd; batch: sync every --audit-batch-ms (a crash loses at most that window); off: no sync (benchmarks only)."),
+            OptionSpec(name: "audit-batch-ms", valueName: "MS", help: "Sync interval of --audit-sync batch (default 10)."),
+            OptionSpec(name: "checkpoint-every", valueName: "N", help: "Sign a checkpoint after N new entries (default 1024), after 1 s, and at shutdown."),
+            OptionSpec(name: "audit-context", valueName: "KEYS", help: "Comma-separated request context keys whose values the audit log keeps (default none)."),
+            OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start)."),
         ],
         details: """
-        Methods: decide, decide.batch, health, policy.status, policy.reload (docs/protocol.md).
+        Methods: decide, decide.batch, health, policy.status, policy.reload, audit.query,
+        audit.checkpoint (docs/protocol.md). The audit log lives in STATE/audit (docs/audit.md);
+        when it cannot be written the daemon stops answering decisions (fail closed).
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket or configuration is unusable.
         """)
@@ -41,11 +49,14 @@ enum ServeCommand {
                 throw UsageError(message: "cannot create \(socketDir) for the socket: \(error.localizedDescription)")
             }
         }
+        let audit = try openAudit(args, state: state)
         let daemon: Daemon
         do {
             daemon = try Daemon(DaemonOptions(policiesDirectory: policies, socketPath: socket, config: config,
+                                              recorder: audit?.recorder, stateDirectory: state,
                                               log: { IO.printError($0) }))
         } catch {
+            try? audit?.close()
             throw UsageError(message: error.description)
         }
         do {
@@ -59,8 +70,48 @@ enum ServeCommand {
                 fflush(nil)
             }
         } catch {
+            try? audit?.close()
             throw UsageError(message: error.description)
         }
+        if let audit {
+            do { try audit.close() } catch {
+                IO.printError("custos serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
+                return 1
+            }
+        }
         return 0
+    }
+
+    /// The audit log per the options, or nil with --no-audit (said on stderr, so nobody runs
+    /// unaudited by accident).
+    static func openAudit(_ args: ParsedArguments, state: String) throws -> AuditRecorder? {
+        if args.flag("no-audit") {
+            for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context"] where args.value(o) != nil {
+                throw UsageError(message: "--\(o) contradicts --no-audit")
+            }
+            IO.printError("custos serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
+            return nil
+        }
+        let batchMs = try args.int("audit-batch-ms", default: 10)
+        guard (1...60_000).contains(batchMs) else { throw UsageError(message: "--audit-batch-ms must be between 1 and 60000, got \(batchMs)") }
+        let mode: AuditDurability
+        switch args.value("audit-sync") ?? "always" {
+        case "always": mode = .always
+        case "batch": mode = .batch(intervalMs: batchMs)
+        case "off": mode = .off
+        case let other: throw UsageError(message: "--audit-sync expects always, batch or off, got '\(other)'")
+        }
+        if args.value("audit-batch-ms") != nil, mode != .batch(intervalMs: batchMs) {
+            throw UsageError(message: "--audit-batch-ms only applies to --audit-sync batch")
+        }
+        let every = try args.int("checkpoint-every", default: 1024)
+        guard every >= 1 else { throw UsageError(message: "--checkpoint-every must be a positive number, got \(every)") }
+        let keys = (args.value("audit-context") ?? "").split(separator: ",").map { String($0) }.filter { !$0.isEmpty }
+        do {
+            return try AuditRecorder.open(stateDirectory: state, options: AuditRecorderOptions(
+                mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys))
+        } catch {
+            throw UsageError(message: error.description)
+        }
     }
 }

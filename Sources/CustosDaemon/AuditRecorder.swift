@@ -1,0 +1,293 @@
+import AuditLog
+import Cedar
+import CustosJSON
+import CustosServer
+import Dispatch
+import Foundation  // Thread only
+import Glibc
+import Synchronization
+
+/// How `custos serve` runs its audit log.
+public struct AuditRecorderOptions: Sendable {
+    public var mode: AuditDurability
+    public var checkpoint: CheckpointPolicy
+    /// Request context keys whose values are copied into entries. Every other context value
+    /// stays out of the log: the log is itself personal data and must hold no clinical payload.
+    public var contextAllowList: [String]
+
+    public init(mode: AuditDurability = .always, checkpoint: CheckpointPolicy = CheckpointPolicy(),
+                contextAllowList: [String] = []) {
+        self.mode = mode
+        self.checkpoint = checkpoint
+        self.contextAllowList = contextAllowList
+    }
+}
+
+/// Why the audit log could not be opened; the message says what to fix.
+public struct AuditRecorderError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The daemon's `DecisionRecorder` over the state folder's audit log.
+///
+/// Fail closed: the first write or sync error stops the writer for good, so every later
+/// record throws (the caller gets the not-ready error), `health` reports the reason, and
+/// nothing is retried: after a failed fsync the kernel may have dropped the dirty pages, so a
+/// retry that "succeeds" would acknowledge entries that are not on disk.
+public final class AuditRecorder: Sendable {
+    public let writer: AuditWriter
+    public let stateDirectory: String
+    private let lockFD: Int32
+    private let allowList: [String]
+    private let userNames = Mutex<[UInt32: String]>([:])
+    private let closed = Atomic<Bool>(false)
+    private let own: AuditCaller
+
+    /// Name of the lock file in the log folder; held (flock) for as long as the daemon runs.
+    public static let lockFile = "daemon.lock"
+
+    private init(writer: AuditWriter, stateDirectory: String, lockFD: Int32, allowList: [String]) {
+        self.writer = writer
+        self.stateDirectory = stateDirectory
+        self.lockFD = lockFD
+        self.allowList = allowList
+        let uid = getuid()
+        own = AuditCaller(uid: uid, gid: getgid(), pid: getpid(), user: AuditRecorder.lookUpUser(uid) ?? "")
+    }
+
+    deinit { if lockFD >= 0 { Glibc.close(lockFD) } }
+
+    /// Opens (creating when missing) `<state>/audit`, its signing key and the log, after taking
+    /// the log's lock so two daemons can never write one log.
+    public static func open(stateDirectory state: String,
+                            options: AuditRecorderOptions = AuditRecorderOptions()) throws(AuditRecorderError) -> AuditRecorder {
+        let signer: NoteSigner
+        do { signer = try AuditState.loadOrCreateSigner(state: state) } catch {
+            throw AuditRecorderError("audit signing key in \(AuditState.logDirectory(state: state)): \(error.description)")
+        }
+        let dir = AuditState.logDirectory(state: state)
+        let lockPath = dir + "/" + lockFile
+        let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw AuditRecorderError("cannot open \(lockPath): \(String(cString: strerror(errno))); check the state folder's permissions")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            Glibc.close(fd)
+            if e == EWOULDBLOCK {
+                throw AuditRecorderError("another custos serve is writing the audit log in \(dir): stop it or give this one its own --state")
+            }
+            throw AuditRecorderError("cannot lock \(lockPath): \(String(cString: strerror(e)))")
+        }
+        let writer: AuditWriter
+        do {
+            writer = try AuditWriter.open(stateDirectory: dir, mode: options.mode, checkpointEvery: options.checkpoint,
+                                          signer: signer)
+        } catch {
+            Glibc.close(fd)
+            throw AuditRecorderError("audit log in \(dir) cannot be opened: \(error.description); run `custos audit verify --state \(state)` to see the damage")
+        }
+        return AuditRecorder(writer: writer, stateDirectory: state, lockFD: fd, allowList: options.contextAllowList)
+    }
+
+    /// The hook `DaemonOptions.recorder` takes.
+    public var recorder: DecisionRecorder {
+        DecisionRecorder(record: { [self] records throws(RecorderError) in try self.keep(records) },
+                         event: { [self] event throws(RecorderError) in try self.keep(event) },
+                         unavailable: { [self] in self.unavailable })
+    }
+
+    /// Why nothing can be recorded (nil while healthy).
+    public var unavailable: String? {
+        if let f = writer.failureReason { return f.description }
+        if closed.load(ordering: .acquiring) { return "the audit log is closed (the daemon is stopping)" }
+        return nil
+    }
+
+    /// Writes what is queued, signs a final checkpoint and releases the lock.
+    public func close() throws(AuditError) {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        defer { _ = flock(lockFD, LOCK_UN) }
+        try writer.close()
+    }
+
+    // MARK: recording
+
+    public func keep(_ records: [DecisionRecord]) throws(RecorderError) {
+        if records.count > 1, writer.durability == .always {
+            try keepConcurrently(records)
+            return
+        }
+        for r in records { try append(entry(for: r)) }
+    }
+
+    public func keep(_ event: DaemonEvent) throws(RecorderError) {
+        try append(entry(for: event))
+    }
+
+    private func append(_ e: AuditEntry) throws(RecorderError) {
+        do { try writer.append(e) } catch { throw RecorderError(error.description) }
+    }
+
+    /// In `always` mode one append waits for its own sync; a batch's entries are appended from
+    /// several threads at once so group commit puts them into a few shared syncs instead of
+    /// one sync each.
+    private func keepConcurrently(_ records: [DecisionRecord]) throws(RecorderError) {
+        let workers = min(records.count, 32)
+        let failure = Mutex<RecorderError?>(nil)
+        let done = Atomic<Int>(0)
+        let finished = DispatchSemaphore(value: 0)
+        let entries = records.map { entry(for: $0) }
+        for w in 0..<workers {
+            let t = Thread { [self] in
+                var i = w
+                while i < entries.count {
+                    do throws(RecorderError) { try append(entries[i]) } catch {
+                        failure.withLock { if $0 == nil { $0 = error } }
+                        break
+                    }
+                    i += workers
+                }
+                if done.add(1, ordering: .acquiringAndReleasing).newValue == workers { finished.signal() }
+            }
+            t.start()
+        }
+        finished.wait()
+        if let f = failure.withLock({ $0 }) { throw f }
+    }
+
+    // MARK: mapping
+
+    /// The entry for one decision: who asked, what, the answer and why, never a payload.
+    public func entry(for r: DecisionRecord) -> AuditEntry {
+        let ctx = r.request.context
+        var reasons = r.reasons
+        for e in r.errors { reasons.append("error: " + e) }
+        return AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
+                          decisionID: r.decisionID, caller: caller(r.caller), method: r.method,
+                          principal: r.request.principal.description, action: r.request.action.description,
+                          resource: r.request.resource.description,
+                          purpose: Self.string(ctx, "purpose"),
+                          basis: Self.string(ctx, "legal_basis") ?? Self.string(ctx, "transfer_basis") ?? Self.string(ctx, "basis"),
+                          decision: r.decision == .allow ? .allow : .deny, reasons: reasons,
+                          policyRevision: r.policyRevision, requestSHA256: Self.requestHash(r.request),
+                          context: allowedContext(ctx))
+    }
+
+    /// The entry for a daemon event. Events have no principal or resource in the Cedar sense:
+    /// `principal` names the operating-system caller, `resource` what the event is about.
+    public func entry(for event: DaemonEvent) -> AuditEntry {
+        let now = WallTime.now()
+        let time = AuditTimestamp(millisecondsSinceEpoch: now.milliseconds)
+        let id = DecisionID.nextString(now: now)
+        func make(_ method: String, _ who: AuditCaller, action: String, resource: String, decision: AuditDecision,
+                  reasons: [String], revision: String?, hashOf: String, context: JSONObject? = nil) -> AuditEntry {
+            AuditEntry(time: time, decisionID: id, caller: who, method: method, principal: Self.principal(who),
+                       action: action, resource: resource, decision: decision, reasons: reasons,
+                       policyRevision: revision ?? "", requestSHA256: SHA256Digest.hash(hashOf).hex, context: context)
+        }
+        switch event {
+        case .started(let revision):
+            return make("daemon.start", own, action: "start", resource: "daemon", decision: .allow,
+                        reasons: ["revision " + (revision ?? "none")], revision: revision, hashOf: "daemon.start")
+        case .stopped:
+            return make("daemon.stop", own, action: "stop", resource: "daemon", decision: .allow,
+                        reasons: [], revision: nil, hashOf: "daemon.stop")
+        case .policyLoaded(let previous, let revision, let c):
+            let who = c.map(caller) ?? own
+            return make(c == nil ? "policy.load" : "policy.reload", who, action: "load", resource: "policies",
+                        decision: .allow, reasons: ["previous " + (previous ?? "none"), "loaded " + revision],
+                        revision: revision, hashOf: "policy.load\n" + revision)
+        case .policyLoadFailed(let kept, let error, let c):
+            let who = c.map(caller) ?? own
+            return make(c == nil ? "policy.load" : "policy.reload", who, action: "load", resource: "policies",
+                        decision: .deny, reasons: ["failed: " + error, "kept " + (kept ?? "none")],
+                        revision: kept, hashOf: "policy.load\n" + error)
+        case .refused(let method, let c):
+            return make(method, caller(c), action: "call", resource: "method " + method, decision: .deny,
+                        reasons: ["refused by the access rules"], revision: nil, hashOf: "refused\n" + method)
+        case .change(let method, let c, let subject, let details):
+            var w = JSONWriter()
+            w.value(details)
+            let detailObject: JSONObject? = if case .object(let o) = details { o } else { nil }
+            return make(method, caller(c), action: "change", resource: subject, decision: .allow,
+                        reasons: detailObject == nil ? [w.text] : [], revision: nil,
+                        hashOf: method + "\n" + subject + "\n" + w.text, context: detailObject)
+        }
+    }
+
+    private func caller(_ c: CallContext) -> AuditCaller {
+        AuditCaller(uid: c.uid, gid: c.gid, pid: c.pid, user: userName(c.uid))
+    }
+
+    private static func principal(_ c: AuditCaller) -> String {
+        c.user.isEmpty ? "uid \(c.uid)" : "user \(c.user)"
+    }
+
+    /// Names are cached per uid: a lookup may read /etc/passwd or ask NSS over the network.
+    private func userName(_ uid: UInt32) -> String {
+        if let n = userNames.withLock({ $0[uid] }) { return n }
+        let n = Self.lookUpUser(uid) ?? ""
+        userNames.withLock { $0[uid] = n }
+        return n
+    }
+
+    private static func lookUpUser(_ uid: UInt32) -> String? {
+        var pwd = passwd()
+        var result: UnsafeMutablePointer<passwd>? = nil
+        var buf = [CChar](repeating: 0, count: 4096)
+        let rc = getpwuid_r(uid, &pwd, &buf, buf.count, &result)
+        guard rc == 0, result != nil, let name = pwd.pw_name else { return nil }
+        return String(cString: name)
+    }
+
+    private static func string(_ r: CedarRecord, _ key: StaticString) -> String? {
+        for f in r.fields where f.key.utf8.elementsEqual(UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)) {
+            if case .string(let s) = f.value { return s.description }
+            return nil
+        }
+        return nil
+    }
+
+    private func allowedContext(_ r: CedarRecord) -> JSONObject? {
+        guard !allowList.isEmpty, !r.fields.isEmpty else { return nil }
+        var members: [JSONObject.Member] = []
+        for f in r.fields where allowList.contains(where: { $0.utf8.elementsEqual(f.key.utf8) }) {
+            members.append(JSONObject.Member(key: f.key, value: f.value.json))
+        }
+        return members.isEmpty ? nil : JSONObject(members)
+    }
+
+    /// SHA-256 of the request's canonical JSON: `{"action","context","principal","resource"}`
+    /// with every object's members sorted by UTF-8 bytes, so the same request always hashes the
+    /// same whatever member order the caller sent. Request-scoped entities are not included.
+    public static func requestHash(_ r: Request) -> String {
+        var w = JSONWriter(capacity: 256)
+        w.raw("{\"action\":"); writeUID(r.action, &w)
+        w.raw(",\"context\":"); w.value(canonical(.object(r.context.json)))
+        w.raw(",\"principal\":"); writeUID(r.principal, &w)
+        w.raw(",\"resource\":"); writeUID(r.resource, &w)
+        w.byte(UInt8(ascii: "}"))
+        return SHA256Digest.hash(w.bytes).hex
+    }
+
+    private static func writeUID(_ u: EntityUID, _ w: inout JSONWriter) {
+        w.raw("{\"id\":"); w.string(u.id.value)
+        w.raw(",\"type\":"); w.string(u.type.description)
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    private static func canonical(_ v: JSON) -> JSON {
+        switch v {
+        case .object(let o):
+            return .object(JSONObject(o.members.map { JSONObject.Member(key: $0.key, value: canonical($0.value)) }
+                .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }))
+        case .array(let a):
+            return .array(a.map(canonical))
+        default:
+            return v
+        }
+    }
+}

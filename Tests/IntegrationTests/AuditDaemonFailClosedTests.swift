@@ -1,0 +1,82 @@
+import CustosJSON
+import CustosServer
+import Foundation
+import Glibc
+import Testing
+
+/// Whether this process may mount a tmpfs (root, outside a restricted container): the only way
+/// found to make the log's disk really fill up under root, whom permissions do not stop.
+let canMountTmpfs: Bool = {
+    guard getuid() == 0 else { return false }
+    let probe = makeShortTempDir()
+    defer { rmdir(probe) }
+    guard mount("tmpfs", probe, "tmpfs", 0, "size=64k") == 0 else { return false }
+    umount(probe)
+    return true
+}()
+
+/// A full disk under the audit log: the daemon must stop answering decisions (fail closed) and
+/// say why in `health`, and must not pretend a retry fixed it.
+@Suite struct AuditDaemonFailClosedTests {
+    @Test(.enabled(if: canMountTmpfs, "needs root and mount(2) to put the state folder on a tiny tmpfs"))
+    func aFullDiskStopsDecisionsWithNotReadyAndHealthSaysWhy() throws {
+        try requireBinary()
+        let dir = makeShortTempDir()
+        let state = dir + "/state"
+        mkdir(state, 0o700)
+        try #require(mount("tmpfs", state, "tmpfs", 0, "size=256k") == 0, "mount tmpfs: \(String(cString: strerror(errno)))")
+        defer {
+            umount2(state, Int32(MNT_DETACH))
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let socket = dir + "/custos.sock"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: daemonCustosBinary)
+        p.arguments = ["serve", "--policies", daemonExamplePolicies, "--state", state, "--socket", socket]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        var client: RPCClient? = nil
+        for _ in 0..<500 where client == nil {
+            client = try? RPCClient(path: socket, timeout: .seconds(10))
+            if client == nil { usleep(20_000) }
+        }
+        let c = try #require(client, "custos serve did not come up on \(socket)")
+        defer { c.close() }
+        #expect(try c.call("health").get().objectValue?["ready"] == .bool(true))
+
+        // Fill what is left of the tmpfs.
+        let fd = open(state + "/filler", O_WRONLY | O_CREAT, 0o600)
+        try #require(fd >= 0)
+        let block = [UInt8](repeating: 0, count: 4096)
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        close(fd)
+
+        // The segment's last page may still hold a few entries; the first failure must come
+        // soon after, and be the not-ready error, never an answer.
+        var firstFailure: Int64? = nil
+        for _ in 0..<2000 {
+            let r = try c.call("decide", params: AuditDaemonTests.decideParams)
+            if case .failure(let e) = r { firstFailure = e.code; break }
+        }
+        #expect(firstFailure == RPCError.notReadyCode)
+
+        // Freeing space does not bring it back: a failed write or fsync is never retried.
+        unlink(state + "/filler")
+        for _ in 0..<3 {
+            #expect(errorCodeOf(try c.call("decide", params: AuditDaemonTests.decideParams)) == RPCError.notReadyCode)
+        }
+        let health = try c.call("health").get()
+        #expect(health.objectValue?["ready"] == .bool(false))
+        let reasons = (health.objectValue?["reasons"]?.arrayValue ?? []).compactMap(\.stringValue)
+        #expect(reasons.contains { $0.hasPrefix("audit log unavailable") })
+
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stderr.contains("the audit log failed"))
+    }
+}
