@@ -15,9 +15,12 @@ public struct SuiteEnvironment {
     /// Every policy name of the loaded set (for coverage).
     public var policyNames: [String]
     public var call: (_ method: String, _ params: JSON) -> CaseOutcome
+    /// Runs after the suite's last case (e.g. removes a scratch state folder).
+    public var finish: () -> Void
 
-    public init(policyNames: [String], call: @escaping (_ method: String, _ params: JSON) -> CaseOutcome) {
-        self.policyNames = policyNames; self.call = call
+    public init(policyNames: [String], call: @escaping (_ method: String, _ params: JSON) -> CaseOutcome,
+                finish: @escaping () -> Void = {}) {
+        self.policyNames = policyNames; self.call = call; self.finish = finish
     }
 }
 
@@ -122,6 +125,7 @@ public enum ConformanceRunner {
                                                failures: answer.check(c.expect), firedPolicies: answer.policies,
                                                codes: answer.codes, got: answer.summary, seconds: seconds))
             }
+            env.finish()
         }
         return report
     }

@@ -17,8 +17,9 @@ public struct Suite: Sendable {
     /// The fixed decision time (RFC 3339), so results do not depend on the day the suite runs.
     public var time: String
     public var description: String?
-    /// Shared fixtures: `entities` (Cedar entities added to the folder's), and whatever else
-    /// the runner's environment understands (`consent`, `holds`); kept as JSON here.
+    /// Shared fixtures: `entities` (Cedar entities added to each decision's), `consent` (params
+    /// of `consent.grant` calls) and `holds` (params of `hold.set` calls), applied before the
+    /// first case; kept as JSON here, the environment applies them.
     public var fixtures: JSONObject
     public var cases: [Case]
 

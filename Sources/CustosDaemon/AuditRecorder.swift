@@ -163,14 +163,17 @@ public final class AuditRecorder: Sendable {
     /// The entry for one decision: who asked, what, the answer and why, never a payload.
     public func entry(for r: DecisionRecord) -> AuditEntry {
         let ctx = r.request.context
+        // Why: the Cedar policies, then the guardrail codes (a guardrail denial must be as visible
+        // in the trail as a forbid), then policies that failed to evaluate.
         var reasons = r.reasons
+        for c in r.guardrailCodes { reasons.append("guardrail: " + c) }
         for e in r.errors { reasons.append("error: " + e) }
         return AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
                           decisionID: r.decisionID, caller: caller(r.caller), method: r.method,
                           principal: r.request.principal.description, action: r.request.action.description,
                           resource: r.request.resource.description,
-                          purpose: Self.string(ctx, "purpose"),
-                          basis: Self.string(ctx, "legal_basis") ?? Self.string(ctx, "transfer_basis") ?? Self.string(ctx, "basis"),
+                          purpose: r.purpose ?? Self.string(ctx, "purpose"),
+                          basis: r.basis ?? Self.string(ctx, "legal_basis") ?? Self.string(ctx, "transfer_basis") ?? Self.string(ctx, "basis"),
                           decision: r.decision == .allow ? .allow : .deny, reasons: reasons,
                           policyRevision: r.policyRevision, requestSHA256: Self.requestHash(r.request),
                           context: allowedContext(ctx))

@@ -36,7 +36,10 @@ public struct DaemonConfig: Sendable {
     /// and the audit methods (the log says who read which patient's data), which only the
     /// daemon's own uid may call.
     public static func defaultAccess(adminUID: UInt32 = getuid()) -> AccessPolicy {
-        AccessPolicy(defaultRule: .anyone, entries: ["policy.reload", "audit.query", "audit.checkpoint"].map {
+        // Changes of state and the audit trail are for the daemon's own user unless the
+        // configuration names others; decisions and status are for anyone who can open the socket.
+        AccessPolicy(defaultRule: .anyone, entries: ["policy.reload", "audit.query", "audit.checkpoint",
+                                                     "consent.grant", "consent.withdraw", "hold.set", "hold.release"].map {
             .init(method: $0, rule: AccessRule(allowedUIDs: [adminUID]))
         })
     }

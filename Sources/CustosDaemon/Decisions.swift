@@ -1,6 +1,7 @@
 import Cedar
 import CustosJSON
 import CustosServer
+import Guardrails
 
 /// A validated `decide` request: the Cedar request plus the caller's own entities.
 public struct DecideParams: Sendable {
@@ -80,6 +81,19 @@ public struct DecisionRecord: Sendable {
     public var errors: [String]
     public var policyRevision: String
     public var decidedAt: WallTime
+    // What the guardrails saw and said; all empty while guardrails are inactive. Added after
+    // the Cedar fields so existing constructions keep compiling.
+    /// `context.purpose` of a decide, `job.purpose` of a place.
+    public var purpose: String? = nil
+    /// Where the processing happens: `context.region` of a decide, the destination of a transfer.
+    public var region: String? = nil
+    /// The legal basis the allowed use rests on (`public_task`, `consent`, ...), from the
+    /// `legal_basis` obligation; nil when none applied.
+    public var basis: String? = nil
+    /// The obligations the answer carried (only on allow).
+    public var obligations: [Obligation] = []
+    /// Stable guardrail denial codes (`consent.withdrawn`, ...), in the order reported.
+    public var guardrailCodes: [String] = []
 }
 
 /// Why the recorder could not keep a record: the answer must not leave (fail closed).
@@ -144,10 +158,12 @@ public enum DecisionMethods {
     public static let defaultBatchLimit = 1000
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
+        let guardrailState = GuardrailState.forStateDirectory(services.stateDirectory)
         table.register("decide") { params, caller throws(RPCError) in
             let snapshot = try services.readySnapshot()
             let p = try DecideParams.parse(params.json)
-            let (answer, record) = try decide(p, snapshot: snapshot, services: services, caller: caller, method: "decide")
+            let (answer, record) = try decide(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
+                                              guardrailState: guardrailState)
             try services.keep([record])
             return answer
         }
@@ -177,7 +193,8 @@ public enum DecisionMethods {
             records.reserveCapacity(parsed.count)
             for (i, p) in parsed.enumerated() {
                 let (answer, record) = try decide(p, snapshot: snapshot, services: services, caller: caller,
-                                                  method: "decide.batch", field: "params.requests[\(i)]")
+                                                  method: "decide.batch", field: "params.requests[\(i)]",
+                                                  guardrailState: guardrailState)
                 results.append(answer)
                 records.append(record)
             }
@@ -188,8 +205,15 @@ public enum DecisionMethods {
 
     /// Decides one request against one snapshot: the answer, and the record the caller must
     /// hand to the recorder before the answer leaves. A deny is a result, never an error.
+    ///
+    /// Cedar decides first; when the snapshot's guardrails are active they then run over the
+    /// resource entity (see `GuardrailContext` for what they read from the request). The answer
+    /// is allow only when Cedar allows and no guardrail denies. `reasons` keeps naming Cedar
+    /// policies; guardrail denials are `guardrail_reasons` (`{guardrail, code, message}`), and
+    /// an allow carries the guardrails' `obligations`.
     public static func decide(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
-                              caller: CallContext, method: String, field: String = "params") throws(RPCError) -> (JSON, DecisionRecord) {
+                              caller: CallContext, method: String, field: String = "params",
+                              guardrailState: GuardrailState? = nil) throws(RPCError) -> (JSON, DecisionRecord) {
         var entities = snapshot.entities
         if !p.entities.isEmpty {
             do { entities = try entities.adding(p.entities) } catch {
@@ -197,7 +221,19 @@ public enum DecisionMethods {
             }
         }
         let response = snapshot.policies.authorize(p.request, entities: entities)
-        let now = WallTime.now()
+        let now = services.clock()
+        var context = GuardrailContext()
+        var outcome = GuardrailOutcome()
+        if snapshot.guardrails.status.isActive {
+            context = try GuardrailContext.read(p.request.context, field: "\(field).context")
+            let state = guardrailState ?? GuardrailState.forStateDirectory(services.stateDirectory)
+            outcome = try GuardrailDecision.evaluate(p.request, context: context, index: snapshot.guardrailIndex,
+                                                     requestEntities: p.entities, entities: entities,
+                                                     config: snapshot.guardrails, consent: state.snapshot(),
+                                                     now: .daemonNow(now))
+        }
+        let allowed = response.decision == .allow && outcome.allowed
+        let obligations = allowed ? outcome.obligations : []
         let id = DecisionID.nextString(now: now)
         let names = snapshot.policyNames
         var reasons: [JSON] = []
@@ -210,14 +246,21 @@ public enum DecisionMethods {
                 JSONObject.Member(key: "message", value: .string(e.error.description)),
             ])))
         }
-        let record = DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
-                                    decision: response.decision,
+        var record = DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
+                                    decision: allowed ? .allow : .deny,
                                     reasons: response.reasons.map { names[$0] },
                                     errors: response.errors.map { names[$0.policy] },
                                     policyRevision: snapshot.revision, decidedAt: now)
+        record.purpose = context.purpose
+        record.region = context.region
+        record.basis = obligations.legalBasis
+        record.obligations = obligations
+        record.guardrailCodes = outcome.denials.map(\.code.rawValue)
         return (.object(JSONObject([
-            JSONObject.Member(key: "decision", value: .string(response.decision == .allow ? "allow" : "deny")),
+            JSONObject.Member(key: "decision", value: .string(allowed ? "allow" : "deny")),
             JSONObject.Member(key: "reasons", value: .array(reasons)),
+            JSONObject.Member(key: "guardrail_reasons", value: outcome.denials.json),
+            JSONObject.Member(key: "obligations", value: obligations.json),
             JSONObject.Member(key: "errors", value: .array(errors)),
             JSONObject.Member(key: "decision_id", value: .string(id)),
             JSONObject.Member(key: "policy_revision", value: .string(snapshot.revision)),

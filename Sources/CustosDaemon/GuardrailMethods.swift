@@ -1,6 +1,183 @@
+import Cedar
+import CustosJSON
 import CustosServer
+import Guardrails
 
-/// The guardrail methods (place, transfer, consent, holds, retention): being wired; see the issue.
+/// The guardrail methods: `place` (scheduler hook) and `transfer` (residency enforcer) here;
+/// consent and legal holds in GuardrailMethods+Consent.swift; retention in
+/// GuardrailMethods+Retention.swift. See docs/protocol.md.
 public enum GuardrailMethods {
-    public static func register(into table: inout MethodTable, _ services: DaemonServices) {}
+    /// JSON-RPC code of a change that contradicts the consent or hold state (withdrawing a
+    /// consent that is not open, setting a hold twice, ...): nothing was changed.
+    public static let conflictCode: Int64 = -32010
+
+    /// The Cedar action `place` asks about (on `Study::"<job.study>"`, or `Job::"<job.id>"` for a
+    /// job without a study): may this principal place jobs there.
+    public static let placeAction = EntityUID("Action", "place_job")
+    /// The Cedar action `transfer` asks about, on `Dataset::"<dataset>"`.
+    public static let transferAction = EntityUID("Action", "transfer")
+    /// The entity type dataset ids of `place`, `transfer`, holds and retention name.
+    public static let datasetType = "Dataset"
+
+    public static func register(into table: inout MethodTable, _ services: DaemonServices) {
+        let state = GuardrailState.forStateDirectory(services.stateDirectory)
+        table.register("place") { params, caller throws(RPCError) in
+            try place(params, services: services, state: state, caller: caller)
+        }
+        table.register("transfer") { params, caller throws(RPCError) in
+            try transfer(params, services: services, state: state, caller: caller)
+        }
+        registerConsent(into: &table, services, state)
+        registerRetention(into: &table, services, state)
+    }
+
+    static func invalid(_ e: GuardrailParamError) -> RPCError {
+        .invalidParams(field: e.path.hasPrefix("params") ? e.path : "params." + e.path, e.message)
+    }
+
+    static func principal(_ text: String, field: String) throws(RPCError) -> EntityUID {
+        do { return try CedarParser.parseEntityUID(text) } catch {
+            throw .invalidParams(field: field, "expected an entity reference such as User::\"alice\": \(error)")
+        }
+    }
+
+    /// Resolves a dataset id to its guardrail attributes through `Dataset::"<id>"`.
+    static func dataset(_ id: String, in entities: EntityStore) throws(Denial) -> DatasetAttributes? {
+        guard let e = entities.entry(EntityUID(datasetType, id))?.entity else { return nil }
+        return try DatasetAttributes(entity: e)
+    }
+
+    /// The same from a snapshot's precomputed index (guardrails active), else from its entities.
+    static func dataset(_ id: String, in snapshot: PolicySnapshot) throws(Denial) -> DatasetAttributes? {
+        guard snapshot.guardrails.status.isActive else { return try dataset(id, in: snapshot.entities) }
+        switch snapshot.guardrailIndex.data(EntityUID(datasetType, id)) {
+        case .data(let d)?: return d
+        case .invalid(let den)?: throw den
+        case nil: return nil
+        }
+    }
+
+    // MARK: place
+
+    static func place(_ params: Params, services: DaemonServices, state: GuardrailState,
+                      caller: CallContext) throws(RPCError) -> JSON {
+        guard let o = params.object else {
+            throw .invalidParams(field: "params", "expected an object {job, nodes}")
+        }
+        for m in o.members where m.key != "job" && m.key != "nodes" {
+            throw .invalidParams(field: "params.\(m.key)", "unknown member (place takes job and nodes)")
+        }
+        let job: PlacementJob
+        let nodes: [PlacementNode]
+        let jobJSON = try params.required("job"), nodesJSON = try params.required("nodes")
+        do throws(GuardrailParamError) {
+            job = try PlacementJob(json: jobJSON, path: "params.job")
+            nodes = try PlacementNode.list(json: nodesJSON)
+        } catch {
+            throw invalid(error)
+        }
+        let who = try principal(job.principal, field: "params.job.principal")
+        let snapshot = try services.readySnapshot()
+        let consent = try state.snapshot()
+        let now = services.clock()
+        var ctx: [(String, Value)] = [("gxp", .bool(job.gxp)), ("job", .string(job.id))]
+        if let p = job.purpose { ctx.append(("purpose", .string(p))) }
+        let request = Request(principal: who, action: placeAction,
+                              resource: job.study.map { EntityUID("Study", $0) } ?? EntityUID("Job", job.id),
+                              context: CedarRecord(ctx))
+        let cedar = snapshot.policies.authorize(request, entities: snapshot.entities)
+        let result = Placement.place(job: job, nodes: nodes, config: snapshot.guardrails, consent: consent,
+                                     now: .daemonNow(now), resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
+                                     mayPlace: { _ in cedar.decision == .allow })
+        let id = DecisionID.nextString(now: now)
+        var record = DecisionRecord(method: "place", caller: caller, decisionID: id, request: request,
+                                    decision: result.allowed.isEmpty ? .deny : .allow,
+                                    reasons: cedar.reasons.map { snapshot.policyNames[$0] },
+                                    errors: cedar.errors.map { snapshot.policyNames[$0.policy] },
+                                    policyRevision: snapshot.revision, decidedAt: now)
+        record.purpose = job.purpose
+        record.basis = result.obligations.legalBasis
+        record.obligations = result.obligations
+        var codes: [String] = []
+        for r in result.rejected { for d in r.reasons where !codes.contains(d.code.rawValue) { codes.append(d.code.rawValue) } }
+        record.guardrailCodes = codes
+        try services.keep([record])
+
+        var rejected = JSONObject()
+        rejected.members.reserveCapacity(result.rejected.count)
+        for r in result.rejected { rejected.append(r.node, r.reasons.json) }
+        var nodeObligations = JSONObject()
+        for n in result.nodeObligations { nodeObligations.append(n.node, n.obligations.json) }
+        return .object(JSONObject([
+            JSONObject.Member(key: "allowed", value: .array(result.allowed.map { .string($0) })),
+            JSONObject.Member(key: "rejected", value: .object(rejected)),
+            JSONObject.Member(key: "obligations", value: result.obligations.json),
+            JSONObject.Member(key: "node_obligations", value: .object(nodeObligations)),
+            JSONObject.Member(key: "decision_id", value: .string(id)),
+            JSONObject.Member(key: "policy_revision", value: .string(snapshot.revision)),
+        ]))
+    }
+
+    // MARK: transfer
+
+    static func transfer(_ params: Params, services: DaemonServices, state: GuardrailState,
+                         caller: CallContext) throws(RPCError) -> JSON {
+        guard let json = params.json, case .object(let o) = json else {
+            throw .invalidParams(field: "params", "expected an object {principal, dataset, from, to, kind, basis?}")
+        }
+        let known = ["principal", "dataset", "from", "to", "kind", "basis"]
+        for m in o.members where !known.contains(m.key) {
+            throw .invalidParams(field: "params.\(m.key)", "unknown member (transfer takes \(known.joined(separator: ", ")))")
+        }
+        let t: TransferRequest
+        do throws(GuardrailParamError) { t = try TransferRequest(json: json) } catch { throw invalid(error) }
+        let who = try principal(t.principal, field: "params.principal")
+        let snapshot = try services.readySnapshot()
+        let now = services.clock()
+        var ctx: [(String, Value)] = [("kind", .string(t.kind.rawValue)), ("from", .string(t.from)), ("to", .string(t.to))]
+        if let b = t.basis { ctx.append(("basis", .string(b))) }
+        let request = Request(principal: who, action: transferAction, resource: EntityUID(datasetType, t.dataset),
+                              context: CedarRecord(ctx))
+        let cedar = snapshot.policies.authorize(request, entities: snapshot.entities)
+        var outcome = GuardrailOutcome()
+        if snapshot.guardrails.status.isActive {
+            do throws(Denial) {
+                if let d = try dataset(t.dataset, in: snapshot) {
+                    outcome = TransferCheck.decide(t, data: d, config: snapshot.guardrails, now: .daemonNow(now))
+                } else {
+                    // A move of data the guardrails know nothing about cannot be shown lawful.
+                    outcome = GuardrailOutcome(denials: [Denial(.dataUnknownDataset,
+                        "dataset \(t.dataset) is not a data entity (Dataset::\"\(t.dataset)\" with residency/data_state attributes) in entities.json")])
+                }
+            } catch {
+                outcome = GuardrailOutcome(denials: [error])
+            }
+        }
+        let allowed = cedar.decision == .allow && outcome.allowed
+        let obligations = allowed ? outcome.obligations : []
+        let id = DecisionID.nextString(now: now)
+        let names = snapshot.policyNames
+        var record = DecisionRecord(method: "transfer", caller: caller, decisionID: id, request: request,
+                                    decision: allowed ? .allow : .deny,
+                                    reasons: cedar.reasons.map { names[$0] },
+                                    errors: cedar.errors.map { names[$0.policy] },
+                                    policyRevision: snapshot.revision, decidedAt: now)
+        record.region = t.to
+        record.obligations = obligations
+        record.guardrailCodes = outcome.denials.map(\.code.rawValue)
+        try services.keep([record])
+        let errors: [JSON] = cedar.errors.map {
+            .object(JSONObject([JSONObject.Member(key: "policy", value: .string(names[$0.policy])),
+                                JSONObject.Member(key: "message", value: .string($0.error.description))]))
+        }
+        return .object(JSONObject([
+            JSONObject.Member(key: "decision", value: .string(allowed ? "allow" : "deny")),
+            JSONObject.Member(key: "reasons", value: .array(cedar.reasons.map { .string(names[$0]) })),
+            JSONObject.Member(key: "guardrail_reasons", value: outcome.denials.json),
+            JSONObject.Member(key: "obligations", value: obligations.json),
+            JSONObject.Member(key: "errors", value: .array(errors)),
+            JSONObject.Member(key: "decision_id", value: .string(id)),
+            JSONObject.Member(key: "policy_revision", value: .string(snapshot.revision)),
+        ]))
+    }
 }

@@ -53,8 +53,8 @@ public enum StatusMethods {
             .object(JSONObject(["at": .string($0.at.rfc3339), "message": .string($0.error.message)]))
         } ?? .null
         let guardrails: String
-        if let s, !s.guardrailFiles.isEmpty {
-            guardrails = "inactive (configuration files present but not yet interpreted: \(s.guardrailFiles.joined(separator: ", ")))"
+        if let s, case .active(let files) = s.guardrails.status {
+            guardrails = "active (\(files.joined(separator: ", ")))"
         } else {
             guardrails = "inactive (no configuration)"
         }

@@ -2,6 +2,7 @@ import AuditLog
 import Cedar
 import CustosJSON
 import Foundation
+import Guardrails
 import Synchronization
 
 /// One loaded policies folder. Immutable: a reload builds a new snapshot and swaps it in, so a
@@ -14,19 +15,28 @@ public final class PolicySnapshot: Sendable {
     public let loadedAt: WallTime
     /// Every regular file the revision covers, in byte order of their names.
     public let files: [String]
-    /// Files that are neither `*.cedar` nor `entities.json`: reserved for guardrail configuration.
+    /// Top-level files that are neither `*.cedar` nor `entities.json`: not interpreted, but
+    /// they count in the revision. Guardrail configuration lives in `guardrails/` instead.
     public let guardrailFiles: [String]
+    /// The guardrail configuration read from `guardrails/` together with the policies, so a
+    /// decision sees policies and guardrails of the same revision (`.inactive` without one).
+    public let guardrails: GuardrailConfig
+    /// The guardrail view of `entities` (data attributes, principals' studies), built once per
+    /// load while guardrails are active so a decision does not rebuild it.
+    public let guardrailIndex: GuardrailEntityIndex
     /// The name a reason or error shows for policy i: its `@id` annotation, else `policyN`.
     public let policyNames: [String]
 
     public init(policies: PolicySet, entities: EntityStore, revision: String, loadedAt: WallTime,
-                files: [String], guardrailFiles: [String]) {
+                files: [String], guardrailFiles: [String], guardrails: GuardrailConfig = .inactive) {
         self.policies = policies
         self.entities = entities
         self.revision = revision
         self.loadedAt = loadedAt
         self.files = files
         self.guardrailFiles = guardrailFiles
+        self.guardrails = guardrails
+        self.guardrailIndex = guardrails.status.isActive ? GuardrailEntityIndex(entities) : .empty
         self.policyNames = policies.policies.map { $0.annotatedID ?? $0.id }
     }
 
@@ -88,14 +98,34 @@ public final class PolicyStore: Sendable {
     }
 
     /// Reads the folder once (so the revision and the parsed policies describe the same bytes)
-    /// and builds a snapshot. Not recursive: sub-folders (such as `requests/`) and hidden files
-    /// are ignored.
+    /// and builds a snapshot. Not recursive, except for the `guardrails/` sub-folder, whose
+    /// files count in the revision as `guardrails/<name>`; other sub-folders (such as
+    /// `requests/`) and hidden files are ignored. A guardrail configuration that does not
+    /// validate fails the whole load, naming the file and field.
     public static func load(directory: String) throws(PolicyStoreError) -> PolicySnapshot {
-        let files = try readFolder(directory)
+        let topLevel = try readFolder(directory)
+        let guardrailDir = (directory as NSString).appendingPathComponent(GuardrailConfig.folderName)
+        var isDir: ObjCBool = false
+        var configFiles: [File] = []
+        if FileManager.default.fileExists(atPath: guardrailDir, isDirectory: &isDir), isDir.boolValue {
+            configFiles = try readFolder(guardrailDir)
+        }
+        let guardrails: GuardrailConfig
+        do {
+            // Parsed from the bytes the revision covers (never re-read), and every file in the
+            // folder is passed on, so a misspelt file name is an error rather than a check
+            // that silently stays off.
+            var texts: [String: [UInt8]] = [:]
+            for f in configFiles { texts[f.name] = f.contents }
+            guardrails = try GuardrailConfig.parse(files: texts)
+        } catch {
+            throw PolicyStoreError("\((directory as NSString).appendingPathComponent(error.file)): \(error.path): \(error.message)")
+        }
+        let files = topLevel + configFiles.map { File(name: GuardrailConfig.folderName + "/" + $0.name, contents: $0.contents) }
         var asts: [PolicyAST] = []
         var entities = EntityStore.empty
         var guardrailFiles: [String] = []
-        for f in files {
+        for f in topLevel {
             let path = (directory as NSString).appendingPathComponent(f.name)
             if f.name.hasSuffix(".cedar") {
                 guard let text = String(validatingUTF8Bytes: f.contents) else {
@@ -119,8 +149,9 @@ public final class PolicyStore: Sendable {
         let set: PolicySet
         do { set = try PolicySet(asts) } catch { throw PolicyStoreError(error.description) }
         return PolicySnapshot(policies: set, entities: entities, revision: revision(of: files),
-                              loadedAt: WallTime.now(), files: files.map(\.name),
-                              guardrailFiles: guardrailFiles)
+                              loadedAt: WallTime.now(),
+                              files: files.map(\.name).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
+                              guardrailFiles: guardrailFiles, guardrails: guardrails)
     }
 
     /// One file of a policies folder as the revision sees it.

@@ -10,7 +10,7 @@ import Testing
     static let decideParams: JSON = .object(JSONObject([
         "principal": .object(JSONObject(["type": .string("User"), "id": .string("alice")])),
         "action": .object(JSONObject(["type": .string("Action"), "id": .string("read")])),
-        "resource": .object(JSONObject(["type": .string("Dataset"), "id": .string("study-a-labs")])),
+        "resource": .object(JSONObject(["type": .string("Dataset"), "id": .string("onc301-de-clinical")])),
         "context": .object(JSONObject(["purpose": .string("primary_research"), "note": .string("clinical free text")])),
     ]))
 
@@ -58,7 +58,7 @@ import Testing
         #expect(e["method"]?.stringValue == "decide")
         #expect(e["principal"]?.stringValue == #"User::"alice""#)
         #expect(e["action"]?.stringValue == #"Action::"read""#)
-        #expect(e["resource"]?.stringValue == #"Dataset::"study-a-labs""#)
+        #expect(e["resource"]?.stringValue == #"Dataset::"onc301-de-clinical""#)
         #expect(e["decision"]?.stringValue == "allow")
         #expect(e["purpose"]?.stringValue == "primary_research")
         #expect(e["caller"]?["uid"]?.intValue == Int64(getuid()))

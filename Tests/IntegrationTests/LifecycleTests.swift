@@ -19,7 +19,7 @@ extension DaemonIntegrationTests {
         #expect(status["revision"] == .string(before))
         #expect(status["last_reload_error"]?.objectValue?["message"]?.stringValue?.contains("50-broken.cedar") == true)
         #expect(status["guardrails"] == .string("inactive (no configuration)"))
-        #expect(decisionOf(try c.call("decide", params: try exampleRequest("allow-scientist-reads-study-a.json"))) == "allow")
+        #expect(decisionOf(try c.call("decide", params: try exampleRequest("allow-scientist-reads-own-study.json"))) == "allow")
         try FileManager.default.removeItem(atPath: d.policies + "/50-broken.cedar")
         let fixed = try c.call("policy.reload").get().objectValue!
         #expect(fixed["revision"] == .string(before), "the same files give the same revision")
@@ -37,7 +37,7 @@ extension DaemonIntegrationTests {
         #expect(errorCodeOf(r) == RPCError.forbiddenCode)
         if case .failure(let e) = r { #expect(e.message.contains("uid \(getuid())") && e.message.contains("policy.reload")) }
         #expect(try c.call("policy.status").get().objectValue?["revision"] == before, "a refused call changes nothing")
-        #expect(decisionOf(try c.call("decide", params: try exampleRequest("deny-scientist-reads-study-b.json"))) == "deny")
+        #expect(decisionOf(try c.call("decide", params: try exampleRequest("deny-scientist-reads-other-study.json"))) == "deny")
     }
 
     @Test func sigtermAnswersEveryRequestAlreadySentRemovesTheSocketAndExitsZero() throws {
@@ -47,7 +47,7 @@ extension DaemonIntegrationTests {
         // the signal arrives even though the test reads nothing until then.
         let n = 300
         var burst: [UInt8] = []
-        let req = try exampleRequest("allow-scientist-reads-study-a.json")
+        let req = try exampleRequest("allow-scientist-reads-own-study.json")
         for i in 0..<n { burst += requestLine("decide", req, id: .int(Int64(i))) }
         let writer = BackgroundWriter(fd: c.fileDescriptor, bytes: burst)
         var answered = 0
@@ -123,11 +123,11 @@ extension DaemonIntegrationTests {
     @Test func custosDecideExitsZeroOnAllowOneOnDenyTwoOnError() throws {
         let d = try TestDaemon().start()
         let base = ["decide", "--socket", d.socket, "--principal", "User::\"alice\"", "--action", "Action::\"read\""]
-        let allow = try runCustosCommand(base + ["--resource", "Dataset::\"study-a-labs\"", "--context", #"{"purpose":"primary_research"}"#])
+        let allow = try runCustosCommand(base + ["--resource", "Dataset::\"onc301-de-clinical\"", "--context", #"{"purpose":"primary_research","region":"eu-central-1"}"#])
         #expect(allow.status == 0, "\(allow.err)")
         #expect(allow.out.contains("\"decision\":\"allow\""))
-        #expect(try runCustosCommand(base + ["--resource", "Dataset::\"study-b-imaging\""]).status == 1)
-        let badUID = try runCustosCommand(base + ["--resource", "Dataset:study-a-labs"])
+        #expect(try runCustosCommand(base + ["--resource", "Dataset::\"card201-us-ehr\""]).status == 1)
+        let badUID = try runCustosCommand(base + ["--resource", "Dataset:onc301-de-clinical"])
         #expect(badUID.status == 2)
         #expect(badUID.err.contains("--resource"))
         #expect(try runCustosCommand(base + ["--resource", "Dataset::\"x\"", "--context", "[1]"]).status == 2)
@@ -141,7 +141,7 @@ extension DaemonIntegrationTests {
         let ok = try runCustosCommand(["call", "policy.status", "--socket", d.socket])
         #expect(ok.status == 0)
         let status = try JSON.parse(ok.out).objectValue
-        #expect(status?["policies"] == .int(4))
+        #expect(status?["policies"] == .int(14))
         #expect(status?["guardrails"] == .string("inactive (no configuration)"))
         let bad = try runCustosCommand(["call", "decide", "{}", "--socket", d.socket])
         #expect(bad.status == 2)
@@ -151,7 +151,7 @@ extension DaemonIntegrationTests {
     @Test func twoHundredFiftySixConnectionsOpenAtOnceAreAllServed() throws {
         let d = try TestDaemon().start()
         let clients = try (0..<256).map { _ in try d.client() }
-        let req = try exampleRequest("deny-scientist-reads-study-b.json")
+        let req = try exampleRequest("deny-scientist-reads-other-study.json")
         for c in clients { try c.send(line: requestLine("decide", req, id: .int(1))) }
         var denies = 0
         for c in clients {

@@ -15,8 +15,8 @@ struct ClientTally: Sendable {
 /// `clients` connections, each sending `perClient` decide requests with up to `window` in
 /// flight, alternating an allowed and a denied request; every reply is checked by id.
 func pipelinedLoad(socket: String, clients: Int, perClient: Int, window: Int = 64) throws -> [ClientTally] {
-    let allow = requestLine("decide", try exampleRequest("allow-scientist-reads-study-a.json"), id: .int(0))
-    let deny = requestLine("decide", try exampleRequest("deny-lead-exports-identifiable.json"), id: .int(0))
+    let allow = requestLine("decide", try exampleRequest("allow-scientist-reads-own-study.json"), id: .int(0))
+    let deny = requestLine("decide", try exampleRequest("deny-lead-exports-identified.json"), id: .int(0))
     // Same request bodies with the id swapped in, so each client builds its lines cheaply.
     @Sendable func line(_ i: Int) -> [UInt8] {
         let base = i % 2 == 0 ? allow : deny

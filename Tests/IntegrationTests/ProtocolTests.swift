@@ -12,15 +12,15 @@ extension DaemonIntegrationTests {
     @Test func theExampleRequestsAreAllowedOrDeniedAsTheirNamesSayOverTheSocket() throws {
         let d = try TestDaemon().start()
         let c = try d.client()
-        let allow = try c.call("decide", params: exampleRequest("allow-scientist-reads-study-a.json"))
-        let deny = try c.call("decide", params: exampleRequest("deny-scientist-reads-study-b.json"))
-        let forbid = try c.call("decide", params: exampleRequest("deny-lead-exports-identifiable.json"))
+        let allow = try c.call("decide", params: exampleRequest("allow-scientist-reads-own-study.json"))
+        let deny = try c.call("decide", params: exampleRequest("deny-scientist-reads-other-study.json"))
+        let forbid = try c.call("decide", params: exampleRequest("deny-lead-exports-identified.json"))
         #expect(decisionOf(allow) == "allow")
         #expect(decisionOf(deny) == "deny")
         #expect(decisionOf(forbid) == "deny")
         let a = try allow.get().objectValue!, f = try forbid.get().objectValue!
-        #expect(a["reasons"] == .array([.string("scientist-reads-own-study")]))
-        #expect(f["reasons"] == .array([.string("no-export-of-identifiable-data")]))
+        #expect(a["reasons"] == .array([.string("scientist-analyses-own-study")]))
+        #expect(f["reasons"] == .array([.string("no-export-of-identified-data")]))
         #expect(a["policy_revision"]?.stringValue?.hasPrefix("sha256:") == true)
         let id1 = try #require(a["decision_id"]?.stringValue), id2 = try #require(f["decision_id"]?.stringValue)
         #expect(id1 < id2, "decision ids are time-ordered")
@@ -29,9 +29,9 @@ extension DaemonIntegrationTests {
     @Test func decideBatchAndJSONRPCBatchArraysAnswerInOrder() throws {
         let d = try TestDaemon().start()
         let c = try d.client()
-        let reqs: [JSON] = [try exampleRequest("deny-scientist-reads-study-b.json"),
-                            try exampleRequest("allow-scientist-reads-study-a.json"),
-                            try exampleRequest("deny-lead-exports-identifiable.json")]
+        let reqs: [JSON] = [try exampleRequest("deny-scientist-reads-other-study.json"),
+                            try exampleRequest("allow-scientist-reads-own-study.json"),
+                            try exampleRequest("deny-lead-exports-identified.json")]
         let r = try c.call("decide.batch", params: .object(JSONObject(["requests": .array(reqs)]))).get()
         let decisions = r.objectValue?["results"]?.arrayValue?.map { $0.objectValue?["decision"]?.stringValue ?? "?" }
         #expect(decisions == ["deny", "allow", "deny"])
@@ -57,7 +57,7 @@ extension DaemonIntegrationTests {
     @Test func aNotificationIsDecidedButNotAnswered() throws {
         let d = try TestDaemon().start()
         let c = try d.client()
-        try c.send(line: requestLine("decide", try exampleRequest("allow-scientist-reads-study-a.json"), id: nil))
+        try c.send(line: requestLine("decide", try exampleRequest("allow-scientist-reads-own-study.json"), id: nil))
         try c.send(line: requestLine("health", nil, id: .int(7)))
         let first = try decodeReply(try #require(try c.readLine()))
         #expect(first.id == .int(7), "the first reply answers the request after the notification")
@@ -81,7 +81,7 @@ extension DaemonIntegrationTests {
         #expect(errorCodeOf(bad) == RPCError.invalidParamsCode)
         if case .failure(let e) = bad { #expect(e.message.contains("params.resource"), "\(e.message)") }
         // -32002: a decide.batch over the configured limit.
-        let three = JSON.object(JSONObject(["requests": .array(Array(repeating: try exampleRequest("allow-scientist-reads-study-a.json"), count: 3))]))
+        let three = JSON.object(JSONObject(["requests": .array(Array(repeating: try exampleRequest("allow-scientist-reads-own-study.json"), count: 3))]))
         #expect(errorCodeOf(try c.call("decide.batch", params: three)) == RPCError.overloadedCode)
         // -32004: a reload that fails keeps the old policies (see the reload tests).
         try d.write("zz-broken.cedar", "permit(principal, action, resource")
@@ -93,7 +93,7 @@ extension DaemonIntegrationTests {
     @Test func notReadyIsAnsweredWhileThePoliciesFolderDoesNotLoad() throws {
         let d = try TestDaemon(files: ["zz-broken.cedar": "permit("]).start()
         let c = try d.client()
-        let r = try c.call("decide", params: try exampleRequest("allow-scientist-reads-study-a.json"))
+        let r = try c.call("decide", params: try exampleRequest("allow-scientist-reads-own-study.json"))
         #expect(errorCodeOf(r) == RPCError.notReadyCode)
         let h = try c.call("health").get().objectValue!
         #expect(h["live"] == .bool(true) && h["ready"] == .bool(false))
@@ -106,7 +106,7 @@ extension DaemonIntegrationTests {
             ready = (try? c.call("health").get().objectValue?["ready"]) == .bool(true)
         }
         #expect(ready, "SIGHUP after fixing the folder makes the daemon ready")
-        #expect(decisionOf(try c.call("decide", params: try exampleRequest("allow-scientist-reads-study-a.json"))) == "allow")
+        #expect(decisionOf(try c.call("decide", params: try exampleRequest("allow-scientist-reads-own-study.json"))) == "allow")
     }
 
     @Test func aGarbageLineIsAnsweredAndTheNextRequestOnTheSameConnectionWorks() throws {
@@ -115,7 +115,7 @@ extension DaemonIntegrationTests {
         try c.send(line: [0xFF, 0x00, 0x7B, 0x22, 0xC3])
         let g = try decodeReply(try #require(try c.readLine()))
         #expect(errorCodeOf(g.outcome) == RPCError.parseErrorCode)
-        #expect(decisionOf(try c.call("decide", params: try exampleRequest("allow-scientist-reads-study-a.json"))) == "allow")
+        #expect(decisionOf(try c.call("decide", params: try exampleRequest("allow-scientist-reads-own-study.json"))) == "allow")
     }
 
     @Test func anOversizeLineGetsAnInvalidRequestErrorAndTheConnectionIsClosed() throws {
@@ -147,7 +147,7 @@ extension DaemonIntegrationTests {
             }
             bytes.append(0x0A)
         }
-        bytes += requestLine("decide", try exampleRequest("allow-scientist-reads-study-a.json"), id: .string("final"))
+        bytes += requestLine("decide", try exampleRequest("allow-scientist-reads-own-study.json"), id: .string("final"))
         let writer = BackgroundWriter(fd: c.fileDescriptor, bytes: bytes)
         var answeredErrors = 0
         var final: Result<JSON, RPCError>? = nil

@@ -88,7 +88,7 @@ enum BenchCommand {
 
 extension BenchCommand {
     /// Decide params matching the example policies in policies/: an allowed read.
-    static let defaultDecideParams = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"study-a-labs"},"context":{"purpose":"primary_research"}}"#
+    static let defaultDecideParams = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"onc301-de-clinical"},"context":{"purpose":"primary_research","region":"eu-central-1"}}"#
 
     static func runSocket(_ args: ParsedArguments) throws -> Int32 {
         let clients = try args.int("clients", default: 1)
@@ -150,7 +150,7 @@ extension BenchCommand {
     }
 
     /// The echo reply has the daemon's shape and size, so both write the same bytes.
-    static let echoReply = #"{"jsonrpc":"2.0","result":{"decision":"allow","reasons":["scientist-reads-own-study"],"errors":[],"decision_id":"019ab5c0-0000-7000-8000-000000000000","policy_revision":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"id":1}"#
+    static let echoReply = #"{"jsonrpc":"2.0","result":{"decision":"allow","reasons":["scientist-analyses-own-study"],"errors":[],"decision_id":"019ab5c0-0000-7000-8000-000000000000","policy_revision":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"id":1}"#
 
     static func echoConfiguration(_ path: String) -> ServerConfiguration {
         var cfg = ServerConfiguration(socketPath: path)

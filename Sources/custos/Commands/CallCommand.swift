@@ -15,7 +15,7 @@ enum CallCommand {
         PARAMS_JSON is an object or array; '-' reads it from standard input. Prints the result
         on standard output and exits 0; on a JSON-RPC error prints the error object on standard
         output, a readable line on standard error, and exits 2.
-        Example: custos call decide "$(cat policies/requests/allow-scientist-reads-study-a.json)"
+        Example: custos call decide "$(cat policies/requests/allow-scientist-reads-own-study.json)"
         """)
 
     static func defaultSocket() -> String {

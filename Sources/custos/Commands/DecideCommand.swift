@@ -12,7 +12,7 @@ enum DecideCommand {
         options: [
             OptionSpec(name: "principal", valueName: "UID", help: "Cedar entity uid, e.g. 'User::\"alice\"'."),
             OptionSpec(name: "action", valueName: "UID", help: "e.g. 'Action::\"read\"'."),
-            OptionSpec(name: "resource", valueName: "UID", help: "e.g. 'Dataset::\"study-a-labs\"'."),
+            OptionSpec(name: "resource", valueName: "UID", help: "e.g. 'Dataset::\"onc301-de-clinical\"'."),
             OptionSpec(name: "context", valueName: "JSON", help: "Context record as a JSON object (default {})."),
             OptionSpec(name: "socket", valueName: "PATH", help: "Daemon socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
             OptionSpec(name: "quiet", valueName: nil, help: "Print nothing; only the exit status answers."),

@@ -65,7 +65,7 @@ enum ServeCommand {
                 print("""
                 custos serve: socket \(socket), policies \(policies), revision \(rev)
                 try:  custos call health --socket \(socket)
-                      custos decide --socket \(socket) --principal 'User::"alice"' --action 'Action::"read"' --resource 'Dataset::"study-a-labs"' --context '{"purpose":"primary_research"}'
+                      custos decide --socket \(socket) --principal 'User::"alice"' --action 'Action::"read"' --resource 'Dataset::"onc301-de-clinical"' --context '{"purpose":"primary_research","region":"eu-central-1"}'
                 """)
                 fflush(nil)
             }

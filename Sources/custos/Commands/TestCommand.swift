@@ -86,7 +86,12 @@ enum SuiteHarness {
         } catch {
             throw SuiteError(file: suite.file, path: "$.time", "\"\(suite.time)\" is not a time like 2026-06-01T12:00:00Z")
         }
-        var services = DaemonServices(store: store)
+        // Consent and holds live in a scratch state folder of the suite's own, so suites never
+        // see each other's changes or the developer's daemon state.
+        var template = Array((FileManager.default.temporaryDirectory.path + "/custos-suite-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw SuiteError(file: suite.file, "cannot create a scratch state folder") }
+        let state = String(cString: made)
+        var services = DaemonServices(store: store, stateDirectory: state)
         services.clock = { fixed }
         var table = MethodTable()
         for register in Daemon.methodFamilies { register(&table, services) }
@@ -96,7 +101,15 @@ enum SuiteHarness {
         }
         let caller = CallContext(uid: getuid(), gid: getgid(), pid: getpid(), connectionID: 0)
         let fixtureEntities = suite.fixtures["entities"]?.arrayValue ?? []
-        return SuiteEnvironment(policyNames: snapshot.policyNames) { method, params in
+        for (key, method) in [("consent", "consent.grant"), ("holds", "hold.set")] {
+            for (i, params) in (suite.fixtures[key]?.arrayValue ?? []).enumerated() {
+                do throws(RPCError) { _ = try dispatcher.call(method, params: Params(params), context: caller) } catch {
+                    try? FileManager.default.removeItem(atPath: state)
+                    throw SuiteError(file: suite.file, path: "$.fixtures.\(key)[\(i)]", "\(method) refused it: \(error.message)")
+                }
+            }
+        }
+        return SuiteEnvironment(policyNames: snapshot.policyNames, call: { method, params in
             var p = params
             // Suite-wide entities join each decide request's own.
             if (method == "decide" || method == "decide.batch"), !fixtureEntities.isEmpty, case .object(var o) = p {
@@ -110,6 +123,6 @@ enum SuiteHarness {
             } catch {
                 return .error(code: error.code, message: error.message)
             }
-        }
+        }, finish: { try? FileManager.default.removeItem(atPath: state) })
     }
 }

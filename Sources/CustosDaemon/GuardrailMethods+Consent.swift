@@ -1,0 +1,205 @@
+import Cedar
+import CustosJSON
+import CustosServer
+import Guardrails
+
+/// `consent.grant`, `consent.withdraw`, `consent.get`, `hold.set`, `hold.release`.
+///
+/// A change is committed to the journal (written and fdatasync'ed by `ConsentStore`) and then
+/// noted to the audit log before the answer leaves. If the audit log cannot take the note the
+/// caller gets the not-ready error, but the change stays in force: the journal is itself a
+/// record of it (seq, time, actor), and `consent.get` shows it. The actor is the caller's
+/// kernel-reported uid, never a name the caller claims.
+extension GuardrailMethods {
+    static func registerConsent(into table: inout MethodTable, _ services: DaemonServices, _ state: GuardrailState) {
+        table.register("consent.grant") { params, caller throws(RPCError) in
+            try only(params, ["dataset", "cohort", "purpose", "evidence", "granted_at"])
+            let subject = try consentSubject(params)
+            if case .dataset(let id) = subject { try requireDataset(id, services: services) }
+            let purpose = try consentPurpose(params, services: services)
+            let evidence = try params.string("evidence")
+            var grantedAt: CedarDatetime?
+            if let g = try params.optional("granted_at"), !g.isNull {
+                guard case .string(let s) = g, let d = try? CedarDatetime.parse(s) else {
+                    throw .invalidParams(field: "params.granted_at", "expected a date \"YYYY-MM-DD\" or an RFC 3339 UTC time")
+                }
+                grantedAt = d
+            }
+            let store = try open(state)
+            let record = try commit { () throws(ConsentStoreError) in
+                try store.grant(subject, purpose: purpose, evidence: evidence, actor: actor(caller),
+                                now: .daemonNow(services.clock()), grantedAt: grantedAt)
+            }
+            try services.note(.change(method: "consent.grant", caller: caller, subject: "\(subject.kind):\(subject.id)",
+                                      details: .object(JSONObject(["purpose": .string(purpose),
+                                                                   "granted_at": .string(record.grantedAt.description),
+                                                                   "evidence": .string(evidence)]))))
+            return .object(JSONObject(["recorded": .bool(true), "consent": record.json]))
+        }
+        table.register("consent.withdraw") { params, caller throws(RPCError) in
+            try only(params, ["dataset", "cohort", "purpose"])
+            let subject = try consentSubject(params)
+            let purpose = try params.string("purpose")
+            let store = try open(state)
+            let record = try commit { () throws(ConsentStoreError) in
+                try store.withdraw(subject, purpose: purpose, actor: actor(caller), now: .daemonNow(services.clock()))
+            }
+            try services.note(.change(method: "consent.withdraw", caller: caller, subject: "\(subject.kind):\(subject.id)",
+                                      details: .object(JSONObject(["purpose": .string(purpose),
+                                                                   "withdrawn_at": .string(record.withdrawnAt?.description ?? "")]))))
+            return .object(JSONObject(["recorded": .bool(true), "consent": record.json]))
+        }
+        table.register("consent.get") { params, _ throws(RPCError) in
+            try only(params, ["dataset", "cohort", "purpose"])
+            let subject = try consentSubject(params)
+            let purpose = try params.optional("purpose").flatMap { j throws(RPCError) -> String? in
+                if j.isNull { return nil }
+                guard case .string(let s) = j else { throw .invalidParams(field: "params.purpose", "expected a string, got \(j.kindName)") }
+                return s
+            }
+            let store = try open(state)
+            let snap = store.snapshot
+            let records = purpose.map { snap.records(subject, purpose: $0) } ?? snap.records(subject)
+            let history = store.history(subject.id).filter { c in
+                switch c.op {
+                case .grant(let s, let p, _, _), .withdraw(let s, let p):
+                    s == subject && (purpose.map { p.scalarEquals($0) } ?? true)
+                case .holdSet, .holdRelease: false
+                }
+            }
+            return .object(JSONObject([
+                "subject": .object(JSONObject([JSONObject.Member(key: subject.kind, value: .string(subject.id))])),
+                "consents": .array(records.map(\.json)),
+                "history": .array(history.map(\.historyJSON)),
+            ]))
+        }
+        table.register("hold.set") { params, caller throws(RPCError) in
+            try only(params, ["dataset", "matter", "reason"])
+            let dataset = try params.string("dataset"), matter = try params.string("matter"), reason = try params.string("reason")
+            try requireDataset(dataset, services: services)
+            let store = try open(state)
+            let hold = try commit { () throws(ConsentStoreError) in
+                try store.setHold(dataset: dataset, matter: matter, reason: reason, actor: actor(caller), now: .daemonNow(services.clock()))
+            }
+            try services.note(.change(method: "hold.set", caller: caller, subject: "dataset:\(dataset)",
+                                      details: .object(JSONObject(["matter": .string(matter), "reason": .string(reason)]))))
+            return .object(JSONObject(["recorded": .bool(true), "hold": hold.json,
+                                       "holds": .array(store.snapshot.holds(dataset: dataset).map(\.json))]))
+        }
+        table.register("hold.release") { params, caller throws(RPCError) in
+            try only(params, ["dataset", "matter", "reason"])
+            let dataset = try params.string("dataset"), matter = try params.string("matter"), reason = try params.string("reason")
+            let store = try open(state)
+            try commit { () throws(ConsentStoreError) in
+                try store.releaseHold(dataset: dataset, matter: matter, reason: reason, actor: actor(caller), now: .daemonNow(services.clock()))
+            }
+            try services.note(.change(method: "hold.release", caller: caller, subject: "dataset:\(dataset)",
+                                      details: .object(JSONObject(["matter": .string(matter), "reason": .string(reason)]))))
+            return .object(JSONObject(["recorded": .bool(true),
+                                       "holds": .array(store.snapshot.holds(dataset: dataset).map(\.json))]))
+        }
+    }
+
+    static func actor(_ caller: CallContext) -> String { "uid:\(caller.uid)" }
+
+    /// A hold or a dataset consent on a misspelt id would protect nothing and look as if it
+    /// did, so the dataset must be a data entity of the loaded folder. (Releasing is not
+    /// checked: a dataset removed from entities.json may still have a hold to release.)
+    static func requireDataset(_ id: String, services: DaemonServices) throws(RPCError) {
+        let snapshot = try services.readySnapshot()
+        let found: DatasetAttributes?
+        do throws(Denial) { found = try dataset(id, in: snapshot.entities) } catch { found = nil }
+        guard found != nil || snapshot.entities.entry(EntityUID(datasetType, id)) != nil else {
+            throw .invalidParams(field: "params.dataset", "no data entity Dataset::\"\(id)\" in entities.json")
+        }
+    }
+
+    static func only(_ params: Params, _ keys: [String]) throws(RPCError) {
+        guard let o = params.object else {
+            throw .invalidParams(field: "params", "expected an object with \(keys.joined(separator: ", "))")
+        }
+        for m in o.members where !keys.contains(m.key) {
+            throw .invalidParams(field: "params.\(m.key)", "unknown member (expected \(keys.joined(separator: ", ")))")
+        }
+    }
+
+    static func open(_ state: GuardrailState) throws(RPCError) -> ConsentStore {
+        guard let store = try state.consentStore() else {
+            throw .notReady("the consent and hold store needs a state directory: start custos serve with --state DIR")
+        }
+        return store
+    }
+
+    static func commit<T>(_ body: () throws(ConsentStoreError) -> T) throws(RPCError) -> T {
+        do { return try body() } catch {
+            switch error {
+            case .invalid(let m): throw RPCError(code: conflictCode, message: "conflict: \(m); nothing was changed")
+            case .failed, .io, .corrupt: throw .notReady(error.description)
+            }
+        }
+    }
+
+    /// Exactly one of `dataset` and `cohort`.
+    static func consentSubject(_ params: Params) throws(RPCError) -> ConsentSubject {
+        let d = try params.optional("dataset"), c = try params.optional("cohort")
+        switch (d, c) {
+        case (.string(let s)?, nil): return .dataset(s)
+        case (nil, .string(let s)?): return .cohort(s)
+        case (nil, nil): throw .invalidParams(field: "params.dataset", "missing: name the dataset or the cohort whose consent this is")
+        case (_?, _?): throw .invalidParams(field: "params.cohort", "give either dataset or cohort, not both")
+        case (let v?, nil): throw .invalidParams(field: "params.dataset", "expected a string, got \(v.kindName)")
+        case (nil, let v?): throw .invalidParams(field: "params.cohort", "expected a string, got \(v.kindName)")
+        }
+    }
+
+    /// A purpose must be configured and consent-based: consent recorded for a purpose on
+    /// another legal basis would never be read, which hides the mistake.
+    static func consentPurpose(_ params: Params, services: DaemonServices) throws(RPCError) -> String {
+        let purpose = try params.string("purpose")
+        let snapshot = try services.readySnapshot()
+        guard snapshot.guardrails.status.isActive, let purposes = snapshot.guardrails.purposes else { return purpose }
+        guard let p = purposes.purposes.first(where: { $0.key.scalarEquals(purpose) })?.value else {
+            throw .invalidParams(field: "params.purpose", "\"\(purpose)\" is not in guardrails/purposes.json")
+        }
+        guard p.consentBased else {
+            throw .invalidParams(field: "params.purpose",
+                                 "\"\(purpose)\" rests on \(p.legalBasis.rawValue), not consent; consent records are not used for it")
+        }
+        return purpose
+    }
+}
+
+extension ConsentRecord {
+    var json: JSON {
+        .object(JSONObject([
+            "subject": .object(JSONObject([JSONObject.Member(key: subject.kind, value: .string(subject.id))])),
+            "purpose": .string(purpose),
+            "granted_at": .string(grantedAt.description),
+            "withdrawn_at": withdrawnAt.map { .string($0.description) } ?? .null,
+            "evidence": .string(evidence),
+            "granted_by": .string(grantedBy),
+            "withdrawn_by": withdrawnBy.map { .string($0) } ?? .null,
+        ]))
+    }
+}
+
+extension HoldRecord {
+    var json: JSON {
+        .object(JSONObject(["dataset": .string(dataset), "matter": .string(matter), "reason": .string(reason),
+                            "set_at": .string(setAt.description), "set_by": .string(setBy)]))
+    }
+}
+
+extension JournalChange {
+    /// A journal line for `consent.get`, with the time written out rather than in milliseconds.
+    var historyJSON: JSON {
+        guard case .object(var o) = json else { return json }
+        o.members = o.members.map { m in
+            if m.key == "at" || m.key == "granted_at", case .int(let ms) = m.value {
+                return JSONObject.Member(key: m.key, value: .string(CedarDatetime(millisecondsSinceEpoch: ms).description))
+            }
+            return m
+        }
+        return .object(o)
+    }
+}
