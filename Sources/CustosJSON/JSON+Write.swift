@@ -11,23 +11,33 @@ public struct JSONWriter: Sendable {
 
     @inline(__always) public mutating func byte(_ b: UInt8) { bytes.append(b) }
 
+    /// Copies runs that need no escaping in one go; only quotes, backslashes and control
+    /// characters are written one by one.
     public mutating func string(_ s: String) {
+        var s = s
         bytes.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): raw("\\\"")
-            case UInt8(ascii: "\\"): raw("\\\\")
-            case 0x0A: raw("\\n")
-            case 0x0D: raw("\\r")
-            case 0x09: raw("\\t")
-            case 0x08: raw("\\b")
-            case 0x0C: raw("\\f")
-            case 0..<0x20, 0x7F:
-                raw("\\u00")
-                bytes.append(hexDigit(b >> 4))
-                bytes.append(hexDigit(b & 0xF))
-            default: bytes.append(b)
+        s.withUTF8 { buf in
+            var start = 0
+            for i in 0..<buf.count {
+                let b = buf[i]
+                guard b < 0x20 || b == 0x22 || b == 0x5C || b == 0x7F else { continue }
+                if start < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start..<i])) }
+                start = i + 1
+                switch b {
+                case UInt8(ascii: "\""): raw("\\\"")
+                case UInt8(ascii: "\\"): raw("\\\\")
+                case 0x0A: raw("\\n")
+                case 0x0D: raw("\\r")
+                case 0x09: raw("\\t")
+                case 0x08: raw("\\b")
+                case 0x0C: raw("\\f")
+                default:
+                    raw("\\u00")
+                    bytes.append(hexDigit(b >> 4))
+                    bytes.append(hexDigit(b & 0xF))
+                }
             }
+            if start < buf.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buf[start..<buf.count])) }
         }
         bytes.append(UInt8(ascii: "\""))
     }

@@ -61,3 +61,10 @@ func objectKeysMayHoldNULAndStayDistinct(_ text: String, _ keys: [String]) throw
     let v = try JSON.parse(#"{"k\u0000":"v\u0000\udbff\udfff"}"#)
     #expect(Array(v["k\u{0}"]!.stringValue!.unicodeScalars) == Array("v\u{0}\u{10FFFF}".unicodeScalars))
 }
+
+@Test func everyASCIICharacterAndMultibyteTextSurviveTheWriter() throws {
+    let all = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self) + "é\u{10FFFF}😀 \u{2028} end"
+    let written = JSON.string(all).serialized
+    #expect(!written.utf8.contains { $0 < 0x20 })
+    #expect(try JSON.parse(written) == .string(all))
+}
