@@ -8,7 +8,7 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "Measure decision speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process]] [--socket PATH] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
@@ -22,7 +22,8 @@ enum BenchCommand {
             OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
-            OptionSpec(name: "request", valueName: "FILE", help: "socket: decide params to send (default: a data scientist reading a study A dataset)."),
+            OptionSpec(name: "request", valueName: "FILE", help: "socket: params to send (default: a data scientist reading a dataset of her study)."),
+            OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
@@ -101,12 +102,15 @@ extension BenchCommand {
             let text = try IO.readText(f)
             do { params = try JSON.parse(text).serialized } catch { throw UsageError(message: "\(f): not valid JSON (\(error))") }
         }
-        let line = #"{"jsonrpc":"2.0","method":"decide","params":"# + params + #","id":1}"#
+        let method = args.value("method") ?? "decide"
+        let line = #"{"jsonrpc":"2.0","method":"# + JSON.string(method).serialized + #","params":"# + params + #","id":1}"#
 
-        // Check the request is answered with a decision before measuring it.
-        switch try CallCommand.call("decide", params: try JSON.parse(params), socket: socket) {
+        // Check the request is answered (not refused) before measuring it.
+        switch try CallCommand.call(method, params: try JSON.parse(params), socket: socket) {
         case .success(let r):
-            print("daemon \(socket): decide -> \(r.objectValue?["decision"]?.stringValue ?? "?") (revision \(r.objectValue?["policy_revision"]?.stringValue ?? "?"))")
+            let o = r.objectValue
+            let what = o?["decision"]?.stringValue ?? o?["allowed"]?.arrayValue.map { "\($0.count) allowed" } ?? "answered"
+            print("daemon \(socket): \(method) -> \(what) (revision \(o?["policy_revision"]?.stringValue ?? "?"))")
         case .failure(let e):
             throw UsageError(message: "the daemon refused the benchmark request: \(e.code) \(e.message)")
         }
