@@ -25,10 +25,12 @@ build: deps
 run: build
 	$(BIN) serve --policies policies --state state
 
-# Every test: unit, corpus, integration. Release mode so the corpus runs in seconds;
+# Every test: unit, corpus, integration, conformance. Release mode so the corpus runs in seconds;
 # the tests use only public and package API, so no @testable build is needed.
+# Then the example policies' conformance suites, which must exercise every policy and code.
 test: build
 	$(SWIFT) test -c $(CONFIG) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(BIN) test --coverage --min-coverage 100 conformance/
 
 clean:
 	rm -rf .build
