@@ -1,3 +1,4 @@
+import CivilCalendar
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,7 +36,7 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, CustomStringConver
         let ms = min(max(millisecondsSinceEpoch, Self.minMs), Self.maxMs)
         let (secs, milli) = floorDivMod(ms, 1000)
         let (days, secOfDay) = floorDivMod(secs, 86_400)
-        let (y, m, d) = civil(fromDays: days)
+        let (y, m, d) = CivilCalendar.date(days: days)
         digits(y, 4, &out); out.append(UInt8(ascii: "-"))
         digits(m, 2, &out); out.append(UInt8(ascii: "-"))
         digits(d, 2, &out); out.append(UInt8(ascii: "T"))
@@ -62,7 +63,7 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, CustomStringConver
               u[13] == UInt8(ascii: ":"), u[16] == UInt8(ascii: ":"),
               let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2),
               let h = num(11, 2), let mi = num(14, 2), let s = num(17, 2),
-              (1...12).contains(mo), d >= 1, d <= daysIn(month: mo, year: y), h < 24, mi < 60, s < 60 else { return nil }
+              (1...12).contains(mo), d >= 1, d <= CivilCalendar.daysInMonth(year: y, month: mo), h < 24, mi < 60, s < 60 else { return nil }
         var i = 19
         var milli: Int64 = 0
         if u[i] == UInt8(ascii: ".") {
@@ -76,7 +77,7 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, CustomStringConver
             for _ in n..<max(n, 3) { milli *= 10 }
         }
         guard i == u.count - 1, u[i] == UInt8(ascii: "Z") || u[i] == UInt8(ascii: "z") else { return nil }
-        let days = daysFromCivil(y, mo, d)
+        let days = CivilCalendar.days(year: y, month: mo, day: d)
         millisecondsSinceEpoch = ((days * 86_400 + h * 3600 + mi * 60 + s) * 1000) + milli
     }
 }
@@ -96,34 +97,4 @@ private func digits(_ v: Int64, _ width: Int, _ out: inout [UInt8]) {
         v %= div
         div /= 10
     }
-}
-
-private func daysIn(month m: Int64, year y: Int64) -> Int64 {
-    switch m {
-    case 2: (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28
-    case 4, 6, 9, 11: 30
-    default: 31
-    }
-}
-
-// Howard Hinnant's proleptic Gregorian day algorithms (days since 1970-01-01).
-private func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-    let z = days + 719_468
-    let era = (z >= 0 ? z : z - 146_096) / 146_097
-    let doe = z - era * 146_097
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-    let mp = (5 * doy + 2) / 153
-    let d = doy - (153 * mp + 2) / 5 + 1
-    let m = mp < 10 ? mp + 3 : mp - 9
-    return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
-}
-
-private func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-    let y = m <= 2 ? y0 - 1 : y0
-    let era = (y >= 0 ? y : y - 399) / 400
-    let yoe = y - era * 400
-    let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-    return era * 146_097 + doe - 719_468
 }

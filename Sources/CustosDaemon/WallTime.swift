@@ -1,3 +1,4 @@
+import CivilCalendar
 import Glibc
 
 /// A wall-clock instant (Unix epoch), formatted by hand so status replies need no Foundation
@@ -27,7 +28,7 @@ public struct WallTime: Sendable, Hashable, Comparable {
     public var rfc3339: String {
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secOfDay = seconds - days * 86_400
-        let (y, m, d) = WallTime.civil(fromDays: days)
+        let (y, m, d) = CivilCalendar.date(days: days)
         var s = ""
         s.reserveCapacity(24)
         func pad(_ v: Int64, _ width: Int) {
@@ -39,18 +40,5 @@ public struct WallTime: Sendable, Hashable, Comparable {
         pad(secOfDay / 3600, 2); s += ":"; pad(secOfDay / 60 % 60, 2); s += ":"; pad(secOfDay % 60, 2)
         s += "."; pad(Int64(nanoseconds / 1_000_000), 3); s += "Z"
         return s
-    }
-
-    /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }

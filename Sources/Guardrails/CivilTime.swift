@@ -1,39 +1,10 @@
 import Cedar
+import CivilCalendar
 
 /// Calendar arithmetic on UTC instants (milliseconds since the epoch), without Foundation: a
 /// retention period of "25 years" ends on the same calendar day, not after 25 * 365 days.
 enum CivilTime {
     static let msPerDay: Int64 = 86_400_000
-
-    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (m + 9) % 12
-        let doy = (153 * mp + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
-
-    static func civilFromDays(_ z0: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? yoe + era * 400 + 1 : yoe + era * 400, m, d)
-    }
-
-    static func daysInMonth(_ y: Int64, _ m: Int64) -> Int64 {
-        switch m {
-        case 2: (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
-    }
 
     /// `t` plus a period; a day that does not exist in the target month is clamped (29 Feb + 1 year
     /// = 28 Feb). Nil when the result leaves the representable range (dates from entities are
@@ -44,12 +15,12 @@ enum CivilTime {
         var rem = ms % msPerDay
         if rem < 0 { rem += msPerDay; days -= 1 }
         guard days > -100_000_000, days < 100_000_000 else { return nil }
-        let c = civilFromDays(days)
+        let c = CivilCalendar.date(days: days)
         let totalMonths = c.year * 12 + (c.month - 1) + p.years * 12 + p.months
         let y = totalMonths >= 0 ? totalMonths / 12 : (totalMonths - 11) / 12
         let m = totalMonths - y * 12 + 1
-        let d = min(c.day, daysInMonth(y, m))
-        let newDays = daysFromCivil(y, m, d) + p.days
+        let d = min(c.day, CivilCalendar.daysInMonth(year: y, month: m))
+        let newDays = CivilCalendar.days(year: y, month: m, day: d) + p.days
         let (dayMs, o1) = newDays.multipliedReportingOverflow(by: msPerDay)
         let (out, o2) = dayMs.addingReportingOverflow(rem)
         if o1 || o2 { return nil }

@@ -1,3 +1,4 @@
+import CivilCalendar
 /// Cedar's `datetime`: milliseconds since 1970-01-01T00:00:00Z in an `Int64` (proleptic
 /// Gregorian calendar, no leap seconds). Literals cover years 0000 to 9999; arithmetic can go
 /// anywhere in the `Int64` range.
@@ -115,40 +116,17 @@ public struct CedarDatetime: Sendable, Hashable, Comparable, CustomStringConvert
         return CedarDatetime(millisecondsSinceEpoch: local - offset)
     }
 
-    private static func isLeapYear(_ y: Int) -> Bool { y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) }
-
     private static func daysInMonth(year: Int, month: Int) -> Int {
-        switch month {
-        case 2: isLeapYear(year) ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
+        Int(CivilCalendar.daysInMonth(year: Int64(year), month: Int64(month)))
     }
 
-    // MARK: Civil calendar (Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms")
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date.
     static func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
+        Int(CivilCalendar.days(year: Int64(year), month: Int64(month), day: Int64(day)))
     }
 
-    /// The proleptic Gregorian date of a day count since 1970-01-01 (any Int64 day count that
-    /// an Int64 millisecond value can produce).
     static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
-        let month = Int(mp < 10 ? mp + 3 : mp - 9)
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        let c = CivilCalendar.date(days: days)
+        return (c.year, Int(c.month), Int(c.day))
     }
 
     // MARK: Rendering
