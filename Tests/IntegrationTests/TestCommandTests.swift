@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import CustosJSON
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -105,6 +106,29 @@ import FoundationXML
         parser.delegate = names
         #expect(parser.parse())
         #expect(names.cases == ["reads <ok>", "deletes & fails"])
+    }
+
+    /// The shipped suites: all pass, and the JUnit report parses and has one testcase per case.
+    @Test func exampleSuitesPassAndTheirJUnitReportListsEveryCase() throws {
+        let xmlFile = try Binary.scratch().appendingPathComponent("junit.xml")
+        let conformance = Binary.repository.appendingPathComponent("conformance").path
+        let out = try Binary.run(["test", "--json", "--junit", xmlFile.path, conformance])
+        #expect(out.status == 0, "\(out.stderr)")
+        let report = try JSON.parse(out.stdout)
+        let cases = report["cases"]?.arrayValue ?? []
+        #expect(cases.count >= 150)
+        #expect(report["failed"] == .int(0))
+        final class Names: NSObject, XMLParserDelegate {
+            var cases: [String] = []
+            func parser(_ p: XMLParser, didStartElement e: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+                if e == "testcase" { cases.append((attributes["classname"] ?? "") + "/" + (attributes["name"] ?? "")) }
+            }
+        }
+        let parser = XMLParser(data: try Data(contentsOf: xmlFile))
+        let names = Names()
+        parser.delegate = names
+        #expect(parser.parse(), "JUnit report is not well-formed XML")
+        #expect(names.cases.sorted() == cases.map { "\($0["suite"]?.stringValue ?? "")/\($0["case"]?.stringValue ?? "")" }.sorted())
     }
 
     @Test func checkValidatesAFolderAndReportsErrorsWithLocation() throws {
