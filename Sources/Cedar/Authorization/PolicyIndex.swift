@@ -158,11 +158,13 @@ struct PolicyIndex: Sendable {
             // for `in`. A policy filed under (P, R) with `==` on P is only found via P itself,
             // and a policy reached via an ancestor is re-checked by the scope test anyway.
             let anyPIn = pairKinds.contains { $0.principalIn }, anyRIn = pairKinds.contains { $0.resourceIn }
-            var ps: [EntityUID] = [s.principal]
-            if anyPIn, let anc = s.principalAncestors { ps.append(contentsOf: anc) }
-            var rs: [EntityUID] = [s.resource]
-            if anyRIn, let anc = s.resourceAncestors { rs.append(contentsOf: anc) }
-            for p in ps { for r in rs { pairs[UIDPair(p, r)]?.collect(s, into: &out) } }
+            let pAnc = anyPIn ? s.principalAncestors : nil, rAnc = anyRIn ? s.resourceAncestors : nil
+            func resources(_ p: EntityUID, _ out: inout [Int32]) {
+                pairs[UIDPair(p, s.resource)]?.collect(s, into: &out)
+                if let rAnc { for r in rAnc { pairs[UIDPair(p, r)]?.collect(s, into: &out) } }
+            }
+            resources(s.principal, &out)
+            if let pAnc { for p in pAnc { resources(p, &out) } }
         }
         if !principalEq.isEmpty { principalEq[s.principal]?.collect(s, into: &out) }
         if !principalIn.isEmpty {

@@ -40,12 +40,6 @@ public struct EntityStore: Sendable {
         return e.ancestors.contains(b)
     }
 
-    /// Ancestors of `uid` including itself (for scope-index look-ups).
-    public func selfAndAncestors(_ uid: EntityUID) -> [EntityUID] {
-        guard let e = entries[uid] else { return [uid] }
-        return [uid] + e.ancestors
-    }
-
     /// This store plus `extra` entities (a request's own entities). Duplicates with the base
     /// are refused, as Cedar refuses them in one entity list.
     public func adding(_ extra: [Entity]) throws(EntityError) -> EntityStore {

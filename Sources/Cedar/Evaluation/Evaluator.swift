@@ -121,14 +121,16 @@ struct Evaluator {
                 guard let x = entry.entity.attrs[name] else { throw .attributeNotFound(attribute: name.string, on: "entity \(uid)") }
                 return x
             case .action:
-                return try eval(.getAttr(.action, name))
+                guard let entry = entities.entry(request.action) else { throw .entityNotFound(request.action) }
+                guard let x = entry.entity.attrs[name] else { throw .attributeNotFound(attribute: name.string, on: "entity \(request.action)") }
+                return x
             }
         case .varHas(let v, let name):
             switch v {
             case .context: return .bool(request.context.has(name))
             case .principal: return .bool(principalEntry?.entity.attrs.has(name) ?? false)
             case .resource: return .bool(resourceEntry?.entity.attrs.has(name) ?? false)
-            case .action: return try eval(.hasAttr(.action, name))
+            case .action: return .bool(entities.entry(request.action)?.entity.attrs.has(name) ?? false)
             }
 
         case .like(let e, let pattern):
