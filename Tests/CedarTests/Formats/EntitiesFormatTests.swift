@@ -67,12 +67,17 @@ struct EntitiesFormatTests {
 
     @Test func garbageIsRefusedCleanly() {
         var rng = SystemRandomNumberGenerator()
+        var refused = 0
         for _ in 0..<2_000 {
             let len = Int.random(in: 0..<64, using: &rng)
             let alphabet = Array(#"[]{}":,0123456789.-etruanfls\ _uid"#.utf8) + [0xC3, 0xFF, 0x00]
             let bytes = (0..<len).map { _ in alphabet.randomElement(using: &rng)! }
-            _ = try? EntityStore.load(text: String(decoding: bytes, as: UTF8.self))
+            do { _ = try EntityStore.load(text: String(decoding: bytes, as: UTF8.self)) } catch {
+                refused += 1
+                #expect(!error.message.isEmpty, "a refusal without a reason for \(bytes)")
+            }
         }
+        #expect(refused > 1_900, "random bytes should almost never be valid entities JSON")
     }
 
     @Test(arguments: [
