@@ -8,6 +8,7 @@
 //   Guardrails              residency, consent, retention, isolation, compute
 //   Cedar                   the Cedar language: syntax, values, evaluation, formats
 //   CustosJSON              jansson-backed JSON reading, a fast writer
+//   CivilCalendar, ReadMostly   date arithmetic; values read per request, replaced rarely
 //   CJansson, COpenSSL      Debian's C libraries
 import PackageDescription
 
@@ -24,12 +25,13 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "CivilCalendar"),
+        .target(name: "ReadMostly"),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
-        .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar"]),
+        .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance"]),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),

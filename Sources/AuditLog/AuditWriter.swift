@@ -157,24 +157,50 @@ public final class AuditWriter: @unchecked Sendable {
     /// closed; the entry is then not in the log.
     @discardableResult
     public func append(_ entry: AuditEntry) throws(AuditError) -> UInt64 {
+        let index = try enqueue(entry)
+        if durability == .always { try waitDurable(through: index) }
+        return index
+    }
+
+    /// Queues `entry` without waiting for its sync, whatever the mode, and returns its index.
+    /// A caller answering several requests at once queues all their entries, then calls
+    /// `waitDurable` once for the highest index, so one fdatasync can cover them all instead
+    /// of each request paying its own. Nothing queued may be acknowledged before that wait.
+    public func enqueue(_ entry: AuditEntry) throws(AuditError) -> UInt64 {
         let tail = entry.encodedTail()
         let limit = RecordFrame.maxPayload - 32
         guard tail.count <= limit else { throw .entryTooLarge(bytes: tail.count, limit: limit) }
         monitor.lock()
         defer { monitor.unlock() }
-        while failure == nil && !closing && pending.count >= Self.maxPending { monitor.waitForProgress() }
+        while failure == nil && !closing && pending.count >= Self.maxPending {
+            monitor.signalWork()
+            monitor.waitForProgress()
+        }
         if let failure { throw failure }
         if closing { throw .closed }
         let index = nextIndex
         nextIndex += 1
         pending.append(AuditEntry.assemble(seq: index, tail: tail))
-        if pending.count == 1 { monitor.signalWork() }
-        guard durability == .always else { return index }
+        // In `always` mode the writer is woken by the first waiter instead: a connection queues
+        // the entries of every request it read before it waits, and they then share one sync.
+        // Waking the writer at the first entry makes it sync entries one or two at a time while
+        // the rest are still being decided, which costs a sync and a wake-up per entry.
+        if pending.count == 1 && durability != .always { monitor.signalWork() }
+        return index
+    }
+
+    /// Returns once every entry up to and including `index` has been written and synced (in
+    /// `batch` and `off` modes: written, as far as the mode promises anything). Throws when the
+    /// writer failed before getting there: those entries must be treated as never logged.
+    public func waitDurable(through index: UInt64) throws(AuditError) {
+        monitor.lock()
+        defer { monitor.unlock() }
+        if durableCount <= index && !pending.isEmpty { monitor.signalWork() }
         while durableCount <= index {
             if let failure { throw failure }
+            if finished { throw .closed }
             monitor.waitForProgress()
         }
-        return index
     }
 
     /// False once a write or fsync failed (permanently) or after `close()`.

@@ -5,6 +5,7 @@ import CustosServer
 import Dispatch
 import Foundation  // Thread only
 import Glibc
+import ReadMostly
 import Synchronization
 
 /// How `custos serve` runs its audit log.
@@ -41,7 +42,7 @@ public final class AuditRecorder: Sendable {
     public let stateDirectory: String
     private let lockFD: Int32
     private let allowList: [String]
-    private let userNames = Mutex<[UInt32: String]>([:])
+    private let userNames = ReadMostly<[UInt32: String]>([:])
     private let closed = Atomic<Bool>(false)
     private let own: AuditCaller
 
@@ -96,7 +97,9 @@ public final class AuditRecorder: Sendable {
     public var recorder: DecisionRecorder {
         DecisionRecorder(record: { [self] records throws(RecorderError) in try self.keep(records) },
                          event: { [self] event throws(RecorderError) in try self.keep(event) },
-                         unavailable: { [self] in self.unavailable })
+                         unavailable: { [self] in self.unavailable },
+                         enqueue: { [self] records throws(RecorderError) in try self.enqueue(records) },
+                         commit: { [self] index throws(RecorderError) in try self.commit(through: index) })
     }
 
     /// Why nothing can be recorded (nil while healthy).
@@ -115,47 +118,28 @@ public final class AuditRecorder: Sendable {
 
     // MARK: recording
 
+    /// Returns once the records are as durable as the mode promises: in `always` mode, synced.
     public func keep(_ records: [DecisionRecord]) throws(RecorderError) {
-        if records.count > 1, writer.durability == .always {
-            try keepConcurrently(records)
-            return
-        }
-        for r in records { try append(entry(for: r)) }
+        if let last = try enqueue(records) { try commit(through: last) }
     }
 
     public func keep(_ event: DaemonEvent) throws(RecorderError) {
-        try append(entry(for: event))
+        do { try writer.append(entry(for: event)) } catch { throw RecorderError(error.description) }
     }
 
-    private func append(_ e: AuditEntry) throws(RecorderError) {
-        do { try writer.append(e) } catch { throw RecorderError(error.description) }
-    }
-
-    /// In `always` mode one append waits for its own sync; a batch's entries are appended from
-    /// several threads at once so group commit puts them into a few shared syncs instead of
-    /// one sync each.
-    private func keepConcurrently(_ records: [DecisionRecord]) throws(RecorderError) {
-        let workers = min(records.count, 32)
-        let failure = Mutex<RecorderError?>(nil)
-        let done = Atomic<Int>(0)
-        let finished = DispatchSemaphore(value: 0)
-        let entries = records.map { entry(for: $0) }
-        for w in 0..<workers {
-            let t = Thread { [self] in
-                var i = w
-                while i < entries.count {
-                    do throws(RecorderError) { try append(entries[i]) } catch {
-                        failure.withLock { if $0 == nil { $0 = error } }
-                        break
-                    }
-                    i += workers
-                }
-                if done.add(1, ordering: .acquiringAndReleasing).newValue == workers { finished.signal() }
-            }
-            t.start()
+    /// Queues the records; in `always` mode returns the index to pass to `commit` before any
+    /// of their answers leaves, otherwise nil (the mode promises nothing more).
+    public func enqueue(_ records: [DecisionRecord]) throws(RecorderError) -> UInt64? {
+        var last: UInt64? = nil
+        for r in records {
+            do { last = try writer.enqueue(entry(for: r)) } catch { throw RecorderError(error.description) }
         }
-        finished.wait()
-        if let f = failure.withLock({ $0 }) { throw f }
+        return writer.durability == .always ? last : nil
+    }
+
+    /// Waits until every entry up to `index` is synced.
+    public func commit(through index: UInt64) throws(RecorderError) {
+        do { try writer.waitDurable(through: index) } catch { throw RecorderError(error.description) }
     }
 
     // MARK: mapping
@@ -231,9 +215,9 @@ public final class AuditRecorder: Sendable {
 
     /// Names are cached per uid: a lookup may read /etc/passwd or ask NSS over the network.
     private func userName(_ uid: UInt32) -> String {
-        if let n = userNames.withLock({ $0[uid] }) { return n }
+        if let n = userNames.read()[uid] { return n }
         let n = Self.lookUpUser(uid) ?? ""
-        userNames.withLock { $0[uid] = n }
+        userNames.update { $0[uid] = n }
         return n
     }
 

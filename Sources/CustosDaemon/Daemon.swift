@@ -101,7 +101,7 @@ public final class Daemon: Sendable {
             dispatcher = try Dispatcher(methods: table, access: options.config.access, onRefused: { method, caller in
                 log("refused \(method) for uid \(caller.uid) gid \(caller.gid) pid \(caller.pid)")
                 noteEvent(.refused(method: method, caller: caller), "the refused call")
-            })
+            }, commit: { index throws(RPCError) in try services.commitRecords(through: index) })
         } catch {
             throw .access(error)
         }

@@ -126,11 +126,21 @@ public struct DecisionRecorder: Sendable {
     public var event: @Sendable (DaemonEvent) throws(RecorderError) -> Void
     /// Why the recorder cannot keep records (nil when it can); `health` reports it.
     public var unavailable: @Sendable () -> String?
+    /// Split recording for the hot path: `enqueue` queues records and returns the ticket that
+    /// `commit` must see through before any of their answers leaves (nil: nothing to wait for).
+    /// The transport commits once for all the answers of a read, so pipelined decisions share
+    /// one sync. Without them `record` is used, which returns only once the records are kept.
+    public var enqueue: (@Sendable ([DecisionRecord]) throws(RecorderError) -> UInt64?)?
+    public var commit: (@Sendable (UInt64) throws(RecorderError) -> Void)?
 
     public init(record: @escaping @Sendable ([DecisionRecord]) throws(RecorderError) -> Void,
                 event: @escaping @Sendable (DaemonEvent) throws(RecorderError) -> Void = { _ throws(RecorderError) in },
-                unavailable: @escaping @Sendable () -> String? = { nil }) {
+                unavailable: @escaping @Sendable () -> String? = { nil },
+                enqueue: (@Sendable ([DecisionRecord]) throws(RecorderError) -> UInt64?)? = nil,
+                commit: (@Sendable (UInt64) throws(RecorderError) -> Void)? = nil) {
+        precondition((enqueue == nil) == (commit == nil), "enqueue and commit come together")
         self.record = record; self.event = event; self.unavailable = unavailable
+        self.enqueue = enqueue; self.commit = commit
     }
 }
 
@@ -139,8 +149,30 @@ extension DaemonServices {
     func keep(_ records: [DecisionRecord]) throws(RPCError) {
         guard let recorder else { return }
         do { try recorder.record(records) } catch {
-            throw .notReady("audit log unavailable, no decision is given: \(error.message)")
+            throw Self.unkept(error)
         }
+    }
+
+    /// Queues records whose answer is about to be written; `ticket` tells the transport what to
+    /// commit before sending it. Falls back to `keep` for recorders that cannot split.
+    func keep(_ records: [DecisionRecord], ticket: inout CommitTicket) throws(RPCError) {
+        guard let recorder else { return }
+        guard let enqueue = recorder.enqueue else { return try keep(records) }
+        do {
+            if let t = try enqueue(records) { ticket.require(t) }
+        } catch {
+            throw Self.unkept(error)
+        }
+    }
+
+    /// The dispatcher's barrier: waits until queued records up to `index` are kept.
+    public func commitRecords(through index: UInt64) throws(RPCError) {
+        guard let commit = recorder?.commit else { return }
+        do { try commit(index) } catch { throw Self.unkept(error) }
+    }
+
+    private static func unkept(_ error: RecorderError) -> RPCError {
+        .notReady("audit log unavailable, no decision is given: \(error.message)")
     }
 
     /// Records an event; a failure becomes the not-ready error, so a change that could not be
@@ -159,13 +191,13 @@ public enum DecisionMethods {
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
         let guardrailState = GuardrailState.forStateDirectory(services.stateDirectory)
-        table.register("decide") { params, caller throws(RPCError) in
+        table.registerStreaming("decide") { params, caller, out, ticket throws(RPCError) in
             let snapshot = try services.readySnapshot()
             let p = try DecideParams.parse(params.json)
-            let (answer, record) = try decide(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
-                                              guardrailState: guardrailState)
-            try services.keep([record])
-            return answer
+            let d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
+                                 guardrailState: guardrailState)
+            try services.keep([d.record], ticket: &ticket)
+            d.write(into: &out)
         }
         table.register("decide.batch") { params, caller throws(RPCError) in
             let v = try params.required("requests")
@@ -205,15 +237,22 @@ public enum DecisionMethods {
 
     /// Decides one request against one snapshot: the answer, and the record the caller must
     /// hand to the recorder before the answer leaves. A deny is a result, never an error.
-    ///
-    /// Cedar decides first; when the snapshot's guardrails are active they then run over the
-    /// resource entity (see `GuardrailContext` for what they read from the request). The answer
-    /// is allow only when Cedar allows and no guardrail denies. `reasons` keeps naming Cedar
-    /// policies; guardrail denials are `guardrail_reasons` (`{guardrail, code, message}`), and
-    /// an allow carries the guardrails' `obligations`.
     public static func decide(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
                               caller: CallContext, method: String, field: String = "params",
                               guardrailState: GuardrailState? = nil) throws(RPCError) -> (JSON, DecisionRecord) {
+        let d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: method,
+                             field: field, guardrailState: guardrailState)
+        return (d.json, d.record)
+    }
+
+    /// Decides one request against one snapshot (see `DecideAnswer` for the answer's shape).
+    ///
+    /// Cedar decides first; when the snapshot's guardrails are active they then run over the
+    /// resource entity (see `GuardrailContext` for what they read from the request). The answer
+    /// is allow only when Cedar allows and no guardrail denies.
+    public static func decision(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
+                                caller: CallContext, method: String, field: String = "params",
+                                guardrailState: GuardrailState? = nil) throws(RPCError) -> DecideAnswer {
         var entities = snapshot.entities
         if !p.entities.isEmpty {
             do { entities = try entities.adding(p.entities) } catch {
@@ -236,16 +275,6 @@ public enum DecisionMethods {
         let obligations = allowed ? outcome.obligations : []
         let id = DecisionID.nextString(now: now)
         let names = snapshot.policyNames
-        var reasons: [JSON] = []
-        reasons.reserveCapacity(response.reasons.count)
-        for r in response.reasons { reasons.append(.string(names[r])) }
-        var errors: [JSON] = []
-        for e in response.errors {
-            errors.append(.object(JSONObject([
-                JSONObject.Member(key: "policy", value: .string(names[e.policy])),
-                JSONObject.Member(key: "message", value: .string(e.error.description)),
-            ])))
-        }
         var record = DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
                                     decision: allowed ? .allow : .deny,
                                     reasons: response.reasons.map { names[$0] },
@@ -256,14 +285,60 @@ public enum DecisionMethods {
         record.basis = obligations.legalBasis
         record.obligations = obligations
         record.guardrailCodes = outcome.denials.map(\.code.rawValue)
-        return (.object(JSONObject([
-            JSONObject.Member(key: "decision", value: .string(allowed ? "allow" : "deny")),
-            JSONObject.Member(key: "reasons", value: .array(reasons)),
-            JSONObject.Member(key: "guardrail_reasons", value: outcome.denials.json),
-            JSONObject.Member(key: "obligations", value: obligations.json),
-            JSONObject.Member(key: "errors", value: .array(errors)),
-            JSONObject.Member(key: "decision_id", value: .string(id)),
-            JSONObject.Member(key: "policy_revision", value: .string(snapshot.revision)),
-        ])), record)
+        let errors = response.errors.map { (policy: names[$0.policy], message: $0.error.description) }
+        return DecideAnswer(record: record, denials: outcome.denials, errors: errors)
+    }
+}
+
+/// One `decide` answer: `{decision, reasons, guardrail_reasons, obligations, errors,
+/// decision_id, policy_revision}`. `reasons` names the Cedar policies that determined it;
+/// guardrail denials are `guardrail_reasons` (`{guardrail, code, message}`); an allow carries
+/// the guardrails' `obligations`; `errors` are `{policy, message}` of policies that failed.
+public struct DecideAnswer: Sendable {
+    public var record: DecisionRecord
+    public var denials: [Denial]
+    public var errors: [(policy: String, message: String)]
+
+    /// Writes the answer as JSON directly (the hot path builds no tree).
+    public func write(into w: inout JSONWriter) {
+        w.raw(record.decision == .allow ? "{\"decision\":\"allow\",\"reasons\":[" : "{\"decision\":\"deny\",\"reasons\":[")
+        for (i, r) in record.reasons.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(r)
+        }
+        w.raw("],\"guardrail_reasons\":")
+        if denials.isEmpty { w.raw("[]") } else { w.value(denials.json) }
+        w.raw(",\"obligations\":")
+        if record.obligations.isEmpty { w.raw("[]") } else { w.value(record.obligations.json) }
+        w.raw(",\"errors\":[")
+        for (i, e) in errors.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.raw("{\"policy\":")
+            w.string(e.policy)
+            w.raw(",\"message\":")
+            w.string(e.message)
+            w.byte(UInt8(ascii: "}"))
+        }
+        w.raw("],\"decision_id\":")
+        w.string(record.decisionID)
+        w.raw(",\"policy_revision\":")
+        w.string(record.policyRevision)
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    /// The same answer as a tree, for batches and in-process callers.
+    public var json: JSON {
+        .object(JSONObject([
+            JSONObject.Member(key: "decision", value: .string(record.decision == .allow ? "allow" : "deny")),
+            JSONObject.Member(key: "reasons", value: .array(record.reasons.map { .string($0) })),
+            JSONObject.Member(key: "guardrail_reasons", value: denials.json),
+            JSONObject.Member(key: "obligations", value: record.obligations.json),
+            JSONObject.Member(key: "errors", value: .array(errors.map {
+                .object(JSONObject([JSONObject.Member(key: "policy", value: .string($0.policy)),
+                                    JSONObject.Member(key: "message", value: .string($0.message))]))
+            })),
+            JSONObject.Member(key: "decision_id", value: .string(record.decisionID)),
+            JSONObject.Member(key: "policy_revision", value: .string(record.policyRevision)),
+        ]))
     }
 }

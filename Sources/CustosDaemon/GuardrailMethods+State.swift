@@ -1,6 +1,7 @@
 import Cedar
 import CustosServer
 import Guardrails
+import ReadMostly
 import Synchronization
 
 /// The consent and legal-hold store of one state directory (`<state>/guardrails`), shared by
@@ -9,11 +10,14 @@ import Synchronization
 /// One per state directory per process: two `ConsentStore`s appending to the same journal would
 /// each number their changes from their own sequence, so the registry hands the same handle to
 /// every method family of a daemon. Handlers capture the handle at registration, so a decision
-/// pays one lock for a reference copy, never a look-up by path.
+/// pays one read lock for a reference copy, never a look-up by path.
 public final class GuardrailState: Sendable {
     /// `<state>/guardrails`, or nil when the daemon runs without `--state`.
     public let directory: String?
-    private let store = Mutex<ConsentStore?>(nil)
+    /// Read by every decision, hence not a `Mutex` (see `ReadMostly`); `opening` serialises
+    /// the first open.
+    private let store = ReadMostly<ConsentStore?>(nil)
+    private let opening = Mutex<Void>(())
 
     private static let registry = Mutex<[String: GuardrailState]>([:])
     private static let stateless = GuardrailState(directory: nil)
@@ -36,12 +40,14 @@ public final class GuardrailState: Sendable {
     /// the journal cannot be opened (a damaged journal must be looked at, not guessed around).
     public func consentStore() throws(RPCError) -> ConsentStore? {
         guard let directory else { return nil }
-        if let s = store.withLock({ $0 }) { return s }
-        return try store.withLock { (s: inout ConsentStore?) throws(RPCError) -> ConsentStore? in
-            if let s { return s }
+        if let s = store.read() { return s }
+        return try opening.withLock { _ throws(RPCError) -> ConsentStore? in
+            if let s = store.read() { return s }
+            let s: ConsentStore
             do throws(ConsentStoreError) { s = try ConsentStore(directory: directory) } catch {
                 throw .notReady("consent store \(directory) cannot be opened: \(error.description)")
             }
+            store.replace(s)
             return s
         }
     }

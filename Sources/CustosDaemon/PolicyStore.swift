@@ -3,6 +3,7 @@ import Cedar
 import CustosJSON
 import Foundation
 import Guardrails
+import ReadMostly
 import Synchronization
 
 /// One loaded policies folder. Immutable: a reload builds a new snapshot and swaps it in, so a
@@ -59,24 +60,23 @@ public struct ReloadFailure: Sendable, Equatable {
 
 /// Holds the snapshot in service and replaces it on reload.
 ///
-/// Readers take the current snapshot under a lock held only for a reference copy; loading
+/// Readers take the current snapshot under a read lock held only for a reference copy; loading
 /// happens outside that lock, so a slow or failing reload never stalls decisions. Reloads are
 /// serialised among themselves so two concurrent reloads cannot install an older folder state
 /// after a newer one.
 public final class PolicyStore: Sendable {
     public let directory: String
-    private let current: Mutex<PolicySnapshot?>
+    private let current = ReadMostly<PolicySnapshot?>(nil)
     private let failure = Mutex<ReloadFailure?>(nil)
     private let reloading = Mutex<Void>(())
 
     /// Does not load: call `reload()` (the daemon starts not-ready until one succeeds).
     public init(directory: String) {
         self.directory = directory
-        self.current = Mutex(nil)
     }
 
     /// The snapshot in service, or nil before the first successful load.
-    @inline(__always) public var snapshot: PolicySnapshot? { current.withLock { $0 } }
+    @inline(__always) public var snapshot: PolicySnapshot? { current.read() }
 
     public var lastReloadFailure: ReloadFailure? { failure.withLock { $0 } }
 
@@ -87,7 +87,7 @@ public final class PolicyStore: Sendable {
         reloading.withLock { _ in
             do throws(PolicyStoreError) {
                 let s = try PolicyStore.load(directory: directory)
-                current.withLock { $0 = s }
+                current.replace(s)
                 failure.withLock { $0 = nil }
                 return .success(s)
             } catch {

@@ -19,15 +19,48 @@ public struct CallContext: Sendable, Hashable {
 
 public typealias RPCHandler = @Sendable (Params, CallContext) throws(RPCError) -> JSON
 
+/// A handler on the hot path: it writes its result value straight into the reply (no JSON tree
+/// to build and walk), and may leave work its answer depends on, such as the fdatasync of its
+/// audit record, to be committed by the transport with `ticket`. The transport commits once
+/// for every answer it is about to send, so pipelined requests share one sync. When it throws,
+/// whatever it wrote is discarded.
+public typealias StreamingRPCHandler = @Sendable (Params, CallContext, inout JSONWriter, inout CommitTicket) throws(RPCError) -> Void
+
+/// What a streaming handler's answer waits for: queued work up to `through` must be committed
+/// (by the dispatcher's `CommitBarrier`) before the answer may leave.
+public struct CommitTicket: Sendable, Equatable {
+    public private(set) var through: UInt64?
+
+    public init() {}
+
+    public mutating func require(_ index: UInt64) {
+        if let t = through, t >= index { return }
+        through = index
+    }
+
+    public mutating func require(_ other: CommitTicket) {
+        if let t = other.through { require(t) }
+    }
+}
+
+/// Blocks until everything up to the ticket's index is committed. Throwing means it never will
+/// be: every answer that depended on it must be replaced by the error (fail closed).
+public typealias CommitBarrier = @Sendable (UInt64) throws(RPCError) -> Void
+
 /// Called for every refused call before the -32001 answer is written, so the audit log can
 /// record it. Runs on the connection's thread: keep it short.
 public typealias RefusalHook = @Sendable (_ method: String, _ context: CallContext) -> Void
 
 /// The methods a server offers, built before the server starts.
 public struct MethodTable: Sendable {
+    enum Handler: Sendable {
+        case value(RPCHandler)
+        case streaming(StreamingRPCHandler)
+    }
+
     struct Method: Sendable {
         let name: String
-        let handler: RPCHandler
+        let handler: Handler
     }
 
     var methods: [Method] = []
@@ -37,7 +70,13 @@ public struct MethodTable: Sendable {
     /// Registering one name twice is a programming error.
     public mutating func register(_ name: String, _ handler: @escaping RPCHandler) {
         precondition(index(of: name) == nil, "method \(name) registered twice")
-        methods.append(Method(name: name, handler: handler))
+        methods.append(Method(name: name, handler: .value(handler)))
+    }
+
+    /// Registers a hot-path method (see `StreamingRPCHandler`).
+    public mutating func registerStreaming(_ name: String, _ handler: @escaping StreamingRPCHandler) {
+        precondition(index(of: name) == nil, "method \(name) registered twice")
+        methods.append(Method(name: name, handler: .streaming(handler)))
     }
 
     public var names: [String] { methods.map(\.name) }
@@ -60,13 +99,18 @@ public struct MethodTable: Sendable {
 public final class Dispatcher: Sendable {
     let table: MethodTable
     let onRefused: RefusalHook?
+    let barrier: CommitBarrier?
     private let rules: Mutex<[AccessRule]>
     /// Bumped on every policy change so connections know when their cached verdicts are stale.
     private let generation = Atomic<UInt64>(1)
 
-    public init(methods: MethodTable, access: AccessPolicy = AccessPolicy(), onRefused: RefusalHook? = nil) throws(AccessConfigError) {
+    /// `commit` keeps the promises of streaming handlers' tickets; without one a ticket is
+    /// taken as already kept.
+    public init(methods: MethodTable, access: AccessPolicy = AccessPolicy(), onRefused: RefusalHook? = nil,
+                commit: CommitBarrier? = nil) throws(AccessConfigError) {
         self.table = methods
         self.onRefused = onRefused
+        self.barrier = commit
         self.rules = Mutex(try Dispatcher.resolve(access, in: methods))
     }
 
@@ -89,10 +133,23 @@ public final class Dispatcher: Sendable {
         return out
     }
 
-    /// Calls a method outside any connection, e.g. from the CLI or a test.
+    /// Calls a method outside any connection, e.g. from the CLI or a test. A streaming method's
+    /// answer is committed before this returns and read back into a tree.
     public func call(_ method: String, params: Params, context: CallContext) throws(RPCError) -> JSON {
         var verdicts = Verdicts()
-        return try call(method, params: params, context: context, verdicts: &verdicts)
+        let i = try admit(method, context: context, verdicts: &verdicts)
+        switch table.methods[i].handler {
+        case .value(let handler):
+            return try handler(params, context)
+        case .streaming(let handler):
+            var w = JSONWriter(capacity: 512)
+            var ticket = CommitTicket()
+            try handler(params, context, &w, &ticket)
+            try commit(ticket)
+            do { return try w.bytes.withUnsafeBytes { b throws(JSONParseError) in try JSON.parse(b) } } catch {
+                throw .internalError("method \(method) wrote a result that does not parse: \(error)")
+            }
+        }
     }
 
     /// Per-connection cache of which methods the (fixed) caller may use, so the shared policy
@@ -102,8 +159,26 @@ public final class Dispatcher: Sendable {
         var allowed: [Bool] = []
     }
 
+    /// Writes the result value of one call into `out` (the transport writes the envelope). On a
+    /// throw, `out` may hold part of a result: the caller cuts it.
     @inline(__always)
-    func call(_ method: String, params: Params, context: CallContext, verdicts: inout Verdicts) throws(RPCError) -> JSON {
+    func write(_ method: String, params: Params, context: CallContext, verdicts: inout Verdicts,
+               into out: inout JSONWriter, ticket: inout CommitTicket) throws(RPCError) {
+        let i = try admit(method, context: context, verdicts: &verdicts)
+        switch table.methods[i].handler {
+        case .value(let handler): out.value(try handler(params, context))
+        case .streaming(let handler): try handler(params, context, &out, &ticket)
+        }
+    }
+
+    /// Keeps a ticket's promise (see `CommitBarrier`).
+    func commit(_ ticket: CommitTicket) throws(RPCError) {
+        guard let t = ticket.through, let barrier else { return }
+        try barrier(t)
+    }
+
+    @inline(__always)
+    private func admit(_ method: String, context: CallContext, verdicts: inout Verdicts) throws(RPCError) -> Int {
         guard let i = table.index(of: method) else { throw .methodNotFound(method) }
         let g = generation.load(ordering: .acquiring)
         if verdicts.generation != g {
@@ -114,6 +189,6 @@ public final class Dispatcher: Sendable {
             onRefused?(method, context)
             throw .forbidden(method: method, uid: context.uid, gid: context.gid)
         }
-        return try table.methods[i].handler(params, context)
+        return i
     }
 }

@@ -7,6 +7,17 @@ struct RPCService: LineService {
     struct Session {
         let context: CallContext
         var verdicts = Dispatcher.Verdicts()
+        /// What the answers written since the last flush wait for.
+        var ticket = CommitTicket()
+        /// Answers in the output that depend on `ticket`: replaced by errors if it fails.
+        var waiting: [Waiting] = []
+    }
+
+    /// Where one answer sits in the output buffer, so it can be swapped for an error.
+    struct Waiting {
+        var start: Int
+        var end: Int
+        var id: RequestID
     }
 
     func openSession(_ context: CallContext) -> Session { Session(context: context) }
@@ -61,15 +72,48 @@ struct RPCService: LineService {
         case .success(let r):
             request = r
         }
+        let start = out.bytes.count
+        out.raw("{\"jsonrpc\":\"2.0\",\"result\":")
+        var ticket = CommitTicket()
         do {
-            let result = try dispatcher.call(request.method, params: request.params,
-                                             context: session.context, verdicts: &session.verdicts)
-            guard let id = request.id else { return false }
-            RPCResponse.writeResult(result, id: id, into: &out)
+            try dispatcher.write(request.method, params: request.params, context: session.context,
+                                 verdicts: &session.verdicts, into: &out, ticket: &ticket)
         } catch {
+            out.bytes.removeSubrange(start...)
             guard let id = request.id else { return false }
             RPCResponse.writeError(error, id: id, into: &out)
+            return true
         }
+        session.ticket.require(ticket)
+        guard let id = request.id else {
+            out.bytes.removeSubrange(start...)
+            return false
+        }
+        out.raw(",\"id\":")
+        id.write(into: &out)
+        out.byte(UInt8(ascii: "}"))
+        if ticket.through != nil { session.waiting.append(Waiting(start: start, end: out.bytes.count, id: id)) }
         return true
+    }
+
+    /// Commits what the buffered answers wait for, once for all of them. If the commit fails,
+    /// none of them may leave: each is replaced by the error, the other answers stay as written.
+    func settle(session: inout Session, out: inout JSONWriter) {
+        guard session.ticket.through != nil else { return }
+        let ticket = session.ticket
+        session.ticket = CommitTicket()
+        let waiting = session.waiting
+        session.waiting.removeAll(keepingCapacity: true)
+        do { try dispatcher.commit(ticket) } catch {
+            var rebuilt = JSONWriter(capacity: out.bytes.count)
+            var from = 0
+            for w in waiting {
+                rebuilt.bytes.append(contentsOf: out.bytes[from..<w.start])
+                RPCResponse.writeError(error, id: w.id, into: &rebuilt)
+                from = w.end
+            }
+            rebuilt.bytes.append(contentsOf: out.bytes[from...])
+            out = rebuilt
+        }
     }
 }

@@ -10,6 +10,13 @@ protocol LineService: Sendable {
     func openSession(_ context: CallContext) -> Session
     /// Appends zero or more complete reply lines (each ending in LF) to `out`.
     func handle(line: UnsafeRawBufferPointer, session: inout Session, out: inout JSONWriter)
+    /// Called before `out` is sent: the last chance to wait for what the answers depend on
+    /// (the audit log's sync) or to replace them.
+    func settle(session: inout Session, out: inout JSONWriter)
+}
+
+extension LineService {
+    func settle(session: inout Session, out: inout JSONWriter) {}
 }
 
 /// Settings shared by every server built on the transport.
@@ -221,6 +228,7 @@ final class Transport<Service: LineService>: Sendable {
         let flushAt = 256 * 1024
 
         func flush() -> Bool {
+            service.settle(session: &session, out: &out)
             if out.bytes.isEmpty { return true }
             let ok = out.bytes.withUnsafeBytes { Socket.writeAll(fd, $0) }
             // Keep the buffer for the next batch, unless one huge reply inflated it.

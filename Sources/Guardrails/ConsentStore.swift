@@ -1,5 +1,6 @@
 import Cedar
 import CustosJSON
+import ReadMostly
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -42,7 +43,10 @@ public final class ConsentStore: Sendable {
         var failure: String?
     }
 
+    /// Serialises changes (each holds it across its write and sync).
     private let state: Mutex<State>
+    /// What decisions read: never behind a change's sync, never a convoy (see `ReadMostly`).
+    private let published: ReadMostly<ConsentSnapshot>
     private let sync: @Sendable (Int32) -> Int32
     public let path: String
 
@@ -69,6 +73,7 @@ public final class ConsentStore: Sendable {
         do {
             let (changes, snapshot) = try Self.replay(fd: fd, path: path, sync: sync)
             state = Mutex(State(fd: fd, seq: changes.last?.seq ?? 0, snapshot: snapshot, history: changes, failure: nil))
+            published = ReadMostly(snapshot)
         } catch {
             close(fd)
             throw error
@@ -124,7 +129,7 @@ public final class ConsentStore: Sendable {
     }
 
     /// The current consents and holds, as a value for the checks.
-    public var snapshot: ConsentSnapshot { state.withLock { $0.snapshot } }
+    @inline(__always) public var snapshot: ConsentSnapshot { published.read() }
 
     /// True once a write or sync failed; every change is refused from then on.
     public var isFailed: Bool { state.withLock { $0.failure != nil } }
@@ -219,6 +224,7 @@ public final class ConsentStore: Sendable {
             s.seq += 1
             s.snapshot.apply(change)
             s.history.append(change)
+            published.replace(s.snapshot)
             return .success(s.snapshot)
         }
         return try result.get()
