@@ -12,8 +12,6 @@
 //   CJansson, COpenSSL      Debian's C libraries
 import PackageDescription
 
-let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "Custos",
     products: [

@@ -49,6 +49,10 @@ public final class AuditWriter: @unchecked Sendable {
     private var failure: AuditError?
     private var closing = false
     private var finished = false
+    /// True while the writer sleeps waiting for entries; only then do `batch` and `off`
+    /// appenders wake it. Otherwise it comes back on its own (see `offLingerMs`), so a busy
+    /// daemon does not pay a wake-up and a context switch per entry.
+    private var writerIdle = false
 
     // Owned by the writer thread once it runs.
     private var segment: AppendFile
@@ -61,6 +65,10 @@ public final class AuditWriter: @unchecked Sendable {
 
     /// Queued entries beyond which `append` waits even in `batch` and `off` modes.
     private static let maxPending = 65_536
+    /// In `off` mode, how long the writer lets a batch fill after waking: one write and one
+    /// wake-up per few milliseconds instead of per entry. `off` promises nothing before
+    /// `close()`, so the delay costs no durability.
+    private static let offLingerMs: Int64 = 2
     /// Entries per write: bounds one write's size, and checkpoints and segment rotation happen
     /// between batches, so they stay near their targets even when appends outrun the disk.
     private static let maxBatch = 1024
@@ -185,7 +193,10 @@ public final class AuditWriter: @unchecked Sendable {
         // the entries of every request it read before it waits, and they then share one sync.
         // Waking the writer at the first entry makes it sync entries one or two at a time while
         // the rest are still being decided, which costs a sync and a wake-up per entry.
-        if pending.count == 1 && durability != .always { monitor.signalWork() }
+        if durability != .always && writerIdle {
+            writerIdle = false
+            monitor.signalWork()
+        }
         return index
     }
 
@@ -246,6 +257,7 @@ public final class AuditWriter: @unchecked Sendable {
         while true {
             // Sleep until there is something to write, a checkpoint falls due, or close().
             while pending.isEmpty && !closing {
+                writerIdle = true
                 if let since = uncoveredSinceMs {
                     let due = since + Int64(checkpointPolicy.milliseconds)
                     if Monitor.monotonicMs() >= due { break }
@@ -254,10 +266,20 @@ public final class AuditWriter: @unchecked Sendable {
                     monitor.waitForWork()
                 }
             }
-            if case .batch(let interval) = durability, !closing {
-                // Let the batch fill for the rest of the interval; appenders do not wait on it.
-                let due = lastSyncMs + Int64(interval)
-                while !closing && Monitor.monotonicMs() < due { monitor.waitForWork(untilMs: due) }
+            writerIdle = false
+            if !closing {
+                // Let the batch fill; appenders do not wait on it. In `batch` mode for the rest
+                // of the interval, in `off` mode briefly (see `offLingerMs`).
+                let due: Int64? = switch durability {
+                case .batch(let interval): lastSyncMs + Int64(interval)
+                case .off: pending.count >= Self.maxBatch ? nil : Monitor.monotonicMs() + Self.offLingerMs
+                case .always: nil
+                }
+                if let due {
+                    while !closing && pending.count < Self.maxPending / 2 && Monitor.monotonicMs() < due {
+                        monitor.waitForWork(untilMs: due)
+                    }
+                }
             }
             let batch: [[UInt8]]
             if pending.count <= Self.maxBatch {

@@ -249,15 +249,59 @@ public final class AuditRecorder: Sendable {
 
     /// SHA-256 of the request's canonical JSON: `{"action","context","principal","resource"}`
     /// with every object's members sorted by UTF-8 bytes, so the same request always hashes the
-    /// same whatever member order the caller sent. Request-scoped entities are not included.
+    /// same whatever member order the caller sent; set elements are sorted by their canonical
+    /// bytes. Request-scoped entities are not included. Written directly, without a tree: this
+    /// runs for every decision.
     public static func requestHash(_ r: Request) -> String {
         var w = JSONWriter(capacity: 256)
         w.raw("{\"action\":"); writeUID(r.action, &w)
-        w.raw(",\"context\":"); w.value(canonical(.object(r.context.json)))
+        w.raw(",\"context\":"); writeCanonical(r.context, &w)
         w.raw(",\"principal\":"); writeUID(r.principal, &w)
         w.raw(",\"resource\":"); writeUID(r.resource, &w)
         w.byte(UInt8(ascii: "}"))
         return SHA256Digest.hash(w.bytes).hex
+    }
+
+    /// Record fields are kept sorted by Unicode scalars, which is UTF-8 byte order: already
+    /// canonical.
+    private static func writeCanonical(_ r: CedarRecord, _ w: inout JSONWriter) {
+        w.byte(UInt8(ascii: "{"))
+        for (i, f) in r.fields.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(f.key)
+            w.byte(UInt8(ascii: ":"))
+            writeCanonical(f.value, &w)
+        }
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    private static func writeCanonical(_ v: Value, _ w: inout JSONWriter) {
+        switch v {
+        case .bool(let b): w.raw(b ? "true" : "false")
+        case .long(let i): w.int(i)
+        case .string(let s): w.string(s)
+        case .entity(let u):
+            w.raw("{\"__entity\":"); writeUID(u, &w); w.byte(UInt8(ascii: "}"))
+        case .set(let s):
+            // A set's storage order depends on hashing, which is seeded per process: sort the
+            // elements by their canonical bytes so equal sets hash equal in every run.
+            var items: [[UInt8]] = s.elements.map { e in
+                var ew = JSONWriter(capacity: 32)
+                writeCanonical(e, &ew)
+                return ew.bytes
+            }
+            items.sort { $0.lexicographicallyPrecedes($1) }
+            w.byte(UInt8(ascii: "["))
+            for (i, e) in items.enumerated() {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                w.bytes.append(contentsOf: e)
+            }
+            w.byte(UInt8(ascii: "]"))
+        case .record(let r): writeCanonical(r, &w)
+        case .decimal, .ipaddr, .datetime, .duration:
+            // Rare in a context; their JSON forms nest objects whose members need sorting.
+            w.value(canonical(v.json))
+        }
     }
 
     private static func writeUID(_ u: EntityUID, _ w: inout JSONWriter) {

@@ -1,3 +1,4 @@
+import AuditLog
 import Cedar
 import CustosDaemon
 import CustosJSON
@@ -39,6 +40,25 @@ import Testing
         #expect(a == b)
         #expect(a != c)
         #expect(a.count == 64)
+    }
+
+    @Test func theRequestHashIsTheSHA256OfTheDocumentedCanonicalJSON() throws {
+        let context = #"{"z":[true,2,"s"],"purpose":"care","who":{"__entity":{"type":"User","id":"b"}},"#
+            + #""when":{"__extn":{"fn":"datetime","arg":"2026-01-02"}},"n":{"y":-1,"x":"\u00e9"}}"#
+        let o = try #require(try JSON.parse(context).objectValue)
+        let r = Request(principal: EntityUID("User", "a"), action: EntityUID("Action", "read"),
+                        resource: EntityUID("Dataset", "d"), context: try CedarRecord(json: o))
+        let canonical = #"{"action":{"id":"read","type":"Action"},"#
+            + #""context":{"n":{"x":"é","y":-1},"purpose":"care","#
+            + #""when":{"__extn":{"arg":"2026-01-02","fn":"datetime"}},"#
+            + #""who":{"__entity":{"id":"b","type":"User"}},"z":["s",2,true]},"#
+            + #""principal":{"id":"a","type":"User"},"resource":{"id":"d","type":"Dataset"}}"#
+        #expect(AuditRecorder.requestHash(r) == SHA256Digest.hash(canonical).hex)
+        // A set is a set: the order its elements were sent in does not change the hash.
+        let reordered = try #require(try JSON.parse(context.replacingOccurrences(of: #"[true,2,"s"]"#, with: #"[2,"s",true]"#)).objectValue)
+        var r2 = r
+        r2.context = try CedarRecord(json: reordered)
+        #expect(AuditRecorder.requestHash(r2) == SHA256Digest.hash(canonical).hex)
     }
 
     @Test func aSecondRecorderOnTheSameStateFolderIsRefusedUntilTheFirstCloses() throws {

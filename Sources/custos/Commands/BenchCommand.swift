@@ -8,7 +8,7 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "Measure decision speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
@@ -21,6 +21,7 @@ enum BenchCommand {
             OptionSpec(name: "pipeline", valueName: "D", help: "socket: requests in flight per connection (default 1)."),
             OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
+            OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket: params to send (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
@@ -116,41 +117,68 @@ extension BenchCommand {
         }
         print("load: \(clients) client(s) x \(requests) requests, pipeline \(depth), request \(line.utf8.count + 1) bytes")
 
-        var echo: BenchResult? = nil
-        if args.flag("echo") {
-            let path = "/tmp/custos-bench-echo-\(getpid()).sock"
-            if args.flag("echo-process") {
-                // Same process boundary as the daemon: the client and the floor do not share an
-                // address space, so context switches cost what they cost against the daemon.
-                let child = Process()
-                child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-                child.arguments = ["bench", "echo-server", "--socket", path]
-                try child.run()
-                defer { child.terminate(); child.waitUntilExit() }
-                var up = false
-                for _ in 0..<500 where !up {
-                    if (try? RPCClient(path: path, timeout: .seconds(1))) != nil { up = true } else { usleep(10_000) }
-                }
-                guard up else { throw UsageError(message: "the echo server process did not start on \(path)") }
-                echo = try measure(path: path, line: line, clients: clients, requests: requests, depth: depth)
-                print("echo   \(echo!)  (separate process)")
-            } else {
-                let server = EchoServer(configuration: echoConfiguration(path), reply: echoReply)
-                do { try server.start() } catch { throw UsageError(message: "cannot start the echo server on \(path): \(error)") }
-                defer { server.stop() }
-                echo = try measure(path: path, line: line, clients: clients, requests: requests, depth: depth)
-                print("echo   \(echo!)  (in-process)")
+        let rounds = try args.int("rounds", default: 1)
+        guard rounds > 0 else { throw UsageError(message: "--rounds must be positive") }
+        guard args.flag("echo") else {
+            let daemon = try measure(path: socket, line: line, clients: clients, requests: requests, depth: depth)
+            print("daemon \(daemon)")
+            return daemon.errors == 0 ? 0 : 1
+        }
+        // On a shared machine one pair of runs can differ by a third either way; alternating
+        // the two several times and comparing medians keeps a noisy moment from deciding.
+        let path = "/tmp/custos-bench-echo-\(getpid()).sock"
+        var child: Process? = nil
+        var inProcess: EchoServer? = nil
+        if args.flag("echo-process") {
+            // Same process boundary as the daemon: the client and the floor do not share an
+            // address space, so context switches cost what they cost against the daemon.
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            p.arguments = ["bench", "echo-server", "--socket", path]
+            try p.run()
+            child = p
+            var up = false
+            for _ in 0..<500 where !up {
+                if (try? RPCClient(path: path, timeout: .seconds(1))) != nil { up = true } else { usleep(10_000) }
             }
+            guard up else { p.terminate(); throw UsageError(message: "the echo server process did not start on \(path)") }
+        } else {
+            let server = EchoServer(configuration: echoConfiguration(path), reply: echoReply)
+            do { try server.start() } catch { throw UsageError(message: "cannot start the echo server on \(path): \(error)") }
+            inProcess = server
         }
-        let daemon = try measure(path: socket, line: line, clients: clients, requests: requests, depth: depth)
-        print("daemon \(daemon)")
-        if let echo {
-            func f(_ v: Double) -> String { String(format: "%.2f", v) }
-            print("ratio  p50 latency daemon/echo \(f(daemon.p50Micros / max(echo.p50Micros, 0.001)))x, "
-                  + "p99 \(f(daemon.p99Micros / max(echo.p99Micros, 0.001)))x, "
-                  + "throughput daemon/echo \(f(100 * daemon.requestsPerSecond / max(echo.requestsPerSecond, 0.001)))%")
+        defer {
+            if let child { child.terminate(); child.waitUntilExit() }
+            inProcess?.stop()
         }
-        return daemon.errors == 0 ? 0 : 1
+        let where_ = child != nil ? "(separate process)" : "(in-process)"
+        var echoes: [BenchResult] = []
+        var daemons: [BenchResult] = []
+        for r in 0..<rounds {
+            let tag = rounds > 1 ? " [\(r + 1)/\(rounds)]" : ""
+            let e = try measure(path: path, line: line, clients: clients, requests: requests, depth: depth)
+            print("echo   \(e)  \(where_)\(tag)")
+            let d = try measure(path: socket, line: line, clients: clients, requests: requests, depth: depth)
+            print("daemon \(d)\(tag)")
+            echoes.append(e)
+            daemons.append(d)
+        }
+        func median(_ xs: [Double]) -> Double {
+            let s = xs.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        func f(_ v: Double) -> String { String(format: "%.2f", v) }
+        let ep50 = median(echoes.map(\.p50Micros)), dp50 = median(daemons.map(\.p50Micros))
+        let ep99 = median(echoes.map(\.p99Micros)), dp99 = median(daemons.map(\.p99Micros))
+        let eRate = median(echoes.map(\.requestsPerSecond)), dRate = median(daemons.map(\.requestsPerSecond))
+        if rounds > 1 {
+            print("median echo \(f(eRate)) req/s p50 \(f(ep50)) us p99 \(f(ep99)) us; "
+                  + "daemon \(f(dRate)) req/s p50 \(f(dp50)) us p99 \(f(dp99)) us (over \(rounds) rounds)")
+        }
+        print("ratio  p50 latency daemon/echo \(f(dp50 / max(ep50, 0.001)))x, "
+              + "p99 \(f(dp99 / max(ep99, 0.001)))x, "
+              + "throughput daemon/echo \(f(100 * dRate / max(eRate, 0.001)))%")
+        return daemons.allSatisfy({ $0.errors == 0 }) ? 0 : 1
     }
 
     /// The echo reply has the daemon's shape and size, so both write the same bytes.
