@@ -36,9 +36,10 @@ public struct DecideParams: Sendable {
                 throw .invalidParams(field: "\(field).\(m.key)", "unknown member (a decide request has principal, action, resource, context and entities)")
             }
         }
-        let p = try uid(principal, "\(field).principal")
-        let a = try uid(action, "\(field).action")
-        let r = try uid(resource, "\(field).resource")
+        // Field paths are built only on error: this runs for every decision.
+        let p = try uid(principal, field, "principal")
+        let a = try uid(action, field, "action")
+        let r = try uid(resource, field, "resource")
         var ctx = CedarRecord()
         if let c = context, !c.isNull {
             guard case .object(let co) = c else { throw .invalidParams(field: "\(field).context", "expected an object, got \(c.kindName)") }
@@ -58,9 +59,9 @@ public struct DecideParams: Sendable {
     }
 
     @inline(__always)
-    private static func uid(_ j: JSON?, _ field: String) throws(RPCError) -> EntityUID {
-        guard let j else { throw .invalidParams(field: field, "missing; expected {\"type\": \"...\", \"id\": \"...\"}") }
-        do { return try EntityUID(json: j) } catch { throw invalid(error, field) }
+    private static func uid(_ j: JSON?, _ field: String, _ member: StaticString) throws(RPCError) -> EntityUID {
+        guard let j else { throw .invalidParams(field: "\(field).\(member)", "missing; expected {\"type\": \"...\", \"id\": \"...\"}") }
+        do { return try EntityUID(json: j) } catch { throw invalid(error, "\(field).\(member)") }
     }
 
     private static func invalid(_ e: FormatError, _ field: String) -> RPCError {
@@ -264,7 +265,7 @@ public enum DecisionMethods {
         var context = GuardrailContext()
         var outcome = GuardrailOutcome()
         if snapshot.guardrails.status.isActive {
-            context = try GuardrailContext.read(p.request.context, field: "\(field).context")
+            context = try GuardrailContext.read(p.request.context, requestField: field)
             let state = guardrailState ?? GuardrailState.forStateDirectory(services.stateDirectory)
             outcome = try GuardrailDecision.evaluate(p.request, context: context, index: snapshot.guardrailIndex,
                                                      requestEntities: p.entities, entities: entities,

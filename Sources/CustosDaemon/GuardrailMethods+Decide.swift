@@ -23,14 +23,16 @@ public struct GuardrailContext: Sendable, Hashable {
         self.region = region; self.purpose = purpose; self.study = study
     }
 
-    public static func read(_ context: CedarRecord, field: String) throws(RPCError) -> GuardrailContext {
+    /// `requestField` is where the request sits (`params`, `params.requests[3]`); the path of a
+    /// bad member is built from it only when there is one to report.
+    public static func read(_ context: CedarRecord, requestField field: String) throws(RPCError) -> GuardrailContext {
         func str(_ key: String) throws(RPCError) -> String? {
             guard let v = context[key] else { return nil }
             switch v {
             case .string(let s): return s
             // The study is often written as an entity (`Study::"ONC-301"`) for Cedar's sake.
             case .entity(let uid) where key == "study": return uid.id.value
-            default: throw .invalidParams(field: "\(field).\(key)", "expected a string, got \(v.typeName)")
+            default: throw .invalidParams(field: "\(field).context.\(key)", "expected a string, got \(v.typeName)")
             }
         }
         return GuardrailContext(region: try str("region"), purpose: try str("purpose"), study: try str("study"))

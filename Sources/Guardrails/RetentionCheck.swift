@@ -51,9 +51,33 @@ public enum RetentionCheck {
                                holds: allHolds, disposalDue: expired && allHolds.isEmpty, expired: expired)
     }
 
+    /// Whether any schedule covers the dataset and, if every trigger is recorded, when the
+    /// longest one ends: `status` without the per-rule detail, for the per-decision path (a
+    /// use of data that is not expired needs nothing else).
+    static func expiry(_ data: DatasetAttributes, class cls: String, config: GuardrailConfig) -> (scheduled: Bool, expiry: CedarDatetime?) {
+        guard let retention = config.retention else { return (false, nil) }
+        let eea = config.regions?.eea ?? Jurisdictions.eea
+        var scheduled = false
+        var expiry: CedarDatetime? = nil
+        for i in retention.schedules.indices where retention.schedules[i].applies(dataClass: cls, residency: data.residency, eea: eea) {
+            guard let at = data.retentionTriggers[retention.schedules[i].trigger],
+                  let e = CivilTime.adding(retention.schedules[i].period, to: at) else {
+                // A trigger not yet recorded means retain: the maximum is unknown.
+                return (true, nil)
+            }
+            scheduled = true
+            if expiry == nil || expiry! < e { expiry = e }
+        }
+        return (scheduled, expiry)
+    }
+
     public static func check(_ data: DatasetAttributes, operation: Operation, config: GuardrailConfig,
                              holds: [String], now: CedarDatetime) -> GuardrailOutcome {
         guard config.status.isActive, let cls = data.retentionClass else { return GuardrailOutcome() }
+        if operation == .use {
+            let (scheduled, expiry) = Self.expiry(data, class: cls, config: config)
+            guard scheduled, let e = expiry, !(now < e) else { return GuardrailOutcome() }
+        }
         let st = status(data, config: config, holds: holds, now: now)
         if st.rules.isEmpty {
             // An unscheduled class cannot be proven deletable; use is not affected.

@@ -14,11 +14,10 @@ public struct RetentionSchedule: Sendable, Hashable {
 
     func applies(dataClass c: String, residency: String?, eea: Set<String>) -> Bool {
         guard dataClass.scalarEquals(c) else { return false }
-        switch jurisdiction {
-        case "*": return true
-        case "EEA": return residency.map { eea.contains($0) } ?? false
-        default: return residency.map { $0.scalarEquals(jurisdiction) } ?? false
-        }
+        if jurisdiction.utf8.elementsEqual("*".utf8) { return true }
+        guard let residency else { return false }
+        if jurisdiction.utf8.elementsEqual("EEA".utf8) { return eea.contains(residency) }
+        return residency.scalarEquals(jurisdiction)
     }
 }
 
