@@ -96,12 +96,10 @@ public struct AuditEntry: Sendable, Equatable {
         return w.bytes
     }
 
-    static func assemble(seq: UInt64, tail: [UInt8]) -> [UInt8] {
-        var w = JSONWriter(capacity: tail.count + 32)
+    static func assemble(seq: UInt64, tail: [UInt8], into w: inout JSONWriter) {
         w.raw("{\"seq\":")
         w.int(Int64(bitPattern: seq))
         w.bytes += tail
-        return w.bytes
     }
 
     /// Reads an entry back from its canonical JSON.

@@ -1,3 +1,4 @@
+import CustosJSON
 import Foundation  // Thread only
 
 /// When `append` returns relative to the fsync that makes the entry durable.
@@ -43,6 +44,8 @@ public final class AuditWriter: @unchecked Sendable {
 
     // Guarded by `monitor`.
     private let monitor = Monitor()
+    /// Encoded entries without their `seq` (see `AuditEntry.encodedTail`): the writer adds it,
+    /// so appenders never copy an entry twice. The first has index `durableCount + inFlight`.
     private var pending: [[UInt8]] = []
     private var nextIndex: UInt64
     private var durableCount: UInt64
@@ -188,7 +191,7 @@ public final class AuditWriter: @unchecked Sendable {
         if closing { throw .closed }
         let index = nextIndex
         nextIndex += 1
-        pending.append(AuditEntry.assemble(seq: index, tail: tail))
+        pending.append(tail)
         // In `always` mode the writer is woken by the first waiter instead: a connection queues
         // the entries of every request it read before it waits, and they then share one sync.
         // Waking the writer at the first entry makes it sync entries one or two at a time while
@@ -332,10 +335,16 @@ public final class AuditWriter: @unchecked Sendable {
                 segment = try AppendFile.createNew(path: stateDirectory + "/" + SegmentName.name(firstIndex: frontier.size))
             }
             var bytes: [UInt8] = []
-            bytes.reserveCapacity(batch.reduce(0) { $0 + $1.count + RecordFrame.headerSize })
-            for e in batch {
-                RecordFrame.append(e, to: &bytes)
-                frontier.append(leafHash: MerkleHash.leaf(e))
+            bytes.reserveCapacity(batch.reduce(0) { $0 + $1.count + RecordFrame.headerSize + 32 })
+            // Entries are written in index order, so the next index is the tree's size.
+            var payload = JSONWriter(capacity: 1024)
+            for tail in batch {
+                payload.bytes.removeAll(keepingCapacity: true)
+                AuditEntry.assemble(seq: frontier.size, tail: tail, into: &payload)
+                payload.bytes.withUnsafeBytes { p in
+                    RecordFrame.append(p, to: &bytes)
+                    frontier.append(leafHash: MerkleHash.leaf(p))
+                }
             }
             try segment.append(bytes)
             if uncoveredSinceMs == nil { uncoveredSinceMs = Monitor.monotonicMs() }

@@ -31,16 +31,19 @@ public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible {
         return withUnsafeBytes(of: &w) { body($0) }
     }
 
-    public var hex: String { Hex.encode(bytes) }
+    public var hex: String { withBytes { Hex.encode($0) } }
     public var base64: String { Base64.encode(bytes) }
     public var description: String { hex }
 
-    /// SHA-256 of arbitrary bytes.
+    /// SHA-256 of arbitrary bytes. The low-level interface on a stack context: no allocation
+    /// and no provider look-up per call (see COpenSSL/shim.h).
     public static func hash(_ data: UnsafeRawBufferPointer) -> SHA256Digest {
+        var ctx = SHA256_CTX()
         var out: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         withUnsafeMutableBytes(of: &out) { dst in
-            _ = SHA256(data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
-                       dst.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            _ = SHA256_Init(&ctx)
+            _ = SHA256_Update(&ctx, data.baseAddress, data.count)
+            _ = SHA256_Final(dst.baseAddress!.assumingMemoryBound(to: UInt8.self), &ctx)
         }
         return SHA256Digest(words: out)
     }
@@ -53,18 +56,15 @@ public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible {
 
     /// SHA-256 of `prefix || data` without first copying `data` next to the prefix.
     static func hash(prefix: UInt8, _ data: UnsafeRawBufferPointer) -> SHA256Digest {
-        guard let ctx = EVP_MD_CTX_new() else { fatalError("OpenSSL could not allocate a digest context") }
-        defer { EVP_MD_CTX_free(ctx) }
+        var ctx = SHA256_CTX()
         var p = prefix
         var out: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        var len: UInt32 = 0
-        let ok = withUnsafeMutableBytes(of: &out) { dst -> Bool in
-            EVP_DigestInit_ex(ctx, EVP_sha256(), nil) == 1
-                && EVP_DigestUpdate(ctx, &p, 1) == 1
-                && EVP_DigestUpdate(ctx, data.baseAddress, data.count) == 1
-                && EVP_DigestFinal_ex(ctx, dst.baseAddress!.assumingMemoryBound(to: UInt8.self), &len) == 1
+        withUnsafeMutableBytes(of: &out) { dst in
+            _ = SHA256_Init(&ctx)
+            _ = SHA256_Update(&ctx, &p, 1)
+            _ = SHA256_Update(&ctx, data.baseAddress, data.count)
+            _ = SHA256_Final(dst.baseAddress!.assumingMemoryBound(to: UInt8.self), &ctx)
         }
-        precondition(ok && len == 32, "OpenSSL SHA-256 failed")
         return SHA256Digest(words: out)
     }
 
@@ -72,11 +72,21 @@ public struct SHA256Digest: Hashable, Sendable, CustomStringConvertible {
 }
 
 package enum Hex {
-    package static func encode<C: Sequence>(_ bytes: C) -> String where C.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
+    package static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        // Written straight into the string's storage: request hashes are encoded per decision.
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            var i = 0
+            for b in bytes {
+                out[i] = digit(b >> 4)
+                out[i + 1] = digit(b & 15)
+                i += 2
+            }
+            return i
+        }
+    }
+
+    @inline(__always) private static func digit(_ n: UInt8) -> UInt8 {
+        n < 10 ? UInt8(ascii: "0") + n : UInt8(ascii: "a") + n - 10
     }
 
     package static func decode(_ text: String) -> [UInt8]? {

@@ -40,7 +40,15 @@ public struct EntityUID: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     /// Cedar's own rendering, `Type::"id"` with the id escaped as a Cedar string literal.
-    public var description: String { "\(type)::\(cedarQuoted(id.value))" }
+    public var description: String {
+        let t = type.description, i = id.value
+        var out = ""
+        out.reserveCapacity(t.utf8.count + i.utf8.count + 4)
+        out += t
+        out += "::"
+        appendCedarQuoted(i, to: &out)
+        return out
+    }
 
     public static func < (a: EntityUID, b: EntityUID) -> Bool {
         a.type == b.type ? a.id < b.id : a.type < b.type
@@ -49,7 +57,21 @@ public struct EntityUID: Hashable, Sendable, Comparable, CustomStringConvertible
 
 /// Renders a string as a Cedar string literal (used in messages and `description`s).
 package func cedarQuoted(_ s: String) -> String {
-    var out = "\""
+    var out = ""
+    appendCedarQuoted(s, to: &out)
+    return out
+}
+
+/// The audit log renders three entity references per decision, so the common case (nothing
+/// to escape) is one append rather than a scalar at a time.
+package func appendCedarQuoted(_ s: String, to out: inout String) {
+    if !s.utf8.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || $0 == 0x7F }) {
+        out += "\""
+        out += s
+        out += "\""
+        return
+    }
+    out += "\""
     for u in s.unicodeScalars {
         switch u {
         case "\"": out += "\\\""
@@ -66,5 +88,5 @@ package func cedarQuoted(_ s: String) -> String {
             }
         }
     }
-    return out + "\""
+    out += "\""
 }
