@@ -54,14 +54,33 @@ let canMountTmpfs: Bool = {
         while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
         close(fd)
 
-        // The segment's last page may still hold a few entries; the first failure must come
-        // soon after, and be the not-ready error, never an answer.
-        var firstFailure: Int64? = nil
-        for _ in 0..<2000 {
-            let r = try c.call("decide", params: AuditDaemonTests.decideParams)
-            if case .failure(let e) = r { firstFailure = e.code; break }
+        // Pipelined, as a busy gateway sends: the answers of each burst wait for one shared
+        // sync. The segment's last page may still hold a few entries; the first failure must
+        // come soon after, be the not-ready error, and no answer may follow it.
+        var params = JSONWriter()
+        params.value(AuditDaemonTests.decideParams)
+        var firstFailure: (index: Int, code: Int64)? = nil
+        var answeredAfterFailure = 0
+        var outOfOrder = 0
+        for burst in 0..<20 {
+            var lines: [String] = []
+            for i in 0..<100 {
+                lines.append(#"{"jsonrpc":"2.0","method":"decide","params":"# + params.text + #","id":\#(burst * 100 + i)}"#)
+            }
+            try c.send(line: lines.joined(separator: "\n"))
+            for i in 0..<100 {
+                let answer = try JSON.parse(try #require(try c.readLine()))
+                if answer["id"] != .int(Int64(burst * 100 + i)) { outOfOrder += 1 }
+                if let code = answer["error"]?["code"]?.intValue {
+                    if firstFailure == nil { firstFailure = (burst * 100 + i, code) }
+                } else if firstFailure != nil {
+                    answeredAfterFailure += 1
+                }
+            }
         }
-        #expect(firstFailure == RPCError.notReadyCode)
+        #expect(firstFailure?.code == RPCError.notReadyCode)
+        #expect(answeredAfterFailure == 0)
+        #expect(outOfOrder == 0)
 
         // Freeing space does not bring it back: a failed write or fsync is never retried.
         unlink(state + "/filler")
