@@ -86,8 +86,16 @@ extension DaemonIntegrationTests {
         // -32004: a reload that fails keeps the old policies (see the reload tests).
         try d.write("zz-broken.cedar", "permit(principal, action, resource")
         #expect(errorCodeOf(try c.call("policy.reload")) == -32004)
-        // -32603 (internal error) has no input that reaches it: handlers turn every bad input
-        // into one of the codes above, so it is not provoked here.
+        // -32603: no request reaches it (handlers turn bad input into the codes above); damage
+        // to the state folder under a running daemon does. Here the checkpoint file is replaced
+        // by a directory, so audit.checkpoint cannot read it; the daemon answers and lives.
+        let checkpoints = d.dir + "/audit/checkpoints.log"
+        try FileManager.default.removeItem(atPath: checkpoints)
+        try FileManager.default.createDirectory(atPath: checkpoints, withIntermediateDirectories: false)
+        let damaged = try c.call("audit.checkpoint")
+        #expect(errorCodeOf(damaged) == RPCError.internalErrorCode)
+        if case .failure(let e) = damaged { #expect(e.message.contains("audit checkpoints could not be read"), "\(e.message)") }
+        #expect(try c.call("health").get().objectValue?["live"] == .bool(true))
     }
 
     @Test func notReadyIsAnsweredWhileThePoliciesFolderDoesNotLoad() throws {
