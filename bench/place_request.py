@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 """Writes `place` params with N candidate nodes for `custos bench socket --method place`.
 
+Default: the nodes as full objects. `--names`: the same call naming the nodes only, resolved
+through the daemon's node inventory; `--sync`: the `nodes.sync` params that fill the inventory
+with the same nodes (send them once before a `--names` run).
+
 The nodes mirror `custos bench place`: spread round-robin over every region of the example
 guardrails, each with a qualified GPU model and driver, every 7th dedicated to a study.
 The job is carol's GxP training job of the EU oncology trial over its DE and FR datasets.
 
     python3 bench/place_request.py 1000 > /tmp/place-1000.json
     custos bench socket --method place --request /tmp/place-1000.json --clients 1 --echo --echo-process
+
+    python3 bench/place_request.py 1000 --sync > /tmp/sync-1000.json
+    python3 bench/place_request.py 1000 --names > /tmp/names-1000.json
+    custos call nodes.sync - < /tmp/sync-1000.json
+    custos bench socket --method place --request /tmp/names-1000.json --clients 1 --echo --echo-process
 """
 import json
 import os
@@ -14,7 +23,12 @@ import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 policies = os.path.join(here, "..", "policies", "guardrails")
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+flags = {a for a in sys.argv[1:] if a.startswith("--")}
+unknown = flags - {"--names", "--sync"}
+if unknown or len(args) > 1 or flags == {"--names", "--sync"}:
+    sys.exit("usage: place_request.py [N] [--names | --sync]")
+n = int(args[0]) if args else 1000
 with open(os.path.join(policies, "regions.json")) as f:
     regions = list(json.load(f)["regions"].keys())
 with open(os.path.join(policies, "compute.json")) as f:
@@ -43,5 +57,11 @@ job = {
     "gxp": True,
     "image": image["name"].split(":")[0] + "@" + image["digest"],
 }
-json.dump({"job": job, "nodes": nodes}, sys.stdout, separators=(",", ":"))
+if "--sync" in flags:
+    params = {"nodes": nodes, "replace": True}
+elif "--names" in flags:
+    params = {"job": job, "nodes": [node["name"] for node in nodes]}
+else:
+    params = {"job": job, "nodes": nodes}
+json.dump(params, sys.stdout, separators=(",", ":"))
 sys.stdout.write("\n")

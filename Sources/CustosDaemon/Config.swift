@@ -39,7 +39,9 @@ public struct DaemonConfig: Sendable {
         // Changes of state and the audit trail are for the daemon's own user unless the
         // configuration names others; decisions and status are for anyone who can open the socket.
         AccessPolicy(defaultRule: .anyone, entries: ["policy.reload", "audit.query", "audit.checkpoint",
-                                                     "consent.grant", "consent.withdraw", "hold.set", "hold.release"].map {
+                                                     "consent.grant", "consent.withdraw", "hold.set", "hold.release",
+                                                     // The inventory decides where named jobs may run.
+                                                     "nodes.sync", "nodes.remove"].map {
             .init(method: $0, rule: AccessRule(allowedUIDs: [adminUID]))
         })
     }

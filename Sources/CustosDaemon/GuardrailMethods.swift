@@ -5,7 +5,8 @@ import Guardrails
 
 /// The guardrail methods: `place` (scheduler hook) and `transfer` (residency enforcer) here;
 /// consent and legal holds in GuardrailMethods+Consent.swift; retention in
-/// GuardrailMethods+Retention.swift. See docs/protocol.md.
+/// GuardrailMethods+Retention.swift; the node inventory `place` resolves names against in
+/// GuardrailMethods+Nodes.swift. See docs/protocol.md.
 public enum GuardrailMethods {
     /// JSON-RPC code of a change that contradicts the consent or hold state (withdrawing a
     /// consent that is not open, setting a hold twice, ...): nothing was changed.
@@ -21,14 +22,20 @@ public enum GuardrailMethods {
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
         let state = GuardrailState.forStateDirectory(services.stateDirectory)
-        table.register("place") { params, caller throws(RPCError) in
-            try place(params, services: services, state: state, caller: caller)
+        // One inventory per method table, that is per daemon (and per `custos test` suite).
+        let inventory = makeInventory()
+        // Streaming: a placement over many nodes answers with a large object whose parts repeat
+        // (every node of a region has the same reasons), written directly rather than as a tree.
+        table.registerStreaming("place") { params, caller, out, ticket throws(RPCError) in
+            try place(params, services: services, state: state, inventory: inventory, caller: caller,
+                      into: &out, ticket: &ticket)
         }
         table.register("transfer") { params, caller throws(RPCError) in
             try transfer(params, services: services, state: state, caller: caller)
         }
         registerConsent(into: &table, services, state)
         registerRetention(into: &table, services, state)
+        registerNodes(into: &table, services, inventory)
     }
 
     static func invalid(_ e: GuardrailParamError) -> RPCError {
@@ -59,8 +66,8 @@ public enum GuardrailMethods {
 
     // MARK: place
 
-    static func place(_ params: Params, services: DaemonServices, state: GuardrailState,
-                      caller: CallContext) throws(RPCError) -> JSON {
+    static func place(_ params: Params, services: DaemonServices, state: GuardrailState, inventory: NodeInventory,
+                      caller: CallContext, into out: inout JSONWriter, ticket: inout CommitTicket) throws(RPCError) {
         guard let o = params.object else {
             throw .invalidParams(field: "params", "expected an object {job, nodes}")
         }
@@ -68,16 +75,11 @@ public enum GuardrailMethods {
             throw .invalidParams(field: "params.\(m.key)", "unknown member (place takes job and nodes)")
         }
         let job: PlacementJob
-        let nodes: [PlacementNode]
         let jobJSON = try params.required("job"), nodesJSON = try params.required("nodes")
-        do throws(GuardrailParamError) {
-            job = try PlacementJob(json: jobJSON, path: "params.job")
-            nodes = try PlacementNode.list(json: nodesJSON)
-        } catch {
-            throw invalid(error)
-        }
+        do throws(GuardrailParamError) { job = try PlacementJob(json: jobJSON, path: "params.job") } catch { throw invalid(error) }
         let who = try principal(job.principal, field: "params.job.principal")
         let snapshot = try services.readySnapshot()
+        let nodes = try candidates(nodesJSON, job: job, snapshot: snapshot, inventory: inventory)
         let consent = try state.snapshot()
         let now = services.clock()
         var ctx: [(String, Value)] = [("gxp", .bool(job.gxp)), ("job", .string(job.id))]
@@ -86,7 +88,7 @@ public enum GuardrailMethods {
                               resource: job.study.map { EntityUID("Study", $0) } ?? EntityUID("Job", job.id),
                               context: CedarRecord(ctx))
         let cedar = snapshot.policies.authorize(request, entities: snapshot.entities)
-        let result = Placement.place(job: job, nodes: nodes, config: snapshot.guardrails, consent: consent,
+        let result = Placement.place(job: job, candidates: nodes, config: snapshot.guardrails, consent: consent,
                                      now: .daemonNow(now), resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow })
         let id = DecisionID.nextString(now: now)
@@ -101,21 +103,57 @@ public enum GuardrailMethods {
         var codes: [String] = []
         for r in result.rejected { for d in r.reasons where !codes.contains(d.code.rawValue) { codes.append(d.code.rawValue) } }
         record.guardrailCodes = codes
-        try services.keep([record])
+        try services.keep([record], ticket: &ticket)
+        writePlaceAnswer(result, decisionID: id, policyRevision: snapshot.revision, into: &out)
+    }
 
-        var rejected = JSONObject()
-        rejected.members.reserveCapacity(result.rejected.count)
-        for r in result.rejected { rejected.append(r.node, r.reasons.json) }
-        var nodeObligations = JSONObject()
-        for n in result.nodeObligations { nodeObligations.append(n.node, n.obligations.json) }
-        return .object(JSONObject([
-            JSONObject.Member(key: "allowed", value: .array(result.allowed.map { .string($0) })),
-            JSONObject.Member(key: "rejected", value: .object(rejected)),
-            JSONObject.Member(key: "obligations", value: result.obligations.json),
-            JSONObject.Member(key: "node_obligations", value: .object(nodeObligations)),
-            JSONObject.Member(key: "decision_id", value: .string(id)),
-            JSONObject.Member(key: "policy_revision", value: .string(snapshot.revision)),
-        ]))
+    /// `{"allowed", "rejected", "obligations", "node_obligations", "decision_id", "policy_revision"}`.
+    ///
+    /// Every node of a region shares its region's verdict (the same array storage, see
+    /// `Placement.place`), so each distinct list of reasons or transfer bases is serialised once
+    /// and copied for the other nodes; that is most of the bytes of a large answer. Keys are
+    /// storage addresses: lists with the same storage hold the same elements, and all of them
+    /// stay alive in `result` while this runs, so no address is reused meanwhile.
+    static func writePlaceAnswer(_ result: PlacementResult, decisionID: String, policyRevision: String,
+                                 into w: inout JSONWriter) {
+        var denialBytes: [UnsafeRawPointer: [UInt8]] = [:]
+        var obligationBytes: [UnsafeRawPointer: [UInt8]] = [:]
+        w.raw("{\"allowed\":[")
+        for (i, n) in result.allowed.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(n)
+        }
+        w.raw("],\"rejected\":{")
+        for (i, r) in result.rejected.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(r.node)
+            w.byte(UInt8(ascii: ":"))
+            let key = r.reasons.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+            if let key, let bytes = denialBytes[key] { w.bytes.append(contentsOf: bytes); continue }
+            var f = JSONWriter(capacity: 256)
+            f.denials(r.reasons)
+            w.bytes.append(contentsOf: f.bytes)
+            if let key { denialBytes[key] = f.bytes }
+        }
+        w.raw("},\"obligations\":")
+        w.obligations(result.obligations)
+        w.raw(",\"node_obligations\":{")
+        for (i, n) in result.nodeObligations.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(n.node)
+            w.byte(UInt8(ascii: ":"))
+            let key = n.obligations.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+            if let key, let bytes = obligationBytes[key] { w.bytes.append(contentsOf: bytes); continue }
+            var f = JSONWriter(capacity: 256)
+            f.obligations(n.obligations)
+            w.bytes.append(contentsOf: f.bytes)
+            if let key { obligationBytes[key] = f.bytes }
+        }
+        w.raw("},\"decision_id\":")
+        w.string(decisionID)
+        w.raw(",\"policy_revision\":")
+        w.string(policyRevision)
+        w.byte(UInt8(ascii: "}"))
     }
 
     // MARK: transfer

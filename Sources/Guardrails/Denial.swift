@@ -37,14 +37,26 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     case computeUnqualifiedImage = "compute.unqualified_image"
     /// The principal may not place jobs (Cedar said no).
     case placementNotAuthorized = "placement.not_authorized"
+    /// `place` named a node by a name the node inventory does not hold (see `nodes.sync`).
+    case placementUnknownNode = "placement.unknown_node"
     /// A dataset named by the job or request is unknown to the entity store.
     case dataUnknownDataset = "data.unknown_dataset"
     /// A data entity carries a guardrail attribute with a wrong type or value.
     case dataInvalidAttribute = "data.invalid_attribute"
 
+    /// The code's prefix. A switch rather than parsing the prefix: answers with many rejected
+    /// nodes ask this once per denial.
     public var guardrail: Guardrail {
-        let prefix = rawValue.prefix { $0 != "." }
-        return Guardrail(rawValue: String(prefix)) ?? .data
+        switch self {
+        case .residencyCrossBorder, .residencyLocationMissing, .residencyUnknownLocation: .residency
+        case .purposeMissing, .purposeUnknown: .purpose
+        case .consentMissing, .consentWithdrawn: .consent
+        case .retentionActive, .retentionExpired, .retentionLegalHold, .retentionUnknownClass: .retention
+        case .isolationStudyMismatch, .isolationStudyMissing: .isolation
+        case .computeUnqualifiedNode, .computeUnqualifiedImage: .compute
+        case .placementNotAuthorized, .placementUnknownNode: .placement
+        case .dataUnknownDataset, .dataInvalidAttribute: .data
+        }
     }
 }
 
