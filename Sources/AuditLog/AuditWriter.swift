@@ -1,4 +1,5 @@
 import CustosJSON
+import Glibc
 import Foundation  // Thread only
 
 /// When `append` returns relative to the fsync that makes the entry durable.
@@ -56,6 +57,9 @@ public final class AuditWriter: @unchecked Sendable {
     /// appenders wake it. Otherwise it comes back on its own (see `offLingerMs`), so a busy
     /// daemon does not pay a wake-up and a context switch per entry.
     private var writerIdle = false
+    /// Appenders sleeping in `waitDurable`, each until its index is durable (see
+    /// `Monitor.makeCondition`).
+    private var waiters: [(index: UInt64, condition: UnsafeMutablePointer<pthread_cond_t>)] = []
 
     // Owned by the writer thread once it runs.
     private var segment: AppendFile
@@ -210,11 +214,35 @@ public final class AuditWriter: @unchecked Sendable {
         monitor.lock()
         defer { monitor.unlock() }
         if durableCount <= index && !pending.isEmpty { monitor.signalWork() }
+        guard durableCount <= index else { return }
+        let condition = monitor.makeCondition()
+        waiters.append((index, condition))
+        defer {
+            // Still listed when leaving for a failure or a close.
+            if let i = waiters.firstIndex(where: { $0.condition == condition }) { waiters.remove(at: i) }
+            monitor.destroy(condition)
+        }
         while durableCount <= index {
             if let failure { throw failure }
             if finished { throw .closed }
-            monitor.waitForProgress()
+            monitor.wait(on: condition)
         }
+    }
+
+    /// Under the lock: wakes the appenders whose entries are now durable, or all of them when
+    /// the writer failed or finished.
+    private func wakeWaiters(all: Bool) {
+        var kept = 0
+        for w in waiters {
+            if all || w.index < durableCount {
+                monitor.signal(w.condition)
+            } else {
+                waiters[kept] = w
+                kept += 1
+            }
+        }
+        if all { return }  // each removes itself when it leaves
+        waiters.removeLast(waiters.count - kept)
     }
 
     /// False once a write or fsync failed (permanently) or after `close()`.
@@ -305,10 +333,12 @@ public final class AuditWriter: @unchecked Sendable {
             monitor.lock()
             if let error {
                 failure = .writerFailed(reason: error.description)
+                wakeWaiters(all: true)
                 monitor.broadcastProgress()
                 break
             }
             durableCount += UInt64(batch.count)
+            wakeWaiters(all: false)
             monitor.broadcastProgress()
             if isLast { break }
         }
@@ -320,6 +350,7 @@ public final class AuditWriter: @unchecked Sendable {
         if let f, let onFailure { onFailure(f) }
         monitor.lock()
         finished = true
+        wakeWaiters(all: true)
         monitor.broadcastProgress()
         monitor.unlock()
     }

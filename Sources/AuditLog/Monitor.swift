@@ -35,6 +35,23 @@ final class Monitor: @unchecked Sendable {
     func waitForWork() { pthread_cond_wait(work, mutex) }
     func waitForProgress() { pthread_cond_wait(progress, mutex) }
 
+    /// A condition of one sleeper's own, so the writer can wake exactly the appenders whose
+    /// entries a sync covered: a broadcast would also wake every appender still waiting for
+    /// the next sync, only for them to take the lock and sleep again.
+    func makeCondition() -> UnsafeMutablePointer<pthread_cond_t> {
+        let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        pthread_cond_init(c, nil)
+        return c
+    }
+
+    func destroy(_ c: UnsafeMutablePointer<pthread_cond_t>) {
+        pthread_cond_destroy(c)
+        c.deallocate()
+    }
+
+    func wait(on c: UnsafeMutablePointer<pthread_cond_t>) { pthread_cond_wait(c, mutex) }
+    func signal(_ c: UnsafeMutablePointer<pthread_cond_t>) { pthread_cond_signal(c) }
+
     /// Waits for work until the monotonic clock reaches `deadlineMs`.
     func waitForWork(untilMs deadlineMs: Int64) {
         var ts = timespec(tv_sec: Int(deadlineMs / 1000), tv_nsec: Int(deadlineMs % 1000) * 1_000_000)
