@@ -116,44 +116,40 @@ public enum GuardrailMethods {
     /// stay alive in `result` while this runs, so no address is reused meanwhile.
     static func writePlaceAnswer(_ result: PlacementResult, decisionID: String, policyRevision: String,
                                  into w: inout JSONWriter) {
-        var denialBytes: [UnsafeRawPointer: [UInt8]] = [:]
-        var obligationBytes: [UnsafeRawPointer: [UInt8]] = [:]
         w.raw("{\"allowed\":[")
         for (i, n) in result.allowed.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
             w.string(n)
         }
         w.raw("],\"rejected\":{")
-        for (i, r) in result.rejected.enumerated() {
-            if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(r.node)
-            w.byte(UInt8(ascii: ":"))
-            let key = r.reasons.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
-            if let key, let bytes = denialBytes[key] { w.bytes.append(contentsOf: bytes); continue }
-            var f = JSONWriter(capacity: 256)
-            f.denials(r.reasons)
-            w.bytes.append(contentsOf: f.bytes)
-            if let key { denialBytes[key] = f.bytes }
-        }
+        writeNodeMap(result.rejected, node: \.node, list: \.reasons, into: &w) { $0.denials($1) }
         w.raw("},\"obligations\":")
         w.obligations(result.obligations)
         w.raw(",\"node_obligations\":{")
-        for (i, n) in result.nodeObligations.enumerated() {
-            if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(n.node)
-            w.byte(UInt8(ascii: ":"))
-            let key = n.obligations.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
-            if let key, let bytes = obligationBytes[key] { w.bytes.append(contentsOf: bytes); continue }
-            var f = JSONWriter(capacity: 256)
-            f.obligations(n.obligations)
-            w.bytes.append(contentsOf: f.bytes)
-            if let key { obligationBytes[key] = f.bytes }
-        }
+        writeNodeMap(result.nodeObligations, node: \.node, list: \.obligations, into: &w) { $0.obligations($1) }
         w.raw("},\"decision_id\":")
         w.string(decisionID)
         w.raw(",\"policy_revision\":")
         w.string(policyRevision)
         w.byte(UInt8(ascii: "}"))
+    }
+
+    /// `"node": [...]` members, each distinct list (by storage) serialised once.
+    private static func writeNodeMap<Item, Element>(_ items: [Item], node: KeyPath<Item, String>, list: KeyPath<Item, [Element]>,
+                                                   into w: inout JSONWriter, encode: (inout JSONWriter, [Element]) -> Void) {
+        var memo: [UnsafeRawPointer: [UInt8]] = [:]
+        for (i, item) in items.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(item[keyPath: node])
+            w.byte(UInt8(ascii: ":"))
+            let elements = item[keyPath: list]
+            let key = elements.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+            if let key, let bytes = memo[key] { w.bytes.append(contentsOf: bytes); continue }
+            var f = JSONWriter(capacity: 256)
+            encode(&f, elements)
+            w.bytes.append(contentsOf: f.bytes)
+            if let key { memo[key] = f.bytes }
+        }
     }
 
     // MARK: transfer

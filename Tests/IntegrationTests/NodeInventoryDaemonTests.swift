@@ -14,30 +14,12 @@ import Testing
         r.objectValue?["rejected"]?.objectValue?[node]?.arrayValue?.compactMap { $0.objectValue?["code"]?.stringValue } ?? []
     }
 
-    /// `custos ARGS < stdin`: status and standard output/error.
-    static func custos(_ args: [String], stdin: String) throws -> (status: Int32, out: String, err: String) {
-        try requireBinary()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: daemonCustosBinary)
-        p.arguments = args
-        let input = try #require(FileHandle(forReadingAtPath: stdin))
-        let out = Pipe(), err = Pipe()
-        p.standardInput = input
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
     @Test func namesResolveThroughTheInventoryUntilTheDaemonRestarts() throws {
         let d = try GuardrailDaemonTests.daemon()
         // The CLI path the docs show: params from stdin.
         let file = d.dir + "/sync.json"
         try Self.sync.write(toFile: file, atomically: true, encoding: .utf8)
-        let out = try Self.custos(["call", "nodes.sync", "-", "--socket", d.socket], stdin: file)
+        let out = try runCustosCommand(["call", "nodes.sync", "-", "--socket", d.socket], stdin: file)
         #expect(out.status == 0, "\(out.err)")
         let answer = try JSON.parse(out.out)
         #expect(answer.objectValue?["nodes"] == .int(3))

@@ -125,12 +125,17 @@ struct DaemonFailure: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// Runs the custos binary to completion: exit status, stdout, stderr.
-func runCustosCommand(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+/// Runs the custos binary to completion, its standard input read from the file `stdin` when
+/// given: exit status, stdout, stderr.
+func runCustosCommand(_ args: [String], stdin: String? = nil) throws -> (status: Int32, out: String, err: String) {
     try requireBinary()
     let p = Process()
     p.executableURL = URL(fileURLWithPath: daemonCustosBinary)
     p.arguments = args
+    if let stdin {
+        guard let input = FileHandle(forReadingAtPath: stdin) else { throw DaemonFailure(message: "cannot read \(stdin)") }
+        p.standardInput = input
+    }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
