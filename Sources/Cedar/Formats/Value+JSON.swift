@@ -88,12 +88,12 @@ extension Value {
 
 extension CedarRecord {
     public init(json o: JSONObject) throws(FormatError) {
-        var fields: [(String, Value)] = []
+        var fields: [Field] = []
         fields.reserveCapacity(o.count)
         for m in o.members {
-            do { fields.append((m.key, try Value(json: m.value))) } catch { throw error.within(m.key) }
+            do { fields.append(Field(key: m.key, value: try Value(json: m.value))) } catch { throw error.within(m.key) }
         }
-        self.init(fields)
+        self.init(fields: fields)
     }
 
     public var json: JSONObject {

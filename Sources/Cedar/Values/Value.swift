@@ -104,6 +104,17 @@ public struct CedarRecord: Sendable, Hashable {
         fields = out
     }
 
+    /// Fields already in key order without repeats (checked), else sorted as `init(_:)` does.
+    /// Requests usually send their context keys in order, so this is one pass and one array.
+    init(fields fs: [Field]) {
+        var ordered = true
+        for i in fs.indices.dropFirst() where !fs[i - 1].key.scalarLess(fs[i].key) {
+            ordered = false
+            break
+        }
+        if ordered { fields = fs } else { self = CedarRecord(fs.map { ($0.key, $0.value) }) }
+    }
+
     public var count: Int { fields.count }
     public var isEmpty: Bool { fields.isEmpty }
 
