@@ -33,6 +33,7 @@ let package = Package(
         .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance"]),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),
+        .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),
         .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON"]),
