@@ -175,9 +175,11 @@ public enum GuardrailMethods {
         let cedar = snapshot.policies.authorize(request, entities: snapshot.entities)
         var outcome = GuardrailOutcome()
         if snapshot.guardrails.status.isActive {
+            let consent = try state.snapshot()
             do throws(Denial) {
                 if let d = try dataset(t.dataset, in: snapshot) {
-                    outcome = TransferCheck.decide(t, data: d, config: snapshot.guardrails, now: .daemonNow(now))
+                    outcome = TransferCheck.decide(t, data: d, config: snapshot.guardrails,
+                                                   holds: consent.holdMatters(dataset: d.id), now: .daemonNow(now))
                 } else {
                     // A move of data the guardrails know nothing about cannot be shown lawful.
                     outcome = GuardrailOutcome(denials: [Denial(.dataUnknownDataset,

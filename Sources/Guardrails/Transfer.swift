@@ -25,9 +25,32 @@ public struct TransferRequest: Sendable, Hashable {
 
 /// The residency enforcer for moves between regions (issue point 4, facts.md §1).
 public enum TransferCheck {
+    /// `holds` are the dataset's legal-hold matters from the consent store (the entity's own
+    /// `legal_hold` attribute counts too).
     public static func decide(_ request: TransferRequest, data: DatasetAttributes, config: GuardrailConfig,
-                              now: CedarDatetime) -> GuardrailOutcome {
-        guard config.status.isActive, let regions = config.regions else { return GuardrailOutcome() }
+                              holds: [String] = [], now: CedarDatetime) -> GuardrailOutcome {
+        guard config.status.isActive else { return GuardrailOutcome() }
+        // Every kind of transfer makes or refreshes a copy. Past the disposal date, with no hold
+        // keeping the data, that copy would keep it beyond its retention wherever it goes
+        // (nothing kept past its disposal date), so it is refused whatever the destination.
+        // Under a hold the data must be kept, and keeping it safe by backup or replication is
+        // part of that.
+        var retention: [Denial] = []
+        if data.retentionClass != nil, config.retention != nil {
+            let st = RetentionCheck.status(data, config: config, holds: holds, now: now)
+            if st.disposalDue, let e = st.expiry {
+                retention.append(Denial(.retentionExpired,
+                    "\(request.kind.rawValue) of dataset \(data.id): it passed its retention expiry \(CivilTime.format(e)) and is due for disposal; a copy would keep it past that date"))
+            }
+        }
+        let outcome = residency(request, data: data, config: config, now: now)
+        if retention.isEmpty { return outcome }
+        return GuardrailOutcome(denials: retention + outcome.denials)
+    }
+
+    private static func residency(_ request: TransferRequest, data: DatasetAttributes, config: GuardrailConfig,
+                                  now: CedarDatetime) -> GuardrailOutcome {
+        guard let regions = config.regions else { return GuardrailOutcome() }
         var denials: [Denial] = []
         for (field, name) in [("from", request.from), ("to", request.to)] where regions.regions.scalarLookup(name) == nil {
             denials.append(Denial(.residencyUnknownLocation, "\(field) region \"\(name)\" is not defined in guardrails/regions.json"))

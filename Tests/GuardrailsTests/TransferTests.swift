@@ -58,3 +58,42 @@ func everyTransferKindIsCheckedAgainstTheDestination(_ kind: TransferKind, _ i: 
         try TransferRequest(json: JSON.parse("{\"principal\":\"p\",\"dataset\":\"d\",\"from\":\"a\",\"to\":\"b\",\"kind\":\"teleport\"}"))
     }
 }
+
+/// A transfer makes a copy: past the disposal date, with nothing holding the data, it is refused
+/// wherever it goes; under a hold (on the entity or in the store), or before expiry, only
+/// residency decides. The record expires 2025-03-15 (25 years after the end of trial).
+struct TransferRetentionCase: Sendable, CustomStringConvertible {
+    var name: String
+    var at: String
+    var to: String
+    var triggers: [String: String] = ["end_of_trial": "2000-03-15", "last_marketing_approval": "2001-01-10"]
+    var entityHold = false
+    var storeHolds: [String] = []
+    var codes: [DenialCode]
+    var description: String { name }
+}
+
+let transferRetentionCases: [TransferRetentionCase] = [
+    .init(name: "backup the day before expiry", at: "2025-03-14T23:59:59Z", to: "eu-west-3", codes: []),
+    .init(name: "backup at expiry", at: "2025-03-15", to: "eu-west-3", codes: [.retentionExpired]),
+    .init(name: "replicate after expiry to a non-adequate destination: both reasons", at: "2026-01-01", to: "us-west-2",
+          codes: [.retentionExpired, .residencyCrossBorder]),
+    .init(name: "backup after expiry under the entity's hold", at: "2026-01-01", to: "eu-west-3", entityHold: true, codes: []),
+    .init(name: "backup after expiry under a store hold", at: "2026-01-01", to: "eu-west-3", storeHolds: ["LIT-2026-7"], codes: []),
+    .init(name: "copy with an unrecorded trigger (retained)", at: "2090-01-01", to: "eu-west-3",
+          triggers: ["end_of_trial": "2000-03-15"], codes: []),
+]
+
+@Test(arguments: transferRetentionCases, TransferKind.allCases)
+func aTransferPastTheDisposalDateIsRefusedUnlessAHoldKeepsTheData(_ c: TransferRetentionCase, _ kind: TransferKind) {
+    let data = DatasetAttributes(id: "onc-tmf", residency: "DE", state: .pseudonymised, dataClass: "clinical", study: "ONC-301",
+                                 retentionClass: "clinical_trial_record",
+                                 retentionTriggers: c.triggers.mapValues { Fixtures.date($0) }, legalHold: c.entityHold)
+    let req = TransferRequest(principal: "User::\"ops\"", dataset: data.id, from: "eu-central-1", to: c.to, kind: kind)
+    let out = TransferCheck.decide(req, data: data, config: Fixtures.config, holds: c.storeHolds, now: Fixtures.date(c.at))
+    #expect(out.denials.map(\.code) == c.codes, "\(out.denials)")
+    if let d = out.denials.first, d.code == .retentionExpired {
+        #expect(d.message.hasPrefix("\(kind.rawValue) of dataset onc-tmf"), "\(d.message)")
+        #expect(d.message.contains("2025-03-15"), "\(d.message)")
+    }
+}
