@@ -167,6 +167,14 @@ public enum GuardrailMethods {
         do throws(GuardrailParamError) { t = try TransferRequest(json: json) } catch { throw invalid(error) }
         let who = try principal(t.principal, field: "params.principal")
         let snapshot = try services.readySnapshot()
+        if let b = t.basis, snapshot.guardrails.status.isActive, !b.utf8.elementsEqual("adequacy".utf8) {
+            // A misspelt basis must not pass unnoticed because a move inside the EEA needs none.
+            let ids = snapshot.guardrails.transfers?.bases.map(\.id) ?? []
+            guard ids.contains(where: { $0.scalarEquals(b) }) else {
+                throw .invalidParams(field: "params.basis",
+                                     "no transfer basis \"\(b)\" in guardrails/transfers.json; known: \((["adequacy"] + ids).joined(separator: ", "))")
+            }
+        }
         let now = services.clock()
         var ctx: [(String, Value)] = [("kind", .string(t.kind.rawValue)), ("from", .string(t.from)), ("to", .string(t.to))]
         if let b = t.basis { ctx.append(("basis", .string(b))) }

@@ -131,6 +131,8 @@ import Testing
         (#"{"principal":"User::\"pat\"","dataset":"x","from":"eu-central-1","to":"eu-west-3","kind":"teleport"}"#, "params.kind"),
         (#"{"principal":"User::\"pat\"","dataset":"x","from":"eu-central-1","kind":"copy"}"#, "params.to"),
         (#"{"principal":"User::\"pat\"","dataset":"x","from":"a","to":"b","kind":"copy","why":"x"}"#, "params.why"),
+        // Inside the EEA no basis is needed, but a misspelt one is still an error, not ignored.
+        (#"{"principal":"User::\"pat\"","dataset":"onc301-de-clinical","from":"eu-central-1","to":"eu-west-3","kind":"copy","basis":"scc-sg-cro-2052"}"#, "params.basis"),
     ])
     func transferParamsErrorsNameTheField(params: String, field: String) throws {
         let f = try GuardrailFixture()
