@@ -25,10 +25,15 @@ extension GuardrailMethods {
                 }
                 grantedAt = d
             }
+            let now = CedarDatetime.daemonNow(services.clock())
+            if let g = grantedAt, now < g {
+                // A bad value, not a conflict with the recorded state: say which field.
+                throw .invalidParams(field: "params.granted_at", "\(g.description) is in the future; a consent is recorded once it has been given")
+            }
             let store = try open(state)
             let record = try commit { () throws(ConsentStoreError) in
                 try store.grant(subject, purpose: purpose, evidence: evidence, actor: actor(caller),
-                                now: .daemonNow(services.clock()), grantedAt: grantedAt)
+                                now: now, grantedAt: grantedAt)
             }
             try services.note(.change(method: "consent.grant", caller: caller, subject: "\(subject.kind):\(subject.id)",
                                       details: .object(JSONObject(["purpose": .string(purpose),
