@@ -36,13 +36,22 @@ public struct AuditQuery: Sendable {
     /// The matching entries in log order. Reads the segments as they are; run the verifier to
     /// know whether they can be trusted.
     public func run(stateDirectory: String) throws(AuditError) -> [AuditEntry] {
+        var out: [AuditEntry] = []
+        try forEachMatch(stateDirectory: stateDirectory) { e, _ in out.append(e) }
+        return out
+    }
+
+    /// Calls `body` with each matching entry and its canonical bytes, in log order, holding
+    /// none of them: a broad query over a large log runs in constant memory.
+    public func forEachMatch(stateDirectory: String,
+                             _ body: (AuditEntry, UnsafeRawBufferPointer) -> Void) throws(AuditError) {
         let needles = prefilterNeedles()
         let sinceText = since.map { Array($0.rfc3339.utf8) }
         let untilText = until.map { Array($0.rfc3339.utf8) }
-        var out: [AuditEntry] = []
+        var found = 0
         var parseError: AuditError? = nil
         let summary = try LogReader.scan(stateDirectory) { _, payload in
-            if let limit, out.count >= limit { return false }
+            if let limit, found >= limit { return false }
             if sinceText != nil || untilText != nil {
                 guard let t = Self.timeField(payload) else { return true }
                 if let s = sinceText, t.lexicographicallyPrecedes(s) { return true }
@@ -51,7 +60,10 @@ public struct AuditQuery: Sendable {
             for n in needles where !Self.contains(payload, n) { return true }
             do throws(AuditError) {
                 let e = try AuditEntry(canonicalJSON: payload)
-                if matches(e) { out.append(e) }
+                if matches(e) {
+                    found += 1
+                    body(e, payload)
+                }
                 return true
             } catch {
                 parseError = error
@@ -62,7 +74,6 @@ public struct AuditQuery: Sendable {
         if case .corrupt(let name, let offset, _, let reason)? = summary.issue {
             throw .corruptLog(path: stateDirectory + "/" + name, offset: offset, reason: reason)
         }
-        return out
     }
 
     /// Exact check on a parsed entry.

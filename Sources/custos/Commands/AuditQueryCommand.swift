@@ -65,12 +65,12 @@ enum AuditQueryCommand {
                 }
                 return 0
             }
-            let entries = try q.run(stateDirectory: dir)
             switch format {
             case .jsonl:
-                for e in entries { out.write(e.canonicalJSON() + [0x0A]) }
+                // Streamed: the stored bytes are the canonical entry.
+                try q.forEachMatch(stateDirectory: dir) { _, payload in out.write(Array(payload) + [0x0A]) }
             case .table:
-                out.write(AuditTable.render(entries))
+                out.write(AuditTable.render(try q.run(stateDirectory: dir)))
             }
             return 0
         } catch {
