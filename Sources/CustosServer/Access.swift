@@ -1,8 +1,6 @@
-/// Who may call a method, by the kernel-reported uid and gid of the connecting process.
-///
-/// The gid is the caller's effective gid as SO_PEERCRED reports it; supplementary groups are
-/// not visible through the socket, so a group rule matches only a caller whose effective group
-/// it is (run clients with `sg custos ...` or a setgid wrapper when granting by group).
+/// Who may call a method, by the kernel-reported uid and groups of the connecting process: its
+/// effective gid (SO_PEERCRED) and its supplementary groups (SO_PEERGROUPS), as they were when
+/// it connected.
 public struct AccessRule: Sendable, Hashable {
     /// nil for both means "any caller not denied".
     public var allowedUIDs: [UInt32]?
@@ -22,10 +20,13 @@ public struct AccessRule: Sendable, Hashable {
     public static let anyone = AccessRule()
     public static let nobody = AccessRule(allowedUIDs: [], allowedGIDs: [])
 
-    public func permits(uid: UInt32, gid: UInt32) -> Bool {
-        if deniedUIDs.contains(uid) || deniedGIDs.contains(gid) { return false }
+    /// A deny on any of the caller's groups refuses; an allow on any of them admits.
+    public func permits(uid: UInt32, gid: UInt32, groups: [UInt32] = []) -> Bool {
+        if deniedUIDs.contains(uid) || deniedGIDs.contains(gid) || groups.contains(where: deniedGIDs.contains) { return false }
         if allowedUIDs == nil && allowedGIDs == nil { return true }
-        return (allowedUIDs?.contains(uid) ?? false) || (allowedGIDs?.contains(gid) ?? false)
+        if allowedUIDs?.contains(uid) ?? false { return true }
+        guard let allowedGIDs else { return false }
+        return allowedGIDs.contains(gid) || groups.contains(where: allowedGIDs.contains)
     }
 }
 

@@ -8,12 +8,15 @@ public struct CallContext: Sendable, Hashable {
     public var pid: Int32
     /// Unique per server run; lets logs tie calls from one connection together.
     public var connectionID: UInt64
+    /// Supplementary groups (see `PeerCredentials.groups`).
+    public var groups: [UInt32]
 
-    public init(uid: UInt32, gid: UInt32, pid: Int32, connectionID: UInt64) {
+    public init(uid: UInt32, gid: UInt32, pid: Int32, connectionID: UInt64, groups: [UInt32] = []) {
         self.uid = uid
         self.gid = gid
         self.pid = pid
         self.connectionID = connectionID
+        self.groups = groups
     }
 }
 
@@ -182,7 +185,7 @@ public final class Dispatcher: Sendable {
         guard let i = table.index(of: method) else { throw .methodNotFound(method) }
         let g = generation.load(ordering: .acquiring)
         if verdicts.generation != g {
-            verdicts.allowed = rules.withLock { rs in rs.map { $0.permits(uid: context.uid, gid: context.gid) } }
+            verdicts.allowed = rules.withLock { rs in rs.map { $0.permits(uid: context.uid, gid: context.gid, groups: context.groups) } }
             verdicts.generation = g
         }
         guard verdicts.allowed[i] else {

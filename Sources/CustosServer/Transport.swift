@@ -201,7 +201,7 @@ final class Transport<Service: LineService>: Sendable {
             s.connections[id] = fd
             if s.stopping { shutdown(fd, Int32(SHUT_RD)) }
         }
-        let context = CallContext(uid: cred.uid, gid: cred.gid, pid: cred.pid, connectionID: id)
+        let context = CallContext(uid: cred.uid, gid: cred.gid, pid: cred.pid, connectionID: id, groups: cred.groups)
         running.enter()
         if !spawnThread({ self.serve(fd: fd, context: context) }) {
             finish(fd: fd, id: id)

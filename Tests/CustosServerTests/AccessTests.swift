@@ -73,3 +73,14 @@ import Testing
 func accessRuleDecidesForUID5GID7(_ rule: AccessRule, _ permitted: Bool) {
     #expect(rule.permits(uid: 5, gid: 7) == permitted)
 }
+
+@Test(arguments: [
+    (AccessRule(allowedGIDs: [990]), true),                      // allowed through a supplementary group
+    (AccessRule(allowedGIDs: [991]), false),
+    (AccessRule(allowedUIDs: [5], deniedGIDs: [990]), false),    // a deny on any group refuses
+    (AccessRule(allowedGIDs: [7], deniedGIDs: [42]), false),
+    (AccessRule(deniedGIDs: [991]), true),
+])
+func supplementaryGroupsCountLikeTheEffectiveGroup(_ rule: AccessRule, _ permitted: Bool) {
+    #expect(rule.permits(uid: 5, gid: 7, groups: [42, 990]) == permitted)
+}

@@ -36,6 +36,12 @@ func idsAreEchoedExactlyKeepingIntegerVersusReal(_ id: String, _ expected: Strin
         #expect(r["uid"] == .int(Int64(getuid())))
         #expect(r["gid"] == .int(Int64(getgid())))
         #expect(r["pid"] == .int(Int64(getpid())))
+        // SO_PEERGROUPS: the supplementary groups of the connecting process (this one).
+        let n = getgroups(0, nil)
+        var mine = [gid_t](repeating: 0, count: Int(max(n, 0)))
+        _ = getgroups(n, &mine)
+        let reported = (r["groups"]?.arrayValue ?? []).compactMap(\.intValue).map { gid_t($0) }
+        #expect(reported.sorted() == mine.sorted())
     }
 }
 

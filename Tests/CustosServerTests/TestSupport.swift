@@ -35,7 +35,8 @@ func testMethods(_ probe: Probe) -> MethodTable {
     }
     t.register("whoami") { _, c throws(RPCError) in
         .object(JSONObject(["uid": .int(Int64(c.uid)), "gid": .int(Int64(c.gid)), "pid": .int(Int64(c.pid)),
-                            "connection": .int(Int64(c.connectionID))]))
+                            "connection": .int(Int64(c.connectionID)),
+                            "groups": .array(c.groups.map { .int(Int64($0)) })]))
     }
     t.register("fail") { _, _ throws(RPCError) in throw .internalError("the test handler always fails") }
     t.register("notready") { _, _ throws(RPCError) in throw .notReady("policies are not loaded yet") }
