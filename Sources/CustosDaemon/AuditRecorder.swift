@@ -2,8 +2,6 @@ import AuditLog
 import Cedar
 import CustosJSON
 import CustosServer
-import Dispatch
-import Foundation  // Thread only
 import Glibc
 import ReadMostly
 import Synchronization

@@ -174,14 +174,6 @@ public struct RPCRequest: Sendable {
 
 /// Response encoding and decoding. Encoding writes bytes directly; no tree is built.
 public enum RPCResponse {
-    public static func writeResult(_ result: JSON, id: RequestID, into w: inout JSONWriter) {
-        w.raw("{\"jsonrpc\":\"2.0\",\"result\":")
-        w.value(result)
-        w.raw(",\"id\":")
-        id.write(into: &w)
-        w.byte(UInt8(ascii: "}"))
-    }
-
     public static func writeError(_ error: RPCError, id: RequestID, into w: inout JSONWriter) {
         w.raw("{\"jsonrpc\":\"2.0\",\"error\":{\"code\":")
         w.int(error.code)

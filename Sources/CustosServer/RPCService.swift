@@ -100,14 +100,14 @@ struct RPCService: LineService {
     /// none of them may leave: each is replaced by the error, the other answers stay as written.
     func settle(session: inout Session, out: inout JSONWriter) {
         guard session.ticket.through != nil else { return }
-        let ticket = session.ticket
-        session.ticket = CommitTicket()
-        let waiting = session.waiting
-        session.waiting.removeAll(keepingCapacity: true)
-        do { try dispatcher.commit(ticket) } catch {
+        defer {
+            session.ticket = CommitTicket()
+            session.waiting.removeAll(keepingCapacity: true)
+        }
+        do { try dispatcher.commit(session.ticket) } catch {
             var rebuilt = JSONWriter(capacity: out.bytes.count)
             var from = 0
-            for w in waiting {
+            for w in session.waiting {
                 rebuilt.bytes.append(contentsOf: out.bytes[from..<w.start])
                 RPCResponse.writeError(error, id: w.id, into: &rebuilt)
                 from = w.end
