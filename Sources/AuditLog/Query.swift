@@ -41,10 +41,30 @@ public struct AuditQuery: Sendable {
         return out
     }
 
+    /// Calls `body` with the canonical bytes of each matching entry, in log order, parsing only
+    /// the entries the byte tests cannot settle. In canonical JSON a `"member":"value"` needle
+    /// can only match real structure (a quote inside a string is escaped), and the top-level
+    /// members have no namesakes except inside the allow-listed `context`; so for an entry
+    /// without a context, passing the byte tests is matching. `jsonl` output needs no more.
+    public func forEachMatchingRecord(stateDirectory: String,
+                                      _ body: (UnsafeRawBufferPointer) -> Void) throws(AuditError) {
+        let contextMember = Array(",\"context\":".utf8)
+        try forEachMatch(stateDirectory: stateDirectory, exactWithoutParsing: { payload in
+            !Self.contains(payload, contextMember)
+        }) { _, payload in body(payload) }
+    }
+
     /// Calls `body` with each matching entry and its canonical bytes, in log order, holding
     /// none of them: a broad query over a large log runs in constant memory.
     public func forEachMatch(stateDirectory: String,
                              _ body: (AuditEntry, UnsafeRawBufferPointer) -> Void) throws(AuditError) {
+        try forEachMatch(stateDirectory: stateDirectory, exactWithoutParsing: nil) { e, payload in body(e!, payload) }
+    }
+
+    /// With `exactWithoutParsing`, entries it accepts after the byte tests are passed on
+    /// unparsed (entry nil).
+    private func forEachMatch(stateDirectory: String, exactWithoutParsing: ((UnsafeRawBufferPointer) -> Bool)?,
+                              _ body: (AuditEntry?, UnsafeRawBufferPointer) -> Void) throws(AuditError) {
         let needles = prefilterNeedles()
         let sinceText = since.map { Array($0.rfc3339.utf8) }
         let untilText = until.map { Array($0.rfc3339.utf8) }
@@ -58,6 +78,11 @@ public struct AuditQuery: Sendable {
                 if let u = untilText, !t.lexicographicallyPrecedes(u) { return true }
             }
             for n in needles where !Self.contains(payload, n) { return true }
+            if let exact = exactWithoutParsing, exact(payload) {
+                found += 1
+                body(nil, payload)
+                return true
+            }
             do throws(AuditError) {
                 let e = try AuditEntry(canonicalJSON: payload)
                 if matches(e) {

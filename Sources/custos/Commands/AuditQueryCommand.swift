@@ -68,7 +68,7 @@ enum AuditQueryCommand {
             switch format {
             case .jsonl:
                 // Streamed: the stored bytes are the canonical entry.
-                try q.forEachMatch(stateDirectory: dir) { _, payload in out.write(Array(payload) + [0x0A]) }
+                try q.forEachMatchingRecord(stateDirectory: dir) { payload in out.write(Array(payload) + [0x0A]) }
             case .table:
                 out.write(AuditTable.render(try q.run(stateDirectory: dir)))
             }
