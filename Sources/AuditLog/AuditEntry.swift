@@ -57,9 +57,7 @@ public struct AuditEntry: Sendable, Equatable {
     /// The canonical JSON bytes (the Merkle leaf data).
     public func canonicalJSON() -> [UInt8] {
         var w = JSONWriter(capacity: 512)
-        w.raw("{\"seq\":")
-        w.int(Int64(bitPattern: seq))
-        w.bytes += encodedTail()
+        Self.assemble(seq: seq, tail: encodedTail(), into: &w)
         return w.bytes
     }
 
