@@ -31,16 +31,20 @@ let package = Package(
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
         .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance"]),
+        // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
+        .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),
         .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
-        .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON"]),
+        .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON", "CustosTestSupport"]),
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
         .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
-        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport"]),
+        // Rules every test follows (no time bounds, no fixed sleeps), checked over Tests/.
+        .testTarget(name: "RepositoryTests"),
     ]
 )

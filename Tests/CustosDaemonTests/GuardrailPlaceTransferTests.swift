@@ -149,10 +149,11 @@ import Testing
     }
 }
 
-/// The scheduler hook's cost through the daemon's method table (params already parsed, as the
-/// dispatcher hands them over): 1,000 candidate nodes over every configured region.
-@Suite struct GuardrailPlaceCostTests {
-    @Test func placeWithAThousandNodesThroughTheMethodTableAnswersEveryNodeWithinAFewMilliseconds() throws {
+/// The scheduler hook at its documented scale through the daemon's method table (params already
+/// parsed, as the dispatcher hands them over): 1,000 candidate nodes over every configured region.
+/// How long it takes is a benchmark figure (`custos bench place`, docs/benchmarks.md), not a test.
+@Suite struct GuardrailPlaceScaleTests {
+    @Test func placeWithAThousandNodesThroughTheMethodTableAnswersForEveryNode() throws {
         let f = try GuardrailFixture()
         let regions = ["eu-central-1", "eu-west-3", "eu-west-1", "gr-athens", "ch-zurich", "uk-london",
                        "us-east-1", "us-boston-helix", "us-west-2", "sg-cro", "in-hyderabad"]
@@ -162,21 +163,22 @@ import Testing
             nodes.append(#"{"name":"n\#(i)","region":"\#(regions[i % regions.count])","labels":{"custos.io/gpu-model":"NVIDIA-H100-80GB-HBM3","custos.io/gpu-driver":"550.90.07"\#(study)}}"#)
         }
         let params = try JSON.parse(#"{"job":{"id":"bench","principal":"User::\"carol\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical","onc301-fr-genomic"],"gxp":true,"image":"\#(GuardrailPlaceTransferTests.qualifiedImage)"},"nodes":[\#(nodes.joined(separator: ","))]}"#)
-        var times: [UInt64] = []
-        var answer: JSONObject?
-        for _ in 0..<60 {
-            let t0 = DispatchTime.now().uptimeNanoseconds
+        // Twice: the second call runs on the state the first one left (memoised node maps).
+        var answers: [JSONObject] = []
+        for _ in 0..<2 {
             let r = try f.dispatcher.call("place", params: Params(params), context: f.caller)
-            times.append(DispatchTime.now().uptimeNanoseconds - t0)
-            answer = r.objectValue
+            answers.append(try #require(r.objectValue))
         }
-        let a = try #require(answer)
-        let allowed = a["allowed"]?.arrayValue?.count ?? 0, rejected = a["rejected"]?.objectValue?.count ?? 0
-        #expect(allowed + rejected == 1000)
-        #expect(allowed > 0 && rejected > 0)
-        let p50 = Double(times.sorted()[times.count / 2]) / 1000
-        print("place, 1000 nodes, method table: p50 \(Int(p50)) us")
-        // Generous for a shared 2-core machine; the library alone measures ~0.3-0.4 ms.
-        #expect(p50 < 10_000, "p50 \(p50) us")
+        // (Compared by member: each answer has its own decision_id.)
+        let same = answers[0]["allowed"] == answers[1]["allowed"] && answers[0]["rejected"] == answers[1]["rejected"]
+        #expect(same, "the second call answers as the first")
+        let a = answers[0]
+        let allowed = a["allowed"]?.arrayValue ?? [], rejected = a["rejected"]?.objectValue ?? JSONObject()
+        #expect(allowed.count + rejected.count == 1000)
+        #expect(allowed.count > 0 && rejected.count > 0)
+        // Every node is answered exactly once, under its own name.
+        var names = Set(allowed.compactMap(\.stringValue))
+        names.formUnion(rejected.keys)
+        #expect(names == Set((0..<1000).map { "n\($0)" }))
     }
 }

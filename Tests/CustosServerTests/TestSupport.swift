@@ -16,6 +16,9 @@ final class Probe: Sendable {
     let calls = Atomic<Int>(0)
     let refused = Mutex<[(String, CallContext)]>([])
     let started = DispatchSemaphore(value: 0)
+    /// `hold` returns once the test signals this.
+    let release = DispatchSemaphore(value: 0)
+    let holdReturned = Atomic<Bool>(false)
 }
 
 /// The handler table every server test uses.
@@ -44,11 +47,11 @@ func testMethods(_ probe: Probe) -> MethodTable {
         probe.calls.add(1, ordering: .relaxed)
         return .string("the secret")
     }
-    t.register("sleep") { p, _ throws(RPCError) in
-        let ms = try p.int("ms")
+    t.register("hold") { _, _ throws(RPCError) in
         probe.started.signal()
-        usleep(UInt32(clamping: ms * 1000))
-        return .string("slept")
+        probe.release.wait()
+        probe.holdReturned.store(true, ordering: .sequentiallyConsistent)
+        return .string("held")
     }
     return t
 }

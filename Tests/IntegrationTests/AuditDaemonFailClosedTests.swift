@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -38,11 +39,7 @@ let canMountTmpfs: Bool = {
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
-        var client: RPCClient? = nil
-        for _ in 0..<500 where client == nil {
-            client = try? RPCClient(path: socket, timeout: .seconds(10))
-            if client == nil { usleep(20_000) }
-        }
+        let client: RPCClient? = eventually { try? RPCClient(path: socket, timeout: .seconds(60)) }
         let c = try #require(client, "custos serve did not come up on \(socket)")
         defer { c.close() }
         #expect(try c.call("health").get().objectValue?["ready"] == .bool(true))

@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -28,11 +29,7 @@ import Testing
         p.standardError = FileHandle.nullDevice
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
-            if let c = try? RPCClient(path: d.socket, timeout: .seconds(5)), (try? c.call("health")) != nil { return p }
-            usleep(20_000)
-        }
+        if eventually({ answersHealth(d.socket) }) { return p }
         kill(p.processIdentifier, SIGKILL)
         throw DaemonFailure(message: "the restarted daemon did not answer on \(d.socket)")
     }

@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -13,9 +14,17 @@ extension DaemonIntegrationTests {
         let r = try c.call("policy.reload")
         #expect(errorCodeOf(r) == -32004)
         if case .failure(let e) = r { #expect(e.message.contains("50-broken.cedar") && e.message.contains(before)) }
+        // The policy.reload above already recorded this error, so clear it first: only the
+        // SIGHUP can then bring it back.
+        try FileManager.default.removeItem(atPath: d.policies + "/50-broken.cedar")
+        _ = try c.call("policy.reload").get()
+        #expect(try c.call("policy.status").get().objectValue?["last_reload_error"] == .null)
+        try d.write("50-broken.cedar", "permit(principal, action, resource) when { 1 + };")
         d.signal(SIGHUP)
-        usleep(200_000)
-        let status = try c.call("policy.status").get().objectValue!
+        let status = try #require(eventually { () -> JSONObject? in
+            let s = try? c.call("policy.status").get().objectValue
+            return s?["last_reload_error"] == .null ? nil : s
+        }, "the SIGHUP reload was reported")
         #expect(status["revision"] == .string(before))
         #expect(status["last_reload_error"]?.objectValue?["message"]?.stringValue?.contains("50-broken.cedar") == true)
         #expect(status["guardrails"] == .string("inactive (no configuration)"))
@@ -95,13 +104,12 @@ extension DaemonIntegrationTests {
         // The start-up probe's connection is released asynchronously after it closes, so take
         // the two slots by retrying until both connections are admitted.
         func admitted() throws -> RPCClient? {
-            for _ in 0..<100 {
+            try eventually { () throws -> RPCClient? in
                 let c = try d.client()
                 if (try? c.call("health").get()) != nil { return c }
                 c.close()
-                usleep(20_000)
+                return nil
             }
-            return nil
         }
         let a = try #require(try admitted()), b = try #require(try admitted())
         _ = (a, b)

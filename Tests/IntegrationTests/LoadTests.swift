@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Synchronization
@@ -12,9 +13,17 @@ struct ClientTally: Sendable {
     var revisions: Set<String> = []
 }
 
-/// `clients` connections, each sending `perClient` decide requests with up to `window` in
-/// flight, alternating an allowed and a denied request; every reply is checked by id.
-func pipelinedLoad(socket: String, clients: Int, perClient: Int, window: Int = 64) throws -> [ClientTally] {
+/// Shared with a running `pipelinedLoad`: how many replies have come back so far, and whether
+/// clients should keep sending past their `perClient` requests (until this turns false).
+final class LoadProgress: Sendable {
+    let answered = Atomic<Int>(0)
+    let extend = Atomic<Bool>(false)
+}
+
+/// `clients` connections, each sending at least `perClient` decide requests with up to `window`
+/// in flight, alternating an allowed and a denied request; every reply is checked by id.
+func pipelinedLoad(socket: String, clients: Int, perClient: Int, window: Int = 64,
+                   progress: LoadProgress? = nil) throws -> [ClientTally] {
     let allow = requestLine("decide", try exampleRequest("allow-scientist-reads-own-study.json"), id: .int(0))
     let deny = requestLine("decide", try exampleRequest("deny-lead-exports-identified.json"), id: .int(0))
     // Same request bodies with the id swapped in, so each client builds its lines cheaply.
@@ -25,7 +34,6 @@ func pipelinedLoad(socket: String, clients: Int, perClient: Int, window: Int = 6
     }
     let results = Mutex<[ClientTally]>([])
     let group = DispatchGroup()
-    var failures: [String] = []
     let failureLock = Mutex<[String]>([])
     for _ in 0..<clients {
         group.enter()
@@ -33,17 +41,19 @@ func pipelinedLoad(socket: String, clients: Int, perClient: Int, window: Int = 6
             defer { group.leave() }
             var tally = ClientTally()
             do {
-                let c = try RPCClient(path: socket, timeout: .seconds(30))
+                let c = try RPCClient(path: socket, timeout: .seconds(60))
                 defer { c.close() }
                 var sent = 0
                 var burst: [UInt8] = []
-                while tally.answered < perClient {
+                func more() -> Bool { sent < perClient || progress?.extend.load(ordering: .relaxed) == true }
+                while true {
                     burst.removeAll(keepingCapacity: true)
-                    while sent < perClient && sent - tally.answered < window {
+                    while more() && sent - tally.answered < window {
                         burst += line(sent)
                         sent += 1
                     }
                     if !burst.isEmpty { try c.send(line: burst) }
+                    if tally.answered == sent { break }  // nothing in flight, nothing more to send
                     guard let l = try c.readLine() else { tally.wrong.append("connection closed"); break }
                     let (id, outcome) = try RPCResponse.decode(try JSON.parse(l))
                     let expected = tally.answered % 2 == 0 ? "allow" : "deny"
@@ -55,6 +65,7 @@ func pipelinedLoad(socket: String, clients: Int, perClient: Int, window: Int = 6
                         tally.wrong.append("reply \(tally.answered): \(outcome)")
                     }
                     tally.answered += 1
+                    progress?.answered.add(1, ordering: .relaxed)
                 }
             } catch {
                 failureLock.withLock { $0.append("\(error)") }
@@ -63,7 +74,7 @@ func pipelinedLoad(socket: String, clients: Int, perClient: Int, window: Int = 6
         }
     }
     group.wait()
-    failures = failureLock.withLock { $0 }
+    let failures = failureLock.withLock { $0 }
     if !failures.isEmpty { throw DaemonFailure(message: "client failures: \(failures.prefix(3))") }
     return results.withLock { $0 }
 }
@@ -80,19 +91,29 @@ extension DaemonIntegrationTests {
 
     @Test func reloadingWhileUnderThatLoadFailsNoRequestAndNeverMixesRevisions() throws {
         let d = try TestDaemon(config: #"{"access":{"methods":{"policy.reload":"anyone"}}}"#).start()
-        let stop = Atomic<Bool>(false)
+        let reloadCount = 5
         let reloads = Mutex<(ok: Int, failed: [String], revisions: Set<String>)>((0, [], []))
         let reloader = DispatchSemaphore(value: 0)
         let policies = d.policies
         let socket = d.socket
+        // The clients keep sending until every reload is done, and the reloads start once
+        // answers flow, so each reload lands in the middle of the load however fast it runs.
+        let progress = LoadProgress()
+        progress.extend.store(true, ordering: .relaxed)
         Thread.detachNewThread {
-            var n = 0
-            while !stop.load(ordering: .relaxed) {
+            defer {
+                progress.extend.store(false, ordering: .relaxed)
+                reloader.signal()
+            }
+            guard eventually({ progress.answered.load(ordering: .relaxed) > 0 }) else {
+                reloads.withLock { $0.failed.append("the load never answered") }
+                return
+            }
+            for n in 0..<reloadCount {
                 // A comment changes the revision but no decision.
                 try? "// reload \(n)\n".write(toFile: policies + "/95-reload-marker.cedar", atomically: true, encoding: .utf8)
-                n += 1
                 do {
-                    let c = try RPCClient(path: socket, timeout: .seconds(30))
+                    let c = try RPCClient(path: socket, timeout: .seconds(60))
                     let r = try c.call("policy.reload")
                     c.close()
                     reloads.withLock { s in
@@ -106,19 +127,18 @@ extension DaemonIntegrationTests {
                 } catch {
                     reloads.withLock { $0.failed.append("\(error)") }
                 }
-                usleep(20_000)
             }
-            reloader.signal()
         }
-        let tallies = try pipelinedLoad(socket: d.socket, clients: 64, perClient: 1000)
-        stop.store(true, ordering: .relaxed)
+        let tallies = try pipelinedLoad(socket: d.socket, clients: 64, perClient: 1000, progress: progress)
         reloader.wait()
         let r = reloads.withLock { $0 }
         #expect(r.failed.isEmpty, "\(r.failed.prefix(3))")
-        #expect(r.ok >= 2, "the load lasted long enough for several reloads")
+        #expect(r.ok == reloadCount)
+        #expect(r.revisions.count == reloadCount, "each reload installed a new revision")
         let wrong = tallies.flatMap(\.wrong)
         #expect(wrong.isEmpty, "\(wrong.prefix(5))")
-        #expect(tallies.reduce(0) { $0 + $1.answered } == 64_000)
+        #expect(tallies.count == 64)
+        #expect(tallies.allSatisfy { $0.answered >= 1000 })
         // Every revision a decision reported is one that a reload (or the start) installed.
         let seen = tallies.reduce(into: Set<String>()) { $0.formUnion($1.revisions) }
         let initial = seen.subtracting(r.revisions)

@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -108,11 +109,7 @@ extension DaemonIntegrationTests {
         #expect(h["reasons"]?.arrayValue?.first?.stringValue?.contains("zz-broken.cedar") == true)
         try FileManager.default.removeItem(atPath: d.policies + "/zz-broken.cedar")
         d.signal(SIGHUP)
-        var ready = false
-        for _ in 0..<200 where !ready {
-            usleep(20_000)
-            ready = (try? c.call("health").get().objectValue?["ready"]) == .bool(true)
-        }
+        let ready = eventually { (try? c.call("health").get().objectValue?["ready"]) == .bool(true) }
         #expect(ready, "SIGHUP after fixing the folder makes the daemon ready")
         #expect(decisionOf(try c.call("decide", params: try exampleRequest("allow-scientist-reads-own-study.json"))) == "allow")
     }

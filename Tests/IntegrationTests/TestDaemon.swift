@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -82,18 +83,19 @@ final class TestDaemon: @unchecked Sendable {
     @discardableResult
     func start() throws -> TestDaemon {
         try process.run()
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
-            if !process.isRunning {
-                throw DaemonFailure(message: "custos serve exited with \(process.terminationStatus): \(stderrText())")
-            }
-            if let c = try? RPCClient(path: socket, timeout: .seconds(5)), (try? c.call("health")) != nil { return self }
-            usleep(20_000)
+        var exited = false
+        let answered = eventually {
+            exited = !process.isRunning
+            return exited || answersHealth(socket)
         }
-        throw DaemonFailure(message: "custos serve did not answer on \(socket) within 15 s: \(stderrText())")
+        if exited {
+            throw DaemonFailure(message: "custos serve exited with \(process.terminationStatus): \(stderrText())")
+        }
+        if !answered { throw DaemonFailure(message: "custos serve did not answer on \(socket): \(stderrText())") }
+        return self
     }
 
-    func client() throws -> RPCClient { try RPCClient(path: socket, timeout: .seconds(20)) }
+    func client() throws -> RPCClient { try RPCClient(path: socket, timeout: .seconds(60)) }
 
     func call(_ method: String, _ params: JSON? = nil) throws -> Result<JSON, RPCError> {
         let c = try client()
@@ -103,11 +105,9 @@ final class TestDaemon: @unchecked Sendable {
 
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
 
-    /// Waits for the process to exit (at most `seconds`) and returns its status, or nil.
-    func waitForExit(seconds: Double = 15) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        return process.isRunning ? nil : process.terminationStatus
+    /// Waits for the process to exit and returns its status, or nil if it did not.
+    func waitForExit() -> Int32? {
+        eventually { !process.isRunning } ? process.terminationStatus : nil
     }
 
     func stderrText() -> String {
@@ -118,6 +118,16 @@ final class TestDaemon: @unchecked Sendable {
     func write(_ name: String, _ text: String) throws {
         try text.write(toFile: policies + "/" + name, atomically: true, encoding: .utf8)
     }
+}
+
+/// Whether a daemon on `socket` answers `health` (whatever it says); for polling with `eventually`.
+func answersHealth(_ socket: String, ready: Bool = false) -> Bool {
+    guard let c = try? RPCClient(path: socket, timeout: .seconds(30)) else { return false }
+    defer { c.close() }
+    guard let reply = try? c.call("health") else { return false }
+    guard ready else { return true }
+    guard case .success(let h) = reply else { return false }
+    return h.objectValue?["ready"] == .bool(true)
 }
 
 struct DaemonFailure: Error, CustomStringConvertible {
