@@ -27,9 +27,13 @@ public final class PolicySnapshot: Sendable {
     public let guardrailIndex: GuardrailEntityIndex
     /// The name a reason or error shows for policy i: its `@id` annotation, else `policyN`.
     public let policyNames: [String]
+    /// The folder's `custos.json` (defaults when there is none).
+    public let settings: FolderSettings
 
     public init(policies: PolicySet, entities: EntityStore, revision: String, loadedAt: WallTime,
-                files: [String], guardrailFiles: [String], guardrails: GuardrailConfig = .inactive) {
+                files: [String], guardrailFiles: [String], guardrails: GuardrailConfig = .inactive,
+                settings: FolderSettings = .default) {
+        self.settings = settings
         self.policies = policies
         self.entities = entities
         self.revision = revision
@@ -125,6 +129,7 @@ public final class PolicyStore: Sendable {
         var asts: [PolicyAST] = []
         var entities = EntityStore.empty
         var guardrailFiles: [String] = []
+        var settings = FolderSettings.default
         for f in topLevel {
             let path = (directory as NSString).appendingPathComponent(f.name)
             if f.name.hasSuffix(".cedar") {
@@ -142,6 +147,8 @@ public final class PolicyStore: Sendable {
                 do { entities = try EntityStore.load(json: json, file: path) } catch {
                     throw PolicyStoreError(error.description)
                 }
+            } else if f.name == FolderSettings.fileName {
+                settings = try FolderSettings.parse(f.contents, path: path)
             } else {
                 guardrailFiles.append(f.name)
             }
@@ -151,7 +158,7 @@ public final class PolicyStore: Sendable {
         return PolicySnapshot(policies: set, entities: entities, revision: revision(of: files),
                               loadedAt: WallTime.now(),
                               files: files.map(\.name).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
-                              guardrailFiles: guardrailFiles, guardrails: guardrails)
+                              guardrailFiles: guardrailFiles, guardrails: guardrails, settings: settings)
     }
 
     /// One file of a policies folder as the revision sees it.

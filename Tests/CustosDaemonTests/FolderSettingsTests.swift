@@ -1,0 +1,34 @@
+import CustosDaemon
+import Testing
+
+@Suite struct FolderSettingsTests {
+    @Test func anAbsentOrEmptyFileMeansTheDefaults() throws {
+        #expect(try FolderSettings.parse(Array("{}".utf8), path: "p/custos.json") == .default)
+        #expect(FolderSettings.default.forbidErrors == .deny)
+        #expect(FolderSettings.default.authoritativeTypes == nil && FolderSettings.default.dataTypes == nil)
+    }
+
+    @Test func everyMemberIsRead() throws {
+        let s = try FolderSettings.parse(Array(#"{"description":"x","forbid_errors":"skip","authoritative_types":["User","Role"],"data_types":["Dataset"]}"#.utf8),
+                                         path: "p/custos.json")
+        #expect(s.forbidErrors == .skip)
+        #expect(s.authoritativeTypes == ["User", "Role"])
+        #expect(s.dataTypes == ["Dataset"])
+    }
+
+    @Test("a bad file is refused naming the file and the path", arguments: [
+        (#"{"forbid_error":"skip"}"#, "p/custos.json: $.forbid_error: unknown key"),
+        (#"{"forbid_errors":"ignore"}"#, "p/custos.json: $.forbid_errors: expected \"deny\" or \"skip\""),
+        (#"{"data_types":"Dataset"}"#, "p/custos.json: $.data_types: expected an array"),
+        (#"{"authoritative_types":["User",""]}"#, "p/custos.json: $.authoritative_types[1]: expected an entity type name"),
+        (#"[]"#, "p/custos.json: $: expected an object"),
+        (#"{"forbid_errors":"#, "p/custos.json:1:"),
+    ])
+    func badFilesAreRefused(_ text: String, _ message: String) {
+        #expect {
+            _ = try FolderSettings.parse(Array(text.utf8), path: "p/custos.json")
+        } throws: { error in
+            (error as? PolicyStoreError)?.message.hasPrefix(message) == true
+        }
+    }
+}
