@@ -64,6 +64,23 @@ import Testing
         }
     }
 
+    /// docs/operations.md, "Who may call what", lists every method with its default, exactly.
+    @Test func theOperationsGuideListsEveryMethodWithItsDefaultAccess() throws {
+        let text = try String(contentsOfFile: exampleRepoRoot + "/docs/operations.md", encoding: .utf8)
+        var documented: [String: String] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, cells[1] == "open" || cells[1] == "admin" else { continue }
+            documented[String(cells[0].dropFirst().dropLast())] = cells[1]
+        }
+        let f = try Fixture()
+        var served: [String: String] = [:]
+        for method in f.daemon.dispatcher.methodNames {
+            served[method] = f.forbidden(method, Self.stranger) ? "admin" : "open"
+        }
+        #expect(documented == served)
+    }
+
     @Test(arguments: ["consent.get", "policy.status", "nodes.list", "retention.due", "audit.query", "hold.set", "policy.reload"])
     func aRefusedAdminMethodIsForbiddenNamingTheMethodAndTheUID(method: String) throws {
         let f = try Fixture()
