@@ -14,10 +14,11 @@ public struct DaemonServices: Sendable {
     /// in-process callers (`custos test`, offline commands) may fix it. Nothing a socket caller
     /// sends can change it.
     public var clock: @Sendable () -> WallTime = { WallTime.now() }
-    /// The daemon's access rules (set by the daemon from its configuration), for answers whose
-    /// detail depends on the caller: `health` names a load error only to a caller that may read
-    /// `policy.status`.
-    public var access: AccessPolicy = DaemonConfig.defaultAccess()
+    /// The access rules the dispatcher applies, for answers whose detail depends on the caller:
+    /// `health` names a load error only to a caller that may read `policy.status`. The daemon
+    /// sets its configuration's; the default is the dispatcher's own default (everyone), for
+    /// in-process tables built without access rules.
+    public var access = AccessPolicy()
     /// Reloads everything a SIGHUP reloads; set by the daemon. The caller is nil for SIGHUP.
     public let reload: @Sendable (CallContext?) -> Result<PolicySnapshot, PolicyStoreError>
 

@@ -19,15 +19,12 @@ struct CommandSpec {
     }
 
     var help: String {
-        var s = "\(summary)\n\nUsage: \(usage)\n"
-        do {
-            s += "\nOptions:\n"
-            let all = options + [OptionSpec(name: "help", valueName: nil, help: "Show this help (also -h); nothing else is done.")]
-            let width = all.map { "--\($0.name)" + ($0.valueName.map { " \($0)" } ?? "") }.map(\.count).max() ?? 0
-            for o in all {
-                let left = "--\(o.name)" + (o.valueName.map { " \($0)" } ?? "")
-                s += "  " + left + String(repeating: " ", count: width - left.count + 2) + o.help + "\n"
-            }
+        var s = "\(summary)\n\nUsage: \(usage)\n\nOptions:\n"
+        let all = options + [OptionSpec(name: "help", valueName: nil, help: "Show this help (also -h); nothing else is done.")]
+        let width = all.map { "--\($0.name)" + ($0.valueName.map { " \($0)" } ?? "") }.map(\.count).max() ?? 0
+        for o in all {
+            let left = "--\(o.name)" + (o.valueName.map { " \($0)" } ?? "")
+            s += "  " + left + String(repeating: " ", count: width - left.count + 2) + o.help + "\n"
         }
         if !details.isEmpty { s += "\n" + details + "\n" }
         return s

@@ -28,7 +28,8 @@ enum ServeCommand {
         The audit log lives in STATE/audit (docs/audit.md); when it cannot be written the daemon
         stops answering decisions (fail closed).
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
-        flight, remove the socket and exit 0. Exit 2 when the socket or configuration is unusable.
+        flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
+        state folder is unusable.
         """)
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
