@@ -9,6 +9,7 @@
 //   Cedar                   the Cedar language: syntax, values, evaluation, formats
 //   CustosJSON              jansson-backed JSON reading, a fast writer
 //   CivilCalendar, ReadMostly   date arithmetic; values read per request, replaced rarely
+//   CustosVersion           the product's version string
 //   CJansson, COpenSSL      Debian's C libraries
 import PackageDescription
 
@@ -24,13 +25,14 @@ let package = Package(
         .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "CivilCalendar"),
         .target(name: "ReadMostly"),
+        .target(name: "CustosVersion"),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion"]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
@@ -41,9 +43,9 @@ let package = Package(
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON", "CustosTestSupport"]),
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
-        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON"]),
+        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
-        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion"]),
         // Rules every test follows (no time bounds, no fixed sleeps), checked over Tests/.
         .testTarget(name: "RepositoryTests"),
     ]

@@ -20,8 +20,8 @@ public struct DaemonLimits: Sendable, Equatable {
 ///       "socket": {"mode": "0660", "group": 1234},
 ///       "limits": {"max_connections": 1024, "max_line_bytes": 1048576, "batch_limit": 1000,
 ///                  "idle_timeout_seconds": 60, "write_timeout_seconds": 10, "drain_timeout_seconds": 10},
-///       "access": {"default": "anyone",
-///                  "methods": {"policy.reload": {"allow_uids": [0], "allow_gids": [990]}}}
+///       "access": {"admin_uids": [0], "admin_gids": [990],
+///                  "methods": {"nodes.sync": {"allow_uids": [1200]}}}
 ///     }
 ///
 /// Every member is optional; unknown keys are errors so a misspelt limit is never ignored.
@@ -31,19 +31,19 @@ public struct DaemonConfig: Sendable {
     public var limits = DaemonLimits()
     public var access: AccessPolicy
 
-    /// Who may call what when the configuration says nothing: everything is open to whoever can
-    /// open the socket (the socket's mode and group are the first gate), except `policy.reload`
-    /// and the audit methods (the log says who read which patient's data), which only the
-    /// daemon's own uid may call.
+    /// The methods whoever can open the socket may call when the configuration says nothing:
+    /// the decisions and `health`. Everything else reads or changes consent, holds, the
+    /// inventory, the audit trail or the policy state, and is for the admins only.
+    public static let openMethods = ["decide", "decide.batch", "place", "transfer", "health"]
+
+    /// Who may call what when the configuration says nothing. The fallback rule is the admin
+    /// rule (the daemon's own uid, widened by `access.admin_uids`/`admin_gids`), so a method
+    /// added later is closed until it is listed in `openMethods`; the socket's mode and group
+    /// are the gate in front of the open ones.
     public static func defaultAccess(adminUID: UInt32 = getuid()) -> AccessPolicy {
-        // Changes of state and the audit trail are for the daemon's own user unless the
-        // configuration names others; decisions and status are for anyone who can open the socket.
-        AccessPolicy(defaultRule: .anyone, entries: ["policy.reload", "audit.query", "audit.checkpoint",
-                                                     "consent.grant", "consent.withdraw", "hold.set", "hold.release",
-                                                     // The inventory decides where named jobs may run.
-                                                     "nodes.sync", "nodes.remove"].map {
-            .init(method: $0, rule: AccessRule(allowedUIDs: [adminUID]))
-        })
+        let admins = AccessRule(allowedUIDs: [adminUID], allowedGIDs: [])
+        let open = openMethods.map { AccessPolicy.Entry(method: $0, rule: .anyone) }
+        return AccessPolicy(defaultRule: admins, entries: open)
     }
 
     public init(access: AccessPolicy = DaemonConfig.defaultAccess()) { self.access = access }
@@ -87,8 +87,16 @@ public struct DaemonConfig: Sendable {
         }
         if let a = root["access"] {
             let o = try r.object(a, "access")
-            try r.onlyKeys(o, "access", ["default", "methods"])
-            if let d = o["default"] { c.access.defaultRule = try r.rule(d, "access.default") }
+            if o["default"] != nil {
+                // Its old meaning (the rule of every method without its own) would now open the
+                // admin methods too: refuse it rather than guess what the operator meant.
+                throw r.fail("access.default", "no longer read: decisions and health are open to whoever can open the socket, every other method is for admins; widen the admins with access.admin_uids/admin_gids, or give one method its own rule in access.methods")
+            }
+            try r.onlyKeys(o, "access", ["admin_uids", "admin_gids", "methods"])
+            // Extends the admin rule (the fallback) for every admin method at once; the daemon's
+            // own uid stays in it, since it owns the state folder and the signing key anyway.
+            if let v = o["admin_uids"] { c.access.defaultRule.allowedUIDs = (c.access.defaultRule.allowedUIDs ?? []) + (try r.ids(v, "access.admin_uids")) }
+            if let v = o["admin_gids"] { c.access.defaultRule.allowedGIDs = (c.access.defaultRule.allowedGIDs ?? []) + (try r.ids(v, "access.admin_gids")) }
             if let m = o["methods"] {
                 let mo = try r.object(m, "access.methods")
                 for member in mo.members {

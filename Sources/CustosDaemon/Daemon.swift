@@ -36,11 +36,14 @@ public struct DaemonOptions: Sendable {
 public enum DaemonError: Error, Sendable, CustomStringConvertible {
     case access(AccessConfigError)
     case socket(SocketError)
+    /// The state folder cannot be created or is not a folder.
+    case state(String)
 
     public var description: String {
         switch self {
         case .access(let e): "access configuration: \(e.message)"
         case .socket(let e): e.description
+        case .state(let message): "state folder: \(message)"
         }
     }
 }
@@ -68,6 +71,7 @@ public final class Daemon: Sendable {
     /// stop the start: the daemon serves `health` and `policy.status` (not ready, with the
     /// reason) and answers decisions with the not-ready error until a reload succeeds.
     public init(_ options: DaemonOptions) throws(DaemonError) {
+        if let state = options.stateDirectory { try Daemon.makeStateDirectory(state) }
         let store = PolicyStore(directory: options.policiesDirectory)
         let log = options.log
         self.store = store
@@ -80,7 +84,7 @@ public final class Daemon: Sendable {
             do { try recorder.event(event) } catch { log("audit log could not record \(what): \(error)") }
         }
         self.noteEvent = noteEvent
-        let services = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
+        var configured = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
                                       stateDirectory: options.stateDirectory) { caller in
             let previous = store.snapshot?.revision
             let r = store.reload()
@@ -94,6 +98,8 @@ public final class Daemon: Sendable {
             }
             return r
         }
+        configured.access = options.config.access
+        let services = configured
         self.services = services
         var table = MethodTable()
         for register in Daemon.methodFamilies { register(&table, services) }
@@ -116,6 +122,21 @@ public final class Daemon: Sendable {
         sc.drainTimeout = .seconds(c.limits.drainTimeoutSeconds)
         server = Server(configuration: sc, dispatcher: dispatcher)
         _ = services.reload(nil)
+    }
+
+    /// Creates the state folder as the audit log does (mode 0700, its parent must exist), so
+    /// that the consent journal has a home with the log switched off too (`--no-audit`);
+    /// without it every guardrail decision would fail on the missing folder. A path that exists
+    /// and is not a folder is refused at start rather than at the first decision.
+    static func makeStateDirectory(_ path: String) throws(DaemonError) {
+        if mkdir(path, 0o700) != 0 {
+            let e = errno
+            if e != EEXIST { throw .state("cannot create \(path): \(String(cString: strerror(e)))") }
+        }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            throw .state("\(path) exists and is not a folder")
+        }
     }
 
     /// Binds the socket (replacing a stale one, refusing a live one) and serves until SIGTERM

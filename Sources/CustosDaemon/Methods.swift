@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosServer
+import CustosVersion
 
 /// `health`, `policy.status` and `policy.reload`.
 public enum StatusMethods {
@@ -7,7 +8,7 @@ public enum StatusMethods {
     public static let reloadFailedCode: Int64 = -32004
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
-        table.register("health") { _, _ throws(RPCError) in health(services) }
+        table.register("health") { _, caller throws(RPCError) in health(services, caller: caller) }
         table.register("policy.status") { _, _ throws(RPCError) in status(services.store) }
         table.register("policy.reload") { _, caller throws(RPCError) in
             let before = services.store.snapshot?.revision
@@ -31,20 +32,29 @@ public enum StatusMethods {
     }
 
     /// Live whenever it answers; ready once a policy set is loaded and the recorder (the audit
-    /// log) can keep records.
-    public static func health(_ services: DaemonServices) -> JSON {
+    /// log) can keep records. Anyone who can open the socket may ask, so a load error (which
+    /// can quote the folder's files) is named only to a caller that may read `policy.status`;
+    /// nil is an in-process caller.
+    public static func health(_ services: DaemonServices, caller: CallContext? = nil) -> JSON {
         let store = services.store
+        let snapshot = store.snapshot
         var reasons: [JSON] = []
-        var ready = store.snapshot != nil
+        var ready = snapshot != nil
         if !ready {
-            reasons.append(.string(store.lastReloadFailure.map { "policies not loaded: \($0.error.message)" }
-                                   ?? "policies not loaded yet"))
+            let detailed = caller.map {
+                services.access.rule(for: "policy.status").permits(uid: $0.uid, gid: $0.gid, groups: $0.groups)
+            } ?? true
+            reasons.append(.string(store.lastReloadFailure.map {
+                detailed ? "policies not loaded: \($0.error.message)" : "policies not loaded (policy.status has the error)"
+            } ?? "policies not loaded yet"))
         }
         if let why = services.recorder?.unavailable() {
             ready = false
             reasons.append(.string("audit log unavailable: \(why)"))
         }
-        return .object(JSONObject(["live": .bool(true), "ready": .bool(ready), "reasons": .array(reasons)]))
+        return .object(JSONObject(["live": .bool(true), "ready": .bool(ready), "reasons": .array(reasons),
+                                   "revision": snapshot.map { .string($0.revision) } ?? .null,
+                                   "version": .string(CustosVersion.string)]))
     }
 
     public static func status(_ store: PolicyStore) -> JSON {

@@ -14,6 +14,11 @@ public struct DaemonServices: Sendable {
     /// in-process callers (`custos test`, offline commands) may fix it. Nothing a socket caller
     /// sends can change it.
     public var clock: @Sendable () -> WallTime = { WallTime.now() }
+    /// The access rules the dispatcher applies, for answers whose detail depends on the caller:
+    /// `health` names a load error only to a caller that may read `policy.status`. The daemon
+    /// sets its configuration's; the default is the dispatcher's own default (everyone), for
+    /// in-process tables built without access rules.
+    public var access = AccessPolicy()
     /// Reloads everything a SIGHUP reloads; set by the daemon. The caller is nil for SIGHUP.
     public let reload: @Sendable (CallContext?) -> Result<PolicySnapshot, PolicyStoreError>
 
@@ -30,7 +35,9 @@ public struct DaemonServices: Sendable {
     /// The snapshot in service, or the not-ready error when no load has succeeded yet.
     @inline(__always) public func readySnapshot() throws(RPCError) -> PolicySnapshot {
         if let s = store.snapshot { return s }
-        let why = store.lastReloadFailure.map { "policies not loaded: \($0.error.message)" } ?? "policies not loaded yet"
+        // Not the load error itself: any decision caller gets this answer, and the error can
+        // quote the folder's files (policy.status, admin-only, has it).
+        let why = store.lastReloadFailure == nil ? "policies not loaded yet" : "policies not loaded (policy.status has the error)"
         throw .notReady(why + "; fix the policies folder and send SIGHUP or call policy.reload")
     }
 }

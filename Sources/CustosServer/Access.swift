@@ -49,6 +49,12 @@ public struct AccessPolicy: Sendable {
     public init(defaultRule: AccessRule = .anyone, _ rules: KeyValuePairs<String, AccessRule>) {
         self.init(defaultRule: defaultRule, entries: rules.map { Entry(method: $0.key, rule: $0.value) })
     }
+
+    /// The rule that applies to `method`: its last entry (later entries override earlier ones,
+    /// as the dispatcher resolves them), else the default. Names compare by bytes.
+    public func rule(for method: String) -> AccessRule {
+        entries.last { $0.method.utf8.elementsEqual(method.utf8) }?.rule ?? defaultRule
+    }
 }
 
 /// An access configuration that cannot be applied; the message says what to change.

@@ -19,15 +19,12 @@ struct CommandSpec {
     }
 
     var help: String {
-        var s = "\(summary)\n\nUsage: \(usage)\n"
-        if !options.isEmpty {
-            s += "\nOptions:\n"
-            let all = options + [OptionSpec(name: "help", valueName: nil, help: "Show this help.")]
-            let width = all.map { "--\($0.name)" + ($0.valueName.map { " \($0)" } ?? "") }.map(\.count).max() ?? 0
-            for o in all {
-                let left = "--\(o.name)" + (o.valueName.map { " \($0)" } ?? "")
-                s += "  " + left + String(repeating: " ", count: width - left.count + 2) + o.help + "\n"
-            }
+        var s = "\(summary)\n\nUsage: \(usage)\n\nOptions:\n"
+        let all = options + [OptionSpec(name: "help", valueName: nil, help: "Show this help (also -h); nothing else is done.")]
+        let width = all.map { "--\($0.name)" + ($0.valueName.map { " \($0)" } ?? "") }.map(\.count).max() ?? 0
+        for o in all {
+            let left = "--\(o.name)" + (o.valueName.map { " \($0)" } ?? "")
+            s += "  " + left + String(repeating: " ", count: width - left.count + 2) + o.help + "\n"
         }
         if !details.isEmpty { s += "\n" + details + "\n" }
         return s
@@ -60,17 +57,22 @@ struct ParsedArguments {
         return i
     }
 
+    /// `-h` and `--help` anywhere before `--` ask for help, and help wins over every mistake
+    /// in the other arguments: a user asking what a command does must never make it run (a
+    /// `serve -h` that started a daemon would create state and a signing key). So parsing does
+    /// not stop at the first mistake; it is thrown only when no help was asked for.
     init(_ args: [String], spec: CommandSpec) throws {
+        var firstError: UsageError? = nil
         var i = 0
         var onlyPositionals = false
         while i < args.count {
             let a = args[i]
             i += 1
+            if !onlyPositionals && (a == "--help" || a == "-h") { wantsHelp = true; continue }
             if onlyPositionals || !a.hasPrefix("--") || a == "-" {
                 positionals.append(a); continue
             }
             if a == "--" { onlyPositionals = true; continue }
-            if a == "--help" { wantsHelp = true; continue }
             var name = String(a.dropFirst(2))
             var inline: String? = nil
             if let eq = name.firstIndex(of: "=") {
@@ -78,18 +80,21 @@ struct ParsedArguments {
                 name = String(name[..<eq])
             }
             guard let opt = spec.options.first(where: { $0.name == name }) else {
-                throw UsageError(message: "unknown option --\(name) (see 'custos \(spec.name) --help')")
+                firstError = firstError ?? UsageError(message: "unknown option --\(name) (see 'custos \(spec.name) --help')")
+                continue
             }
             if opt.isFlag {
-                if inline != nil { throw UsageError(message: "--\(name) takes no value") }
+                if inline != nil { firstError = firstError ?? UsageError(message: "--\(name) takes no value") }
                 flags.insert(name)
             } else if let v = inline {
                 values[name, default: []].append(v)
-            } else {
-                guard i < args.count else { throw UsageError(message: "--\(name) needs a value (\(opt.valueName!))") }
+            } else if i < args.count {
                 values[name, default: []].append(args[i])
                 i += 1
+            } else {
+                firstError = firstError ?? UsageError(message: "--\(name) needs a value (\(opt.valueName!))")
             }
         }
+        if let firstError, !wantsHelp { throw firstError }
     }
 }

@@ -13,6 +13,7 @@ func allCommands() -> [Command] { [
     (AuditCommand.spec, AuditCommand.run),
     (TestCommand.spec, TestCommand.run),
     (CheckCommand.spec, CheckCommand.run),
+    (VersionCommand.spec, VersionCommand.run),
 ] }
 
 func topLevelHelp(_ commands: [Command]) -> String {
@@ -28,7 +29,7 @@ func topLevelHelp(_ commands: [Command]) -> String {
     for c in commands {
         s += "  " + c.spec.name + String(repeating: " ", count: width - c.spec.name.count + 2) + c.spec.summary + "\n"
     }
-    s += "\nRun 'custos COMMAND --help' for a command's options.\n"
+    s += "\nRun 'custos COMMAND --help' (or -h) for a command's options; 'custos --version' for the version.\n"
     return s
 }
 
@@ -36,10 +37,16 @@ func runMain() -> Int32 {
     let commands = allCommands()
     let argv = Array(CommandLine.arguments.dropFirst())
     guard let name = argv.first, name != "--help", name != "-h", name != "help" else {
+        // `custos help COMMAND` is that command's help.
+        if argv.count == 2, let cmd = commands.first(where: { $0.spec.name == argv[1] }) {
+            print(cmd.spec.help, terminator: "")
+            return 0
+        }
         print(topLevelHelp(commands), terminator: "")
         return argv.isEmpty ? 2 : 0
     }
-    guard let cmd = commands.first(where: { $0.spec.name == name }) else {
+    let commandName = name == "--version" ? VersionCommand.spec.name : name
+    guard let cmd = commands.first(where: { $0.spec.name == commandName }) else {
         IO.printError("unknown command '\(name)'\n\n" + topLevelHelp(commands))
         return 2
     }

@@ -20,9 +20,8 @@ import Testing
     @Test func auditMethodsAreOnlyForTheDaemonUIDByDefault() {
         let access = DaemonConfig.defaultAccess(adminUID: 500)
         for method in ["audit.query", "audit.checkpoint"] {
-            let rule = access.entries.first { $0.method == method }?.rule
-            #expect(rule?.permits(uid: 500, gid: 1) == true, "\(method)")
-            #expect(rule?.permits(uid: 501, gid: 1) == false, "\(method)")
+            #expect(access.rule(for: method).permits(uid: 500, gid: 1), "\(method)")
+            #expect(!access.rule(for: method).permits(uid: 501, gid: 1), "\(method)")
         }
     }
 

@@ -1,14 +1,18 @@
 import CustosDaemon
 import CustosServer
+import Glibc
 import Testing
 
 @Suite struct ConfigTests {
-    @Test func defaultsOpenEverythingButReloadWhichOnlyTheDaemonUIDMayCall() {
+    @Test func byDefaultTheDecisionsAndHealthAreOpenAndEverythingElseIsForTheDaemonUID() {
         let access = DaemonConfig.defaultAccess(adminUID: 500)
-        #expect(access.defaultRule.permits(uid: 1234, gid: 1234))
-        let reload = access.entries.first { $0.method == "policy.reload" }?.rule
-        #expect(reload?.permits(uid: 500, gid: 1) == true)
-        #expect(reload?.permits(uid: 501, gid: 1) == false)
+        for method in ["decide", "decide.batch", "place", "transfer", "health"] {
+            #expect(access.rule(for: method).permits(uid: 1234, gid: 1234), "\(method)")
+        }
+        for method in ["policy.reload", "policy.status", "consent.get", "nodes.list", "retention.due", "any.future.method"] {
+            #expect(access.rule(for: method).permits(uid: 500, gid: 1), "\(method)")
+            #expect(!access.rule(for: method).permits(uid: 501, gid: 1), "\(method)")
+        }
     }
 
     @Test func aFullConfigurationIsRead() throws {
@@ -16,7 +20,7 @@ import Testing
         {"socket":{"mode":"0600","group":42},
          "limits":{"max_connections":8,"max_line_bytes":4096,"batch_limit":10,"idle_timeout_seconds":5,
                    "write_timeout_seconds":2,"drain_timeout_seconds":3},
-         "access":{"default":{"allow_gids":[42]},"methods":{"policy.reload":"nobody","health":"anyone"}}}
+         "access":{"admin_uids":[7],"admin_gids":[42],"methods":{"policy.reload":"nobody","health":"anyone"}}}
         """#)
         #expect(c.socketMode == 0o600)
         #expect(c.socketGroup == 42)
@@ -25,7 +29,11 @@ import Testing
         #expect(c.limits.batchLimit == 10)
         #expect(c.limits.idleTimeoutSeconds == 5)
         #expect(c.access.defaultRule.permits(uid: 1, gid: 42))
+        #expect(c.access.defaultRule.permits(uid: 7, gid: 43))
+        #expect(c.access.defaultRule.permits(uid: getuid(), gid: 43), "the daemon's own uid stays an admin")
         #expect(!c.access.defaultRule.permits(uid: 1, gid: 43))
+        #expect(c.access.rule(for: "consent.get") == c.access.defaultRule)
+        #expect(c.access.rule(for: "decide") == .anyone)
         #expect(c.access.entries.first { $0.method == "policy.reload" }?.rule == .nobody)
         #expect(c.access.entries.first { $0.method == "health" }?.rule == .anyone)
     }
@@ -39,6 +47,11 @@ import Testing
         (#"{"limits":{"max_connections":"8"}}"#, "limits.max_connections"),
         (#"{"access":{"methods":{"decide":{"allow_user":[1]}}}}"#, "access.methods.decide.allow_user"),
         (#"{"access":{"methods":{"decide":{"allow_uids":[-1]}}}}"#, "access.methods.decide.allow_uids[0]"),
+        (#"{"access":{"admin_gids":"990"}}"#, "access.admin_gids"),
+        (#"{"access":{"admin_uids":[1.5]}}"#, "access.admin_uids[0]"),
+        (#"{"access":{"admins":[0]}}"#, "access.admins"),
+        // Once the rule of every method without its own; it would now open the admin methods.
+        (#"{"access":{"default":"anyone"}}"#, "access.default"),
     ])
     func mistakesNameTheFileAndKey(text: String, key: String) {
         do {

@@ -14,7 +14,9 @@ enum CallCommand {
         details: """
         PARAMS_JSON is an object or array; '-' reads it from standard input. Prints the result
         on standard output and exits 0; on a JSON-RPC error prints the error object on standard
-        output, a readable line on standard error, and exits 2.
+        output, a readable line on standard error, and exits 2. `call health` exits 1 when the
+        daemon answers but is not ready (the reasons go to standard error), so it can serve as a
+        readiness probe: 0 ready, 1 not ready, 2 unreachable or an error.
         Example: custos call decide "$(cat policies/requests/allow-scientist-reads-own-study.json)"
         """)
 
@@ -39,6 +41,10 @@ enum CallCommand {
         switch outcome {
         case .success(let result):
             print(result.serialized)
+            if method.utf8.elementsEqual("health".utf8), let why = notReady(health: result) {
+                IO.printError("not ready: \(why)")
+                return 1
+            }
             return 0
         case .failure(let e):
             var w = JSONWriter()
@@ -49,6 +55,15 @@ enum CallCommand {
             IO.printError("error \(e.code): \(e.message)")
             return 2
         }
+    }
+
+    /// Nil when a `health` answer says ready; otherwise why not. An answer without a boolean
+    /// `ready` counts as not ready: a probe must never pass on what it cannot read.
+    static func notReady(health: JSON) -> String? {
+        let o = health.objectValue
+        if o?["ready"] == .bool(true) { return nil }
+        let reasons = (o?["reasons"]?.arrayValue ?? []).compactMap(\.stringValue)
+        return reasons.isEmpty ? "the answer does not say ready" : reasons.joined(separator: "; ")
     }
 
     /// One round trip; transport failures become usage errors (exit 2) with the reason.

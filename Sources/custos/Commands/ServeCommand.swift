@@ -18,14 +18,18 @@ enum ServeCommand {
             OptionSpec(name: "audit-batch-ms", valueName: "MS", help: "Sync interval of --audit-sync batch (default 10)."),
             OptionSpec(name: "checkpoint-every", valueName: "N", help: "Sign a checkpoint after N new entries (default 1024), after 1 s, and at shutdown."),
             OptionSpec(name: "audit-context", valueName: "KEYS", help: "Comma-separated request context keys whose values the audit log keeps (default none)."),
-            OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start)."),
+            OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start). The state folder is still created, for the consent journal."),
         ],
         details: """
-        Methods: decide, decide.batch, health, policy.status, policy.reload, audit.query,
-        audit.checkpoint (docs/protocol.md). The audit log lives in STATE/audit (docs/audit.md);
-        when it cannot be written the daemon stops answering decisions (fail closed).
+        Methods: docs/protocol.md. Without a --config, whoever can open the socket may call the
+        decisions (decide, decide.batch, place, transfer) and health; every other method (policy
+        state, consent, holds, retention, the node inventory, the audit log) is for the daemon's
+        own uid only: widen it with access.admin_uids/admin_gids (docs/operations.md).
+        The audit log lives in STATE/audit (docs/audit.md); when it cannot be written the daemon
+        stops answering decisions (fail closed).
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
-        flight, remove the socket and exit 0. Exit 2 when the socket or configuration is unusable.
+        flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
+        state folder is unusable.
         """)
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
