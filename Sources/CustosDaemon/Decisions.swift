@@ -109,8 +109,11 @@ public enum DaemonEvent: Sendable {
     case started(revision: String?)
     case stopped
     /// A policy load or reload; `caller` is nil for the start-up load and for SIGHUP.
-    case policyLoaded(previous: String?, revision: String, caller: CallContext?)
+    /// `guardrails` is the guardrail status it put in service (`active (...)`, `inactive`).
+    case policyLoaded(previous: String?, revision: String, caller: CallContext?, guardrails: String = "")
     case policyLoadFailed(kept: String?, error: String, caller: CallContext?)
+    /// A load that switched guardrails off on purpose (`guardrails/DISABLED` gave `reason`).
+    case guardrailsSwitchedOff(lost: [String], reason: String, revision: String, caller: CallContext?)
     /// A call the access rules refused.
     case refused(method: String, caller: CallContext)
     /// A change of state made through a method (consent, legal hold, ...): `details` is what
