@@ -150,6 +150,7 @@ public final class AuditRecorder: Sendable {
         var reasons = r.reasons
         for c in r.guardrailCodes { reasons.append("guardrail: " + c) }
         for e in r.errors { reasons.append("error: " + e) }
+        for f in r.forbidErrors { reasons.append(CedarVerdict.forbidErrorCode + ": " + f) }
         return AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
                           decisionID: r.decisionID, caller: caller(r.caller), method: r.method,
                           principal: r.request.principal.description, action: r.request.action.description,
