@@ -73,8 +73,9 @@ public enum PolicyFolder {
             let entry = recognised(name)
             if entry == nil, ignore.matches(name) { continue }
             let path = shown + "/" + name
+            // Resolved before anything else, so a link leading outside is reported as such.
             let kind = try resolve(name, in: root, root: root, shown: path)
-            guard let entry else { throw unrecognised(name, path: path, kind: kind) }
+            guard let entry else { throw unrecognised(name, path: path) }
             switch (entry.isDirectory, kind) {
             case (false, .file):
                 let bytes = try name.utf8.elementsEqual(ignoreFileName.utf8) ? ignoreBytes! : readFile(name: name, in: root, root: root, shown: shown)
@@ -127,13 +128,13 @@ public enum PolicyFolder {
 
     // MARK: errors
 
-    private static func unrecognised(_ name: String, path: String, kind: Kind) -> PolicyStoreError {
+    private static func unrecognised(_ name: String, path: String) -> PolicyStoreError {
         var hint = ""
         let lower = name.lowercased()
         if lower.contains(".cedar") || lower.hasSuffix(".cedr") || lower.hasSuffix(".ceder") {
             hint = "; it looks like a policy file, but only names ending exactly in .cedar (lower case, nothing after it) are read"
         } else if lower.contains("entities") || lower.contains("custos") {
-            hint = "; did you mean entities.json or custos.json?"
+            hint = "; did you mean entities.json, custos.json or .custosignore?"
         }
         if name.hasPrefix(".") {
             hint += " (hidden names are not skipped: list editor and version-control files such as .git or .*.swp in \(ignoreFileName))"
