@@ -150,6 +150,7 @@ public final class AuditRecorder: Sendable {
         var reasons = r.reasons
         for c in r.guardrailCodes { reasons.append("guardrail: " + c) }
         for e in r.errors { reasons.append("error: " + e) }
+        for f in r.forbidErrors { reasons.append(CedarVerdict.forbidErrorCode + ": " + f) }
         return AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
                           decisionID: r.decisionID, caller: caller(r.caller), method: r.method,
                           principal: r.request.principal.description, action: r.request.action.description,
@@ -180,11 +181,18 @@ public final class AuditRecorder: Sendable {
         case .stopped:
             return make("daemon.stop", own, action: "stop", resource: "daemon", decision: .allow,
                         reasons: [], revision: nil, hashOf: "daemon.stop")
-        case .policyLoaded(let previous, let revision, let c):
+        case .policyLoaded(let previous, let revision, let c, let guardrails):
             let who = c.map(caller) ?? own
+            var reasons = ["previous " + (previous ?? "none"), "loaded " + revision]
+            if !guardrails.isEmpty { reasons.append("guardrails " + guardrails) }
             return make(c == nil ? "policy.load" : "policy.reload", who, action: "load", resource: "policies",
-                        decision: .allow, reasons: ["previous " + (previous ?? "none"), "loaded " + revision],
+                        decision: .allow, reasons: reasons,
                         revision: revision, hashOf: "policy.load\n" + revision)
+        case .guardrailsSwitchedOff(let lost, let reason, let revision, let c):
+            let who = c.map(caller) ?? own
+            return make(c == nil ? "policy.load" : "policy.reload", who, action: "switch_off", resource: "guardrails",
+                        decision: .allow, reasons: lost.map { "switched off " + $0 } + ["reason: " + reason],
+                        revision: revision, hashOf: "guardrails.switch_off\n" + revision + "\n" + lost.joined(separator: "\n"))
         case .policyLoadFailed(let kept, let error, let c):
             let who = c.map(caller) ?? own
             return make(c == nil ? "policy.load" : "policy.reload", who, action: "load", resource: "policies",

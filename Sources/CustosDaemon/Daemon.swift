@@ -72,7 +72,8 @@ public final class Daemon: Sendable {
     /// reason) and answers decisions with the not-ready error until a reload succeeds.
     public init(_ options: DaemonOptions) throws(DaemonError) {
         if let state = options.stateDirectory { try Daemon.makeStateDirectory(state) }
-        let store = PolicyStore(directory: options.policiesDirectory)
+        let store = PolicyStore(directory: options.policiesDirectory,
+                                baseline: options.stateDirectory.map { GuardrailBaseline(stateDirectory: $0) })
         let log = options.log
         self.store = store
         self.log = log
@@ -90,8 +91,14 @@ public final class Daemon: Sendable {
             let r = store.reload()
             switch r {
             case .success(let s):
-                log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision)")
-                noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller), "the policy load")
+                log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)")
+                noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller,
+                                        guardrails: s.guardrails.status.description), "the policy load")
+                if let off = s.switchedOff {
+                    log("guardrails SWITCHED OFF on purpose: \(off.lost.joined(separator: ", ")); reason (guardrails/DISABLED): \(off.reason)")
+                    noteEvent(.guardrailsSwitchedOff(lost: off.lost, reason: off.reason, revision: s.revision, caller: caller),
+                              "the guardrail switch-off")
+                }
             case .failure(let e):
                 log("reload failed, keeping \(previous ?? "no policies"): \(e.message)")
                 noteEvent(.policyLoadFailed(kept: previous, error: e.message, caller: caller), "the failed policy load")

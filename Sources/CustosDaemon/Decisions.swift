@@ -95,6 +95,9 @@ public struct DecisionRecord: Sendable {
     public var obligations: [Obligation] = []
     /// Stable guardrail denial codes (`consent.withdrawn`, ...), in the order reported.
     public var guardrailCodes: [String] = []
+    /// Forbids that failed to evaluate and therefore denied (`policy.forbid_error`); also in
+    /// `reasons` and `errors`.
+    public var forbidErrors: [String] = []
 }
 
 /// Why the recorder could not keep a record: the answer must not leave (fail closed).
@@ -109,8 +112,11 @@ public enum DaemonEvent: Sendable {
     case started(revision: String?)
     case stopped
     /// A policy load or reload; `caller` is nil for the start-up load and for SIGHUP.
-    case policyLoaded(previous: String?, revision: String, caller: CallContext?)
+    /// `guardrails` is the guardrail status it put in service (`active (...)`, `inactive`).
+    case policyLoaded(previous: String?, revision: String, caller: CallContext?, guardrails: String = "")
     case policyLoadFailed(kept: String?, error: String, caller: CallContext?)
+    /// A load that switched guardrails off on purpose (`guardrails/DISABLED` gave `reason`).
+    case guardrailsSwitchedOff(lost: [String], reason: String, revision: String, caller: CallContext?)
     /// A call the access rules refused.
     case refused(method: String, caller: CallContext)
     /// A change of state made through a method (consent, legal hold, ...): `details` is what
@@ -260,7 +266,7 @@ public enum DecisionMethods {
                 throw .invalidParams(field: "\(field).entities", "\(error.description); request entities must not repeat the folder's entities.json")
             }
         }
-        let response = snapshot.policies.authorize(p.request, entities: entities)
+        let response = snapshot.authorize(p.request, entities: entities)
         let now = services.clock()
         var context = GuardrailContext()
         var outcome = GuardrailOutcome()
@@ -286,7 +292,8 @@ public enum DecisionMethods {
         record.basis = obligations.legalBasis
         record.obligations = obligations
         record.guardrailCodes = outcome.denials.map(\.code.rawValue)
-        let errors = response.errors.map { (policy: names[$0.policy], message: $0.error.description) }
+        let errors = response.errors.isEmpty ? [] : snapshot.failures(response)
+        record.forbidErrors = errors.forbidErrors
         return DecideAnswer(record: record, denials: outcome.denials, errors: errors)
     }
 }
@@ -294,11 +301,12 @@ public enum DecisionMethods {
 /// One `decide` answer: `{decision, reasons, guardrail_reasons, obligations, errors,
 /// decision_id, policy_revision}`. `reasons` names the Cedar policies that determined it;
 /// guardrail denials are `guardrail_reasons` (`{guardrail, code, message}`); an allow carries
-/// the guardrails' `obligations`; `errors` are `{policy, message}` of policies that failed.
+/// the guardrails' `obligations`; `errors` are `{policy, code?, message}` of policies that
+/// failed (`code` is `policy.forbid_error` for a forbid that denied because it failed).
 public struct DecideAnswer: Sendable {
     public var record: DecisionRecord
     public var denials: [Denial]
-    public var errors: [(policy: String, message: String)]
+    public var errors: [PolicyFailure]
 
     /// Writes the answer as JSON directly (the hot path builds no tree).
     public func write(into w: inout JSONWriter) {
@@ -311,16 +319,9 @@ public struct DecideAnswer: Sendable {
         if denials.isEmpty { w.raw("[]") } else { w.value(denials.json) }
         w.raw(",\"obligations\":")
         if record.obligations.isEmpty { w.raw("[]") } else { w.value(record.obligations.json) }
-        w.raw(",\"errors\":[")
-        for (i, e) in errors.enumerated() {
-            if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.raw("{\"policy\":")
-            w.string(e.policy)
-            w.raw(",\"message\":")
-            w.string(e.message)
-            w.byte(UInt8(ascii: "}"))
-        }
-        w.raw("],\"decision_id\":")
+        w.raw(",\"errors\":")
+        errors.write(into: &w)
+        w.raw(",\"decision_id\":")
         w.string(record.decisionID)
         w.raw(",\"policy_revision\":")
         w.string(record.policyRevision)
@@ -334,10 +335,7 @@ public struct DecideAnswer: Sendable {
             JSONObject.Member(key: "reasons", value: .array(record.reasons.map { .string($0) })),
             JSONObject.Member(key: "guardrail_reasons", value: denials.json),
             JSONObject.Member(key: "obligations", value: record.obligations.json),
-            JSONObject.Member(key: "errors", value: .array(errors.map {
-                .object(JSONObject([JSONObject.Member(key: "policy", value: .string($0.policy)),
-                                    JSONObject.Member(key: "message", value: .string($0.message))]))
-            })),
+            JSONObject.Member(key: "errors", value: .array(errors.map(\.json))),
             JSONObject.Member(key: "decision_id", value: .string(record.decisionID)),
             JSONObject.Member(key: "policy_revision", value: .string(record.policyRevision)),
         ]))

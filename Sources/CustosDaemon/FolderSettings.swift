@@ -42,7 +42,7 @@ public struct FolderSettings: Sendable, Equatable {
     public static func parse(_ bytes: [UInt8], path: String) throws(PolicyStoreError) -> FolderSettings {
         let json: JSON
         do { json = try JSON.parse(bytes) } catch {
-            throw PolicyStoreError("\(path):\(error.line):\(error.column): invalid JSON: \(error.message)")
+            throw PolicyStoreError("\(path):\(error.line):\(error.column): invalid JSON: \(error.redactedMessage)")
         }
         guard case .object(let o) = json else { throw PolicyStoreError("\(path): $: expected an object, got \(json.kindName)") }
         var s = FolderSettings()
@@ -55,7 +55,7 @@ public struct FolderSettings: Sendable, Equatable {
             switch k {
             case "forbid_errors":
                 guard case .string(let v) = m.value, let f = ForbidErrors(rawValue: v) else {
-                    throw PolicyStoreError("\(path): $.forbid_errors: expected \"deny\" or \"skip\", got \(m.value.serialized)")
+                    throw PolicyStoreError("\(path): $.forbid_errors: expected \"deny\" or \"skip\" (lower case), got \(m.value.kindName == "a string" ? "another string" : m.value.kindName)")
                 }
                 s.forbidErrors = f
             case "authoritative_types": s.authoritativeTypes = try typeList(m.value, path: path, key: k)
@@ -71,7 +71,7 @@ public struct FolderSettings: Sendable, Equatable {
         var out: [String] = []
         for (i, item) in items.enumerated() {
             guard case .string(let t) = item, !t.isEmpty else {
-                throw PolicyStoreError("\(path): $.\(key)[\(i)]: expected an entity type name such as \"User\" or \"Clinic::Dataset\", got \(item.serialized)")
+                throw PolicyStoreError("\(path): $.\(key)[\(i)]: expected an entity type name such as \"User\" or \"Clinic::Dataset\", got \(item.kindName)")
             }
             out.append(t)
         }

@@ -87,7 +87,8 @@ public enum GuardrailMethods {
         let request = Request(principal: who, action: placeAction,
                               resource: job.study.map { EntityUID("Study", $0) } ?? EntityUID("Job", job.id),
                               context: CedarRecord(ctx))
-        let cedar = snapshot.policies.authorize(request, entities: snapshot.entities)
+        let cedar = snapshot.authorize(request, entities: snapshot.entities)
+        let failures = cedar.errors.isEmpty ? [] : snapshot.failures(cedar)
         let result = Placement.place(job: job, candidates: nodes, config: snapshot.guardrails, consent: consent,
                                      now: .daemonNow(now), resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow })
@@ -103,19 +104,20 @@ public enum GuardrailMethods {
         var codes: [String] = []
         for r in result.rejected { for d in r.reasons where !codes.contains(d.code.rawValue) { codes.append(d.code.rawValue) } }
         record.guardrailCodes = codes
+        record.forbidErrors = failures.forbidErrors
         try services.keep([record], ticket: &ticket)
-        writePlaceAnswer(result, decisionID: id, policyRevision: snapshot.revision, into: &out)
+        writePlaceAnswer(result, errors: failures, decisionID: id, policyRevision: snapshot.revision, into: &out)
     }
 
-    /// `{"allowed", "rejected", "obligations", "node_obligations", "decision_id", "policy_revision"}`.
+    /// `{"allowed", "rejected", "obligations", "node_obligations", "errors", "decision_id", "policy_revision"}`.
     ///
     /// Every node of a region shares its region's verdict (the same array storage, see
     /// `Placement.place`), so each distinct list of reasons or transfer bases is serialised once
     /// and copied for the other nodes; that is most of the bytes of a large answer. Keys are
     /// storage addresses: lists with the same storage hold the same elements, and all of them
     /// stay alive in `result` while this runs, so no address is reused meanwhile.
-    static func writePlaceAnswer(_ result: PlacementResult, decisionID: String, policyRevision: String,
-                                 into w: inout JSONWriter) {
+    static func writePlaceAnswer(_ result: PlacementResult, errors: [PolicyFailure] = [], decisionID: String,
+                                 policyRevision: String, into w: inout JSONWriter) {
         w.raw("{\"allowed\":[")
         for (i, n) in result.allowed.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
@@ -127,7 +129,9 @@ public enum GuardrailMethods {
         w.obligations(result.obligations)
         w.raw(",\"node_obligations\":{")
         writeNodeMap(result.nodeObligations, node: \.node, list: \.obligations, into: &w) { $0.obligations($1) }
-        w.raw("},\"decision_id\":")
+        w.raw("},\"errors\":")
+        errors.write(into: &w)
+        w.raw(",\"decision_id\":")
         w.string(decisionID)
         w.raw(",\"policy_revision\":")
         w.string(policyRevision)
@@ -180,7 +184,7 @@ public enum GuardrailMethods {
         if let b = t.basis { ctx.append(("basis", .string(b))) }
         let request = Request(principal: who, action: transferAction, resource: EntityUID(datasetType, t.dataset),
                               context: CedarRecord(ctx))
-        let cedar = snapshot.policies.authorize(request, entities: snapshot.entities)
+        let cedar = snapshot.authorize(request, entities: snapshot.entities)
         var outcome = GuardrailOutcome()
         if snapshot.guardrails.status.isActive {
             let consent = try state.snapshot()
@@ -209,11 +213,10 @@ public enum GuardrailMethods {
         record.region = t.to
         record.obligations = obligations
         record.guardrailCodes = outcome.denials.map(\.code.rawValue)
+        let failures = cedar.errors.isEmpty ? [] : snapshot.failures(cedar)
+        record.forbidErrors = failures.forbidErrors
         try services.keep([record])
-        let errors: [JSON] = cedar.errors.map {
-            .object(JSONObject([JSONObject.Member(key: "policy", value: .string(names[$0.policy])),
-                                JSONObject.Member(key: "message", value: .string($0.error.description))]))
-        }
+        let errors: [JSON] = failures.map(\.json)
         return .object(JSONObject([
             JSONObject.Member(key: "decision", value: .string(allowed ? "allow" : "deny")),
             JSONObject.Member(key: "reasons", value: .array(cedar.reasons.map { .string(names[$0]) })),

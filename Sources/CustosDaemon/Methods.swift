@@ -77,6 +77,7 @@ public enum StatusMethods {
             "entities": .int(Int64(s?.entityCount ?? 0)),
             "files": .array((s?.files ?? []).map { .string($0) }),
             "guardrails": .string(guardrails),
+            "guardrails_disabled": s?.disabledReason.map { .string($0) } ?? .null,
             "last_reload_error": failure,
         ]))
     }

@@ -14,11 +14,9 @@ public final class PolicySnapshot: Sendable {
     /// `sha256:<hex>`, see `PolicyStore.revision(of:)`.
     public let revision: String
     public let loadedAt: WallTime
-    /// Every regular file the revision covers, in byte order of their names.
+    /// Every file the revision covers (the files the daemon reads; `guardrails/` ones as
+    /// `guardrails/<name>`), in byte order of their names.
     public let files: [String]
-    /// Top-level files that are neither `*.cedar` nor `entities.json`: not interpreted, but
-    /// they count in the revision. Guardrail configuration lives in `guardrails/` instead.
-    public let guardrailFiles: [String]
     /// The guardrail configuration read from `guardrails/` together with the policies, so a
     /// decision sees policies and guardrails of the same revision (`.inactive` without one).
     public let guardrails: GuardrailConfig
@@ -29,17 +27,25 @@ public final class PolicySnapshot: Sendable {
     public let policyNames: [String]
     /// The folder's `custos.json` (defaults when there is none).
     public let settings: FolderSettings
+    /// The reason in `guardrails/DISABLED`, when the folder has one: guardrails may then be
+    /// switched off by this load (see `PolicyStore.load(directory:inService:)`).
+    public let disabledReason: String?
+    /// The guardrails this load switched off compared with the set in service before it
+    /// (allowed only by `guardrails/DISABLED`); nil when it switched none off.
+    public let switchedOff: GuardrailSwitchOff?
 
     public init(policies: PolicySet, entities: EntityStore, revision: String, loadedAt: WallTime,
-                files: [String], guardrailFiles: [String], guardrails: GuardrailConfig = .inactive,
-                settings: FolderSettings = .default) {
+                files: [String], guardrails: GuardrailConfig = .inactive,
+                settings: FolderSettings = .default, disabledReason: String? = nil,
+                switchedOff: GuardrailSwitchOff? = nil) {
         self.settings = settings
+        self.disabledReason = disabledReason
+        self.switchedOff = switchedOff
         self.policies = policies
         self.entities = entities
         self.revision = revision
         self.loadedAt = loadedAt
         self.files = files
-        self.guardrailFiles = guardrailFiles
         self.guardrails = guardrails
         self.guardrailIndex = guardrails.status.isActive ? GuardrailEntityIndex(entities) : .empty
         self.policyNames = policies.policies.map { $0.annotatedID ?? $0.id }
@@ -47,6 +53,22 @@ public final class PolicySnapshot: Sendable {
 
     public var policyCount: Int { policies.policies.count }
     public var entityCount: Int { entities.count }
+
+    /// The guardrail files in force (`guardrails/regions.json`, ...): one per check, so losing a
+    /// file is losing a check. Empty while guardrails are inactive.
+    public var activeGuardrails: [String] {
+        if case .active(let files) = guardrails.status { return files }
+        return []
+    }
+}
+
+/// Guardrails a load switched off on purpose: which, and the reason `guardrails/DISABLED` gave.
+public struct GuardrailSwitchOff: Sendable, Equatable {
+    /// Guardrail files in service before the load and absent from it.
+    public var lost: [String]
+    public var reason: String
+
+    public init(lost: [String], reason: String) { self.lost = lost; self.reason = reason }
 }
 
 /// Why a policies folder could not be loaded; the message names the file and what to fix.
@@ -68,15 +90,21 @@ public struct ReloadFailure: Sendable, Equatable {
 /// happens outside that lock, so a slow or failing reload never stalls decisions. Reloads are
 /// serialised among themselves so two concurrent reloads cannot install an older folder state
 /// after a newer one.
+///
+/// A load that would switch off a guardrail in service is refused (see `load(directory:inService:)`).
+/// What "in service" means for the first load comes from `baseline`: the guardrails the state
+/// directory last saw in service, so a restart cannot lose a check a reload could not.
 public final class PolicyStore: Sendable {
     public let directory: String
+    public let baseline: GuardrailBaseline?
     private let current = ReadMostly<PolicySnapshot?>(nil)
     private let failure = Mutex<ReloadFailure?>(nil)
     private let reloading = Mutex<Void>(())
 
     /// Does not load: call `reload()` (the daemon starts not-ready until one succeeds).
-    public init(directory: String) {
+    public init(directory: String, baseline: GuardrailBaseline? = nil) {
         self.directory = directory
+        self.baseline = baseline
     }
 
     /// The snapshot in service, or nil before the first successful load.
@@ -84,13 +112,21 @@ public final class PolicyStore: Sendable {
 
     public var lastReloadFailure: ReloadFailure? { failure.withLock { $0 } }
 
-    /// Loads the folder and, on success, swaps the new snapshot in. On failure the snapshot in
-    /// service is kept and the failure recorded for `policy.status`.
+    /// Loads the folder and, on success, swaps the new snapshot in. On failure (including a
+    /// refused guardrail switch-off) the snapshot in service is kept and the failure recorded
+    /// for `policy.status`.
     @discardableResult
     public func reload() -> Result<PolicySnapshot, PolicyStoreError> {
         reloading.withLock { _ in
             do throws(PolicyStoreError) {
-                let s = try PolicyStore.load(directory: directory)
+                var inService = current.read()?.activeGuardrails
+                if inService == nil, let baseline { inService = try baseline.read() }
+                let s = try PolicyStore.load(directory: directory, inService: inService)
+                // Recorded before the swap: a set in service that the state directory does not
+                // know of could be lost by the next restart.
+                if let baseline, inService != s.activeGuardrails || !baseline.exists {
+                    try baseline.write(s.activeGuardrails, revision: s.revision)
+                }
                 current.replace(s)
                 failure.withLock { $0 = nil }
                 return .success(s)
@@ -101,64 +137,99 @@ public final class PolicyStore: Sendable {
         }
     }
 
-    /// Reads the folder once (so the revision and the parsed policies describe the same bytes)
-    /// and builds a snapshot. Not recursive, except for the `guardrails/` sub-folder, whose
-    /// files count in the revision as `guardrails/<name>`; other sub-folders (such as
-    /// `requests/`) and hidden files are ignored. A guardrail configuration that does not
-    /// validate fails the whole load, naming the file and field.
-    public static func load(directory: String) throws(PolicyStoreError) -> PolicySnapshot {
-        let topLevel = try readFolder(directory)
-        let guardrailDir = (directory as NSString).appendingPathComponent(GuardrailConfig.folderName)
-        var isDir: ObjCBool = false
-        var configFiles: [File] = []
-        if FileManager.default.fileExists(atPath: guardrailDir, isDirectory: &isDir), isDir.boolValue {
-            configFiles = try readFolder(guardrailDir)
+    /// Reads the folder once (see `PolicyFolder` for what it may hold; the revision and the
+    /// parsed policies describe the same bytes) and builds a snapshot. A guardrail
+    /// configuration that does not validate fails the whole load, naming the file and field.
+    ///
+    /// `inService` is the guardrail set in service (nil: nothing to compare with). A load
+    /// without one of those guardrails is refused unless `guardrails/DISABLED` gives the
+    /// reason; the snapshot then says what was switched off (`switchedOff`) for the audit log.
+    ///
+    /// Errors never quote a file's content beyond line:col and the class of the token where
+    /// parsing stopped: the file may not be what its author thinks it is.
+    public static func load(directory: String, inService: [String]? = nil) throws(PolicyStoreError) -> PolicySnapshot {
+        let folder = try PolicyFolder.read(directory)
+        let shown = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        func path(_ name: String) -> String { shown + "/" + name }
+        var disabledReason: String? = nil
+        var texts: [String: [UInt8]] = [:]
+        for f in folder.guardrails {
+            if f.name.utf8.elementsEqual(PolicyFolder.disabledFileName.utf8) {
+                disabledReason = try disabled(f.contents, path: path(GuardrailConfig.folderName + "/" + f.name))
+            } else {
+                texts[f.name] = f.contents
+            }
         }
         let guardrails: GuardrailConfig
-        do {
-            // Parsed from the bytes the revision covers (never re-read), and every file in the
-            // folder is passed on, so a misspelt file name is an error rather than a check
-            // that silently stays off.
-            var texts: [String: [UInt8]] = [:]
-            for f in configFiles { texts[f.name] = f.contents }
-            guardrails = try GuardrailConfig.parse(files: texts)
-        } catch {
-            throw PolicyStoreError("\((directory as NSString).appendingPathComponent(error.file)): \(error.path): \(error.message)")
+        // Parsed from the bytes the revision covers (never re-read).
+        do { guardrails = try GuardrailConfig.parse(files: texts) } catch {
+            throw PolicyStoreError("\(path(error.file)): \(error.path): \(error.message)")
         }
-        let files = topLevel + configFiles.map { File(name: GuardrailConfig.folderName + "/" + $0.name, contents: $0.contents) }
+        let files = folder.topLevel + folder.guardrails.map { File(name: GuardrailConfig.folderName + "/" + $0.name, contents: $0.contents) }
         var asts: [PolicyAST] = []
         var entities = EntityStore.empty
-        var guardrailFiles: [String] = []
         var settings = FolderSettings.default
-        for f in topLevel {
-            let path = (directory as NSString).appendingPathComponent(f.name)
-            if f.name.hasSuffix(".cedar") {
-                guard let text = String(validatingUTF8Bytes: f.contents) else {
-                    throw PolicyStoreError("\(path): not valid UTF-8")
-                }
-                do { asts += try CedarParser.parsePolicies(text, file: path) } catch {
-                    throw PolicyStoreError(error.description)
-                }
-            } else if f.name == "entities.json" {
+        for f in folder.topLevel {
+            let p = path(f.name)
+            if f.name.utf8.elementsEqual("entities.json".utf8) {
                 let json: JSON
                 do { json = try JSON.parse(f.contents) } catch {
-                    throw PolicyStoreError("\(path):\(error.line):\(error.column): invalid JSON: \(error.message)")
+                    throw PolicyStoreError("\(p):\(error.line):\(error.column): invalid JSON: \(error.redactedMessage)")
                 }
-                do { entities = try EntityStore.load(json: json, file: path) } catch {
+                do { entities = try EntityStore.load(json: json, file: p) } catch {
                     throw PolicyStoreError(error.description)
                 }
-            } else if f.name == FolderSettings.fileName {
-                settings = try FolderSettings.parse(f.contents, path: path)
-            } else {
-                guardrailFiles.append(f.name)
+            } else if f.name.utf8.elementsEqual(FolderSettings.fileName.utf8) {
+                settings = try FolderSettings.parse(f.contents, path: p)
+            } else if PolicyFolder.recognised(f.name)?.pattern == "*.cedar" {
+                guard let text = String(validating: f.contents, as: UTF8.self) else {
+                    throw PolicyStoreError("\(p): not valid UTF-8")
+                }
+                do { asts += try CedarParser.parsePolicies(text, file: p) } catch {
+                    throw PolicyStoreError(error.redactedDescription)
+                }
             }
         }
         let set: PolicySet
-        do { set = try PolicySet(asts) } catch { throw PolicyStoreError(error.description) }
+        do { set = try PolicySet(asts) } catch { throw PolicyStoreError(error.redactedDescription) }
+        var switchedOff: GuardrailSwitchOff? = nil
+        if let inService {
+            let now = guardrails.status
+            let lost = inService.filter { f in
+                if case .active(let files) = now { return !files.contains { $0.utf8.elementsEqual(f.utf8) } }
+                return true
+            }
+            if !lost.isEmpty {
+                guard let reason = disabledReason else {
+                    throw PolicyStoreError("\(shown): refused: this load would switch off \(lost.joined(separator: ", ")), which \(lost.count == 1 ? "is" : "are") in service; the previous policy set is kept. Restore \(lost.count == 1 ? "it" : "them"), or, to switch \(lost.count == 1 ? "it" : "them") off on purpose, write the reason into \(GuardrailConfig.folderName)/\(PolicyFolder.disabledFileName)")
+                }
+                switchedOff = GuardrailSwitchOff(lost: lost, reason: reason)
+            }
+        }
         return PolicySnapshot(policies: set, entities: entities, revision: revision(of: files),
                               loadedAt: WallTime.now(),
                               files: files.map(\.name).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
-                              guardrailFiles: guardrailFiles, guardrails: guardrails, settings: settings)
+                              guardrails: guardrails, settings: settings, disabledReason: disabledReason,
+                              switchedOff: switchedOff)
+    }
+
+    /// Longest reason `guardrails/DISABLED` may give: it is copied into the audit log.
+    public static let maxDisabledReasonBytes = 1024
+
+    /// The reason in `guardrails/DISABLED`: UTF-8 text, not blank, at most 1 KiB.
+    private static func disabled(_ bytes: [UInt8], path: String) throws(PolicyStoreError) -> String {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+            throw PolicyStoreError("\(path):1:1: the file starts with a UTF-8 byte-order mark (EF BB BF); save it as UTF-8 without a BOM")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw PolicyStoreError("\(path): not valid UTF-8") }
+        let reason = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !reason.isEmpty else {
+            throw PolicyStoreError("\(path): is empty; it must say why guardrails are switched off (who decided, and the change or ticket)")
+        }
+        guard reason.utf8.count <= maxDisabledReasonBytes else {
+            throw PolicyStoreError("\(path): the reason is \(reason.utf8.count) bytes; keep it under \(maxDisabledReasonBytes) (it is copied into the audit log)")
+        }
+        return reason
     }
 
     /// One file of a policies folder as the revision sees it.
@@ -183,45 +254,5 @@ public final class PolicyStore: Sendable {
             buf.append(contentsOf: f.contents)
         }
         return "sha256:" + SHA256Digest.hash(buf).hex
-    }
-
-    private static func readFolder(_ directory: String) throws(PolicyStoreError) -> [File] {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
-            throw PolicyStoreError("\(directory): no such folder; pass --policies DIR with the folder holding your *.cedar files")
-        }
-        guard isDir.boolValue else {
-            throw PolicyStoreError("\(directory): is a file; --policies takes a folder of *.cedar files and entities.json")
-        }
-        let names: [String]
-        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-            throw PolicyStoreError("\(directory): cannot list the folder (check its permissions)")
-        }
-        var files: [File] = []
-        for name in names.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) where !name.hasPrefix(".") {
-            let path = (directory as NSString).appendingPathComponent(name)
-            var sub: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &sub), !sub.boolValue else { continue }
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw PolicyStoreError("\(path): cannot be read (check its permissions)")
-            }
-            files.append(File(name: name, contents: [UInt8](data)))
-        }
-        return files
-    }
-}
-
-extension String {
-    fileprivate init?(validatingUTF8Bytes bytes: [UInt8]) {
-        var it = bytes.makeIterator()
-        var decoder = UTF8()
-        loop: while true {
-            switch decoder.decode(&it) {
-            case .scalarValue: continue
-            case .emptyInput: break loop
-            case .error: return nil
-            }
-        }
-        self = String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -11,14 +11,63 @@ public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         line > 0 ? "\(line):\(column): \(message)" : message
     }
+
+    /// The message without the input it quotes. jansson ends most messages with
+    /// `near '<the token>'` (up to ~150 bytes of the input); this keeps its reason and names
+    /// the token only by its class (a string, a number, a bare word, a punctuation mark).
+    /// Use it wherever the input is a file that may not be what its author thinks it is, so
+    /// that none of its bytes reach a log or another caller: only line:col and the class.
+    public var redactedMessage: String {
+        var reason = message
+        var near: Substring? = nil
+        let marker = Array(" near ".utf8)
+        let bytes = Array(message.utf8)
+        if bytes.count >= marker.count {
+            for i in 0...(bytes.count - marker.count) where bytes[i..<(i + marker.count)].elementsEqual(marker) {
+                reason = String(decoding: bytes[..<i], as: UTF8.self)
+                near = Substring(String(decoding: bytes[(i + marker.count)...], as: UTF8.self))
+                break
+            }
+        }
+        // Reasons that quote the input themselves.
+        if reason.hasPrefix("invalid Unicode") { reason = "invalid Unicode escape" }
+        if reason.hasPrefix("unable to decode byte") { reason = "invalid UTF-8" }
+        if reason.hasPrefix("control character") { reason = "control character in a string" }
+        guard let near else { return reason }
+        return reason + " at " + Self.tokenClass(near)
+    }
+
+    private static func tokenClass(_ near: Substring) -> String {
+        if near == "end of file" { return "end of file" }
+        var token = near.utf8.dropFirst()  // the opening quote jansson adds
+        if token.last == UInt8(ascii: "'") { token = token.dropLast() }
+        guard let b = token.first else { return "end of file" }
+        switch b {
+        case UInt8(ascii: "\""): return "a string"
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "a number"
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"): return "a bare word"
+        case UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "["), UInt8(ascii: "]"),
+             UInt8(ascii: ":"), UInt8(ascii: ","):
+            return token.count == 1 ? "'\(Character(Unicode.Scalar(b)))'" : "an unexpected character"
+        default: return "an unexpected character"
+        }
+    }
 }
 
 extension JSON {
+    public static let byteOrderMarkMessage =
+        "starts with a UTF-8 byte-order mark (EF BB BF); save the file as UTF-8 without a BOM"
+
     /// Reads one JSON document with jansson: duplicate object keys are rejected, integers and
     /// reals stay distinct, strings may hold U+0000, and anything after the value is an error.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSON {
         guard bytes.baseAddress != nil else {
             throw JSONParseError(message: "empty input: expected a JSON value", line: 1, column: 1, position: 0)
+        }
+        // RFC 8259 lets a reader refuse a byte-order mark; jansson does, with a message that
+        // does not say so. Every file reader of the project goes through here, so one verdict.
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            throw JSONParseError(message: byteOrderMarkMessage, line: 1, column: 1, position: 0)
         }
         if NulEscaping.needsRewrite(bytes) {
             let rewritten = NulEscaping.rewrite(bytes)

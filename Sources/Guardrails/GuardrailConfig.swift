@@ -75,7 +75,9 @@ public struct GuardrailConfig: Sendable {
         func json(_ name: String) throws(GuardrailConfigError) -> JSON? {
             guard let bytes = files[name] else { return nil }
             do { return try JSON.parse(bytes) } catch {
-                throw GuardrailConfigError(file: folderName + "/" + name, path: "$", message: "not valid JSON: \(error)")
+                // Never the input itself: the file may not be what its author thinks it is.
+                throw GuardrailConfigError(file: folderName + "/" + name, path: "$",
+                                           message: "not valid JSON: \(error.line):\(error.column): \(error.redactedMessage)")
             }
         }
         for required in ["regions.json", "purposes.json"] where files[required] == nil {

@@ -10,7 +10,9 @@ enum IO {
             }
             throw UsageError(message: "\(path): no such file")
         }
-        guard let s = String(data: data, encoding: .utf8) else {
+        // Decoded as is (Foundation's decoding would drop a leading byte-order mark, which the
+        // JSON reader refuses with a clear message, as the daemon does).
+        guard let s = String(validating: [UInt8](data), as: UTF8.self) else {
             throw UsageError(message: "\(path): not valid UTF-8")
         }
         return s

@@ -34,7 +34,11 @@ extension PolicySet {
         var asts: [PolicyAST] = []
         for f in files {
             guard let data = FileManager.default.contents(atPath: f) else { throw .unreadable(path: f, reason: "cannot be read") }
-            guard let text = String(data: data, encoding: .utf8) else { throw .unreadable(path: f, reason: "not valid UTF-8") }
+            // Decoded as is: Foundation's decoding would drop a leading byte-order mark, and the
+            // parser must see it to give the verdict the daemon and `custos check` give.
+            guard let text = String(validating: [UInt8](data), as: UTF8.self) else {
+                throw .unreadable(path: f, reason: "not valid UTF-8")
+            }
             do { asts += try CedarParser.parsePolicies(text, file: f) } catch { throw .parse(error) }
         }
         do { return try PolicySet(asts) } catch { throw .parse(error) }

@@ -168,10 +168,18 @@ public struct Expr: Sendable, Hashable {
 public struct ParseError: Error, Sendable, Hashable, CustomStringConvertible {
     public var location: SourceLocation
     public var message: String
+    /// The message without anything copied from the source (identifiers, strings, numbers,
+    /// unexpected characters are named by their class instead); nil when `message` copies
+    /// nothing. A daemon reports this form: the file it failed to parse may not be what its
+    /// author thinks it is, and its bytes must not reach a log or another caller.
+    public var redacted: String?
 
-    public init(_ message: String, at location: SourceLocation) {
-        self.message = message; self.location = location
+    public init(_ message: String, redacted: String? = nil, at location: SourceLocation) {
+        self.message = message; self.redacted = redacted; self.location = location
     }
 
     public var description: String { "\(location): \(message)" }
+
+    /// `file:line:col: message` with nothing of the source but its token classes.
+    public var redactedDescription: String { "\(location): \(redacted ?? message)" }
 }

@@ -176,7 +176,8 @@ extension Parser {
             let (m, o1) = value.multipliedReportingOverflow(by: 10)
             let (s, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
             guard !o1 && !o2 && s <= 1 << 63 else {
-                throw error("integer literal \(describe(t)) is out of the 64-bit range", at: t)
+                throw error("integer literal \(describe(t)) is out of the 64-bit range",
+                            redacted: "integer literal is out of the 64-bit range", at: t)
             }
             value = s
         }
@@ -232,7 +233,7 @@ extension Parser {
         if CedarNames.functions.contains(name) {
             throw error("'\(name)' is a function, not a method: write \(name)(...)", at: nameTok)
         }
-        throw error("'\(name)' is not a Cedar method", at: nameTok)
+        throw error("'\(name)' is not a Cedar method", redacted: "an identifier that is not a Cedar method", at: nameTok)
     }
 
     /// Arguments after an opening `(`, through the closing `)`.
@@ -252,16 +253,19 @@ extension Parser {
         case .int:
             let magnitude = try integerMagnitude()
             guard magnitude <= UInt64(Int64.max) else {
-                throw error("integer literal \(describe(t)) is out of the 64-bit range", at: t)
+                throw error("integer literal \(describe(t)) is out of the 64-bit range",
+                            redacted: "integer literal is out of the 64-bit range", at: t)
             }
             return try node(.long(Int64(magnitude)), at: loc, depth: 1)
         case .string:
             return try node(.string(try stringValue()), at: loc, depth: 1)
         case .slot:
             guard SlotID(rawValue: "?" + t.text) != nil else {
-                throw error("'?\(t.text)' is not a template slot (use ?principal or ?resource)", at: t)
+                throw error("'?\(t.text)' is not a template slot (use ?principal or ?resource)",
+                            redacted: "not a template slot (use ?principal or ?resource)", at: t)
             }
-            throw error("template slot '?\(t.text)' may only appear in the policy scope", at: t)
+            throw error("template slot '?\(t.text)' may only appear in the policy scope",
+                        redacted: "a template slot may only appear in the policy scope", at: t)
         case .lparen:
             try advance()
             let inner = try expression()
@@ -295,7 +299,8 @@ extension Parser {
             default: throw p.expected("a record key (identifier or string)")
             }
             guard seen.insert(ScalarString(key)).inserted else {
-                throw p.error("duplicate key \(cedarQuoted(key)) in record literal", at: keyTok)
+                throw p.error("duplicate key \(cedarQuoted(key)) in record literal",
+                              redacted: "duplicate key in record literal", at: keyTok)
             }
             try p.expect(.colon, "':'")
             let value = try p.expression()
@@ -331,7 +336,8 @@ extension Parser {
                 if CedarNames.variables[name] != nil {
                     throw error("'\(name)' is a variable and cannot be called", at: t)
                 }
-                throw error("'\(name)' is not a Cedar function (expected ip, decimal, datetime or duration)", at: t)
+                throw error("'\(name)' is not a Cedar function (expected ip, decimal, datetime or duration)",
+                            redacted: "an identifier that is not a Cedar function (expected ip, decimal, datetime or duration)", at: t)
             }
             try advance()
             return try call(name, try arguments(), at: loc)
@@ -340,6 +346,7 @@ extension Parser {
             return try node(.variable(v), at: loc, depth: 1)
         }
         for p in parts { try checkIdentifier(p, as: "a variable") }
-        throw error("unknown variable '\(name)' (expected principal, action, resource or context)", at: t)
+        throw error("unknown variable '\(name)' (expected principal, action, resource or context)",
+                    redacted: "unknown variable (expected principal, action, resource or context)", at: t)
     }
 }

@@ -3,6 +3,12 @@ enum CedarNames {
     /// Never valid as an identifier, attribute name or name component (strings still may hold them).
     static let reserved: Set<String> = ["true", "false", "if", "then", "else", "in", "is", "like", "has"]
 
+    /// Words of the grammar itself: a redacted parse error may show them (they say nothing
+    /// about the file's content), while any other identifier is shown only as "an identifier".
+    static let grammarWords: Set<String> = reserved.union(variables.keys).union(functions)
+        .union(extensionMethods).union(builtinMethods.keys)
+        .union(["permit", "forbid", "when", "unless", "Action"])
+
     /// Reserved for Cedar's own use as a name component or attribute identifier.
     static let cedarNamespace = "__cedar"
 

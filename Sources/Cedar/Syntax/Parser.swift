@@ -35,7 +35,14 @@ struct Parser {
     }
 
     private func checkLexable(_ t: Token) throws(ParseError) {
-        if t.kind == .invalid { throw ParseError(t.text, at: location(t)) }
+        if t.kind == .invalid { throw invalidToken(t) }
+    }
+
+    /// The lexer's reason; only "unexpected character X" copies the source, and only when X
+    /// is not one of the operator characters it suggests a fix for.
+    private func invalidToken(_ t: Token) -> ParseError {
+        let quotes = t.text.hasPrefix("unexpected character ") && !t.text.hasSuffix("?)")
+        return ParseError(t.text, redacted: quotes ? "unexpected character" : nil, at: location(t))
     }
 
     func location(_ t: Token) -> SourceLocation {
@@ -53,6 +60,20 @@ struct Parser {
         return SourceLocation(file: file, line: line, column: column, offset: byte)
     }
 
+    /// The token's class, for messages that must not copy the source: grammar words and
+    /// punctuation are shown (they are the language, not the author's data), identifiers,
+    /// literals and slots only by kind.
+    func describeClass(_ t: Token) -> String {
+        switch t.kind {
+        case .eof: return "end of input"
+        case .ident: return CedarNames.grammarWords.contains(t.text) ? "'\(t.text)'" : "an identifier"
+        case .slot: return "a template slot"
+        case .string: return "a string literal"
+        case .int: return "an integer literal"
+        default: return "'\(String(decoding: bytes[t.start..<t.end], as: UTF8.self))'"
+        }
+    }
+
     func describe(_ t: Token) -> String {
         switch t.kind {
         case .eof: return "end of input"
@@ -66,14 +87,17 @@ struct Parser {
         }
     }
 
-    func error(_ message: String, at t: Token) -> ParseError {
-        if t.kind == .invalid { return ParseError(t.text, at: location(t)) }
-        return ParseError(message, at: location(t))
+    /// `redacted` is the message without what it copies from the source (see
+    /// `ParseError.redacted`); leave it nil when the message copies nothing.
+    func error(_ message: String, redacted: String? = nil, at t: Token) -> ParseError {
+        if t.kind == .invalid { return invalidToken(t) }
+        return ParseError(message, redacted: redacted, at: location(t))
     }
 
     func expected(_ what: String, at t: Token? = nil) -> ParseError {
         let t = t ?? tok
-        return error("expected \(what) but found \(describe(t))", at: t)
+        return error("expected \(what) but found \(describe(t))",
+                     redacted: "expected \(what) but found \(describeClass(t))", at: t)
     }
 
     func isWord(_ word: String) -> Bool { tok.kind == .ident && tok.text == word }
@@ -96,7 +120,7 @@ struct Parser {
         do throws(EscapeError) {
             s = try StringLiteral.string(bytes[(t.start + 1)..<(t.end - 1)])
         } catch {
-            throw ParseError(error.message, at: location(t, byte: t.start + 1 + error.offset))
+            throw ParseError(error.message, redacted: error.redacted, at: location(t, byte: t.start + 1 + error.offset))
         }
         try advance()
         return s
@@ -111,7 +135,7 @@ struct Parser {
         do throws(EscapeError) {
             p = try StringLiteral.pattern(bytes[(t.start + 1)..<(t.end - 1)])
         } catch {
-            throw ParseError(error.message, at: location(t, byte: t.start + 1 + error.offset))
+            throw ParseError(error.message, redacted: error.redacted, at: location(t, byte: t.start + 1 + error.offset))
         }
         try advance()
         return p

@@ -26,7 +26,7 @@ extension Parser {
                 try expect(.rparen, "')'")
             }
             guard keys.insert(key).inserted else {
-                throw error("duplicate annotation @\(key) on one policy", at: at)
+                throw error("duplicate annotation @\(key) on one policy", redacted: "duplicate annotation on one policy", at: at)
             }
             annotations.append(Annotation(key: key, value: value, location: location(at)))
         }
@@ -154,7 +154,8 @@ extension Parser {
         let target: EntityOrSlot
         if tok.kind == .slot {
             guard "?" + tok.text == slot.rawValue else {
-                throw error("expected an entity or \(slot.rawValue) here but found '?\(tok.text)'", at: tok)
+                throw error("expected an entity or \(slot.rawValue) here but found '?\(tok.text)'",
+                            redacted: "expected an entity or \(slot.rawValue) here but found another template slot", at: tok)
             }
             try advance()
             target = .slot(slot)
@@ -175,7 +176,8 @@ extension Parser {
         let t = tok
         let uid = try entityLiteral()
         guard uid.type.isAction else {
-            throw error("the action scope needs an entity of type Action (or Namespace::Action), not \(uid)", at: t)
+            throw error("the action scope needs an entity of type Action (or Namespace::Action), not \(uid)",
+                        redacted: "the action scope needs an entity of type Action (or Namespace::Action)", at: t)
         }
         try closeParens(parens)
         return uid

@@ -5,6 +5,8 @@
 
 struct EscapeError: Error {
     var message: String
+    /// The message without the escape it quotes; nil when it quotes nothing.
+    var redacted: String? = nil
     /// Byte offset of the offending backslash (or character) within the literal's contents.
     var offset: Int
 }
@@ -26,7 +28,8 @@ enum StringLiteral {
             }
             guard s == "\\" else { emit(.scalar(s)); continue }
             func bad(_ seen: String) -> EscapeError {
-                EscapeError(message: "`\\\(seen)` is not a valid escape (use \\n \\r \\t \\\\ \\0 \\' \\\" \\xHH or \\u{HHHHHH})", offset: here)
+                EscapeError(message: "`\\\(seen)` is not a valid escape (use \\n \\r \\t \\\\ \\0 \\' \\\" \\xHH or \\u{HHHHHH})",
+                            redacted: "not a valid escape (use \\n \\r \\t \\\\ \\0 \\' \\\" \\xHH or \\u{HHHHHH})", offset: here)
             }
             guard let e = it.next() else { throw bad("") }
             offset += UTF8.width(e)
