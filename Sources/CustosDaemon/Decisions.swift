@@ -201,12 +201,10 @@ public enum DecisionMethods {
             d.write(into: &out)
         }
         table.register("decide.batch") { params, caller throws(RPCError) in
+            try params.only(["requests"], method: "decide.batch")
             let v = try params.required("requests")
             guard case .array(let items) = v else {
                 throw .invalidParams(field: "params.requests", "expected an array of decide requests, got \(v.kindName)")
-            }
-            if let o = params.object, o.count > 1, let k = o.keys.first(where: { $0 != "requests" }) {
-                throw .invalidParams(field: "params.\(k)", "unknown member (decide.batch takes only \"requests\")")
             }
             let limit = services.limits.batchLimit
             guard items.count <= limit else {

@@ -68,12 +68,7 @@ public enum GuardrailMethods {
 
     static func place(_ params: Params, services: DaemonServices, state: GuardrailState, inventory: NodeInventory,
                       caller: CallContext, into out: inout JSONWriter, ticket: inout CommitTicket) throws(RPCError) {
-        guard let o = params.object else {
-            throw .invalidParams(field: "params", "expected an object {job, nodes}")
-        }
-        for m in o.members where m.key != "job" && m.key != "nodes" {
-            throw .invalidParams(field: "params.\(m.key)", "unknown member (place takes job and nodes)")
-        }
+        try params.only(["job", "nodes"], method: "place")
         let job: PlacementJob
         let jobJSON = try params.required("job"), nodesJSON = try params.required("nodes")
         do throws(GuardrailParamError) { job = try PlacementJob(json: jobJSON, path: "params.job") } catch { throw invalid(error) }
@@ -156,12 +151,9 @@ public enum GuardrailMethods {
 
     static func transfer(_ params: Params, services: DaemonServices, state: GuardrailState,
                          caller: CallContext) throws(RPCError) -> JSON {
-        guard let json = params.json, case .object(let o) = json else {
+        try params.only(["principal", "dataset", "from", "to", "kind", "basis"], method: "transfer")
+        guard let json = params.json, case .object = json else {
             throw .invalidParams(field: "params", "expected an object {principal, dataset, from, to, kind, basis?}")
-        }
-        let known = ["principal", "dataset", "from", "to", "kind", "basis"]
-        for m in o.members where !known.contains(m.key) {
-            throw .invalidParams(field: "params.\(m.key)", "unknown member (transfer takes \(known.joined(separator: ", ")))")
         }
         let t: TransferRequest
         do throws(GuardrailParamError) { t = try TransferRequest(json: json) } catch { throw invalid(error) }

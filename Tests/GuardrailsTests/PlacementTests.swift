@@ -119,3 +119,25 @@ func placementAllowsOnlyNodesWhereEveryDatasetMayGo(_ i: Int) {
     }
 }
 
+/// (params of `place`, the path of the member that must be refused): a typo never falls back
+/// to a default (`"gpx": true` must not place a GxP job as a normal one).
+@Test(arguments: [
+    (#"{"id":"j","principal":"User::\"a\"","datasets":["onc-de"],"gpx":true}"#, "job", "job.gpx"),
+    (#"{"id":"j","principal":"User::\"a\"","datasets":["onc-de"],"Study":"ONC-301"}"#, "job", "job.Study"),
+    (#"{"name":"n","regoin":"eu-west-1"}"#, "node", "nodes[0].regoin"),
+    (#"{"principal":"p","dataset":"d","from":"a","to":"b","kind":"copy","bases":"scc-1"}"#, "transfer", "params.bases"),
+])
+func unknownMembersOfJobsNodesAndTransfersAreErrorsNamingThePath(_ text: String, _ kind: String, _ path: String) throws {
+    let json = try JSON.parse(text)
+    do throws(GuardrailParamError) {
+        switch kind {
+        case "job": _ = try PlacementJob(json: json)
+        case "node": _ = try PlacementNode.list(json: .array([json]))
+        default: _ = try TransferRequest(json: json)
+        }
+        Issue.record("accepted \(text)")
+    } catch {
+        #expect(error.path == path)
+        #expect(error.message.hasPrefix("unknown member"))
+    }
+}
