@@ -83,8 +83,10 @@ public enum GuardrailMethods {
                               resource: job.study.map { EntityUID("Study", $0) } ?? EntityUID("Job", job.id),
                               context: CedarRecord(ctx))
         let cedar = snapshot.policies.authorize(request, entities: snapshot.entities)
+        // Membership comes from the folder (the index), never from the job the caller describes.
         let result = Placement.place(job: job, candidates: nodes, config: snapshot.guardrails, consent: consent,
-                                     now: .daemonNow(now), resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
+                                     now: .daemonNow(now), principalStudies: snapshot.guardrailIndex.studies(who),
+                                     resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow })
         let id = DecisionID.nextString(now: now)
         var record = DecisionRecord(method: "place", caller: caller, decisionID: id, request: request,

@@ -38,6 +38,17 @@ import Testing
 
     static let eu = #"{"purpose":"primary_research","region":"eu-central-1"}"#
 
+    @Test func namingTheDatasStudyDoesNotMakeTheCallerAMember() throws {
+        let example = try String(contentsOfFile: daemonExamplePolicies + "/entities.json", encoding: .utf8)
+        let end = try #require(example.lastIndex(of: "]"))
+        let ursula = #"{"uid":{"type":"User","id":"ursula"},"attrs":{"studies":[{"__entity":{"type":"Study","id":"CARD-201"}}]},"parents":[{"type":"Role","id":"auditor"}]}"#
+        let d = try Self.daemon(files: ["entities.json": String(example[..<end]) + "," + ursula + "]\n"])
+        let r = try d.call("decide", Self.decide("User:ursula", "read_metadata", "onc301-de-clinical",
+                                                 #"{"purpose":"primary_research","region":"eu-central-1","study":"ONC-301"}"#))
+        #expect(decisionOf(r) == "deny")
+        #expect(try Self.codes(r) == ["isolation.not_member"])
+    }
+
     @Test func aTypoInAPlaceJobIsRefusedNotPlacedAsAnotherJob() throws {
         let d = try Self.daemon()
         let r = try d.call("place", Self.json(#"{"job":{"id":"j","principal":"User::\"alice\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical"],"gpx":true},"nodes":[{"name":"dub-l40s-01","region":"eu-west-1","labels":{"custos.io/gpu-model":"NVIDIA-L40S","custos.io/gpu-driver":"550.90.07"}}]}"#))
