@@ -43,7 +43,10 @@ public struct DaemonConfig: Sendable {
                                                      // The inventory decides where named jobs may run.
                                                      "nodes.sync", "nodes.remove"].map {
             .init(method: $0, rule: AccessRule(allowedUIDs: [adminUID]))
-        })
+        }
+            // Request entities describe the world a decision rests on: only for callers an
+            // operator names (the dispatcher would refuse them anyway; this says so).
+            + [AccessPolicy.Entry(method: "entities", rule: .nobody)])
     }
 
     public init(access: AccessPolicy = DaemonConfig.defaultAccess()) { self.access = access }

@@ -113,6 +113,9 @@ public enum DaemonEvent: Sendable {
     case policyLoadFailed(kept: String?, error: String, caller: CallContext?)
     /// A call the access rules refused.
     case refused(method: String, caller: CallContext)
+    /// A call that used a privilege (see `Privilege`) the access rules do not grant the caller;
+    /// the call was refused.
+    case refusedPrivilege(method: String, privilege: String, caller: CallContext)
     /// A change of state made through a method (consent, legal hold, ...): `details` is what
     /// changed, with no clinical payload.
     case change(method: String, caller: CallContext, subject: String, details: JSON)
@@ -192,9 +195,12 @@ public enum DecisionMethods {
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
         let guardrailState = GuardrailState.forStateDirectory(services.stateDirectory)
+        let entities = table.registerPrivilege(entitiesPrivilegeName)
         table.registerStreaming("decide") { params, caller, out, ticket throws(RPCError) in
             let snapshot = try services.readySnapshot()
             let p = try DecideParams.parse(params.json)
+            try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
+                              method: "decide", field: "params")
             let d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
                                  guardrailState: guardrailState)
             try services.keep([d.record], ticket: &ticket)
@@ -218,6 +224,10 @@ public enum DecisionMethods {
             for (i, item) in items.enumerated() { parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]")) }
             // One snapshot for the whole batch, so every result names the same revision.
             let snapshot = try services.readySnapshot()
+            for (i, p) in parsed.enumerated() {
+                try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
+                                  method: "decide.batch", field: "params.requests[\(i)]")
+            }
             var results: [JSON] = []
             var records: [DecisionRecord] = []
             results.reserveCapacity(parsed.count)
@@ -246,9 +256,12 @@ public enum DecisionMethods {
 
     /// Decides one request against one snapshot (see `DecideAnswer` for the answer's shape).
     ///
-    /// Cedar decides first; when the snapshot's guardrails are active they then run over the
-    /// resource entity (see `GuardrailContext` for what they read from the request). The answer
-    /// is allow only when Cedar allows and no guardrail denies.
+    /// The caller's request entities must have been admitted (`admitEntities`). Cedar decides;
+    /// a resource of a data type that the folder does not hold is denied
+    /// (`data.unknown_dataset`) whether or not guardrails are active; when the snapshot's
+    /// guardrails are active they then run over the resource entity (see `GuardrailContext`
+    /// for what they read from the request). The answer is allow only when Cedar allows and
+    /// nothing else denies.
     public static func decision(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
                                 caller: CallContext, method: String, field: String = "params",
                                 guardrailState: GuardrailState? = nil) throws(RPCError) -> DecideAnswer {
@@ -270,6 +283,7 @@ public enum DecisionMethods {
                                                      config: snapshot.guardrails, consent: state.snapshot(),
                                                      now: .daemonNow(now))
         }
+        if let den = unknownData(p.request.resource, snapshot: snapshot) { outcome.denials.insert(den, at: 0); outcome.obligations = [] }
         let allowed = response.decision == .allow && outcome.allowed
         let obligations = allowed ? outcome.obligations : []
         let id = DecisionID.nextString(now: now)

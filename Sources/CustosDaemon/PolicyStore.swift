@@ -29,6 +29,9 @@ public final class PolicySnapshot: Sendable {
     public let policyNames: [String]
     /// The folder's `custos.json` (defaults when there is none).
     public let settings: FolderSettings
+    /// What only the folder may say about entities (authoritative and data types), from
+    /// `entities` and `settings`, worked out once per load.
+    public let trust: FolderTrust
 
     public init(policies: PolicySet, entities: EntityStore, revision: String, loadedAt: WallTime,
                 files: [String], guardrailFiles: [String], guardrails: GuardrailConfig = .inactive,
@@ -43,6 +46,14 @@ public final class PolicySnapshot: Sendable {
         self.guardrails = guardrails
         self.guardrailIndex = guardrails.status.isActive ? GuardrailEntityIndex(entities) : .empty
         self.policyNames = policies.policies.map { $0.annotatedID ?? $0.id }
+        self.trust = FolderTrust(entities: entities, settings: settings)
+    }
+
+    /// The same folder with `extra` entities added as if `entities.json` held them (the
+    /// revision is unchanged): `custos test` gives a suite's fixture entities folder trust.
+    public func addingFolderEntities(_ extra: [Entity]) throws(EntityError) -> PolicySnapshot {
+        PolicySnapshot(policies: policies, entities: try entities.adding(extra), revision: revision, loadedAt: loadedAt,
+                       files: files, guardrailFiles: guardrailFiles, guardrails: guardrails, settings: settings)
     }
 
     public var policyCount: Int { policies.policies.count }
@@ -74,9 +85,16 @@ public final class PolicyStore: Sendable {
     private let failure = Mutex<ReloadFailure?>(nil)
     private let reloading = Mutex<Void>(())
 
+    /// Runs on every loaded folder before it is put in service: checks what the folder must
+    /// also satisfy for this daemon (such as its bound region), or completes it (`custos test`
+    /// adds a suite's fixture entities). A throw fails the load like a parse error.
+    private let adopt: @Sendable (PolicySnapshot) throws(PolicyStoreError) -> PolicySnapshot
+
     /// Does not load: call `reload()` (the daemon starts not-ready until one succeeds).
-    public init(directory: String) {
+    public init(directory: String,
+                adopt: @escaping @Sendable (PolicySnapshot) throws(PolicyStoreError) -> PolicySnapshot = { $0 }) {
         self.directory = directory
+        self.adopt = adopt
     }
 
     /// The snapshot in service, or nil before the first successful load.
@@ -90,7 +108,7 @@ public final class PolicyStore: Sendable {
     public func reload() -> Result<PolicySnapshot, PolicyStoreError> {
         reloading.withLock { _ in
             do throws(PolicyStoreError) {
-                let s = try PolicyStore.load(directory: directory)
+                let s = try adopt(PolicyStore.load(directory: directory))
                 current.replace(s)
                 failure.withLock { $0 = nil }
                 return .success(s)

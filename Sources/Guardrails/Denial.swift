@@ -42,7 +42,8 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     case placementNotAuthorized = "placement.not_authorized"
     /// `place` named a node by a name the node inventory does not hold (see `nodes.sync`).
     case placementUnknownNode = "placement.unknown_node"
-    /// A dataset named by the job or request is unknown to the entity store.
+    /// A dataset named by the job or request is unknown to the entity store (for `decide`: a
+    /// resource of a data type that the folder does not hold).
     case dataUnknownDataset = "data.unknown_dataset"
     /// A data entity carries a guardrail attribute with a wrong type or value.
     case dataInvalidAttribute = "data.invalid_attribute"

@@ -37,6 +37,40 @@ import Testing
     }
 
     static let eu = #"{"purpose":"primary_research","region":"eu-central-1"}"#
+    static let mallory = #"[{"uid":{"type":"User","id":"mallory"},"attrs":{"studies":[{"__entity":{"type":"Study","id":"ONC-301"}}]},"parents":[{"type":"Role","id":"auditor"}]}]"#
+
+    @Test func aNewUserWithAPowerfulRoleInTheRequestGetsNoAllow() throws {
+        let d = try Self.daemon()
+        let c = try d.client()
+        let r = try c.call("decide", params: Self.decide("User:mallory", "read_metadata", "onc301-de-clinical", Self.eu, entities: Self.mallory))
+        #expect(errorCodeOf(r) == RPCError.forbiddenCode)
+        // The refusal is in the audit log, with the caller the kernel named.
+        let q = try c.call("audit.query", params: Self.json(#"{"resource":"privilege entities"}"#)).get().objectValue
+        let entry = q?["entries"]?.arrayValue?.first?.objectValue
+        #expect(entry?["decision"]?.stringValue == "deny")
+        #expect(entry?["caller"]?.objectValue?["uid"] == .int(Int64(getuid())))
+    }
+
+    @Test func aCallerGrantedEntitiesStillMayNotDefineAFolderType() throws {
+        let d = try Self.daemon(config: #"{"access":{"methods":{"entities":{"allow_uids":[\#(getuid())]}}}}"#)
+        let c = try d.client()
+        let r = try c.call("decide", params: Self.decide("User:mallory", "read_metadata", "onc301-de-clinical", Self.eu, entities: Self.mallory))
+        #expect(Self.invalidPath(r) == "params.entities[0]", "\(r)")
+        let attach = #"[{"uid":{"type":"Service","id":"etl"},"attrs":{},"parents":[{"type":"Role","id":"auditor"}]}]"#
+        let r2 = try c.call("decide", params: Self.decide("Service:etl", "read_metadata", "onc301-de-clinical", Self.eu, entities: attach))
+        #expect(Self.invalidPath(r2) == "params.entities[0].parents[0]", "\(r2)")
+        let harmless = #"[{"uid":{"type":"Service","id":"etl"},"attrs":{},"parents":[]}]"#
+        let r3 = try c.call("decide", params: Self.decide("Service:etl", "read_metadata", "onc301-de-clinical", Self.eu, entities: harmless))
+        #expect(decisionOf(r3) == "deny", "admitted, and no policy permits a Service")
+    }
+
+    @Test func aMisspeltDatasetIdIsDeniedAsUnknownData() throws {
+        let d = try Self.daemon()
+        let r = try d.call("decide", Self.decide("User:dave", "read_metadata", "onc301-de-clinicl", Self.eu))
+        #expect(decisionOf(r) == "deny")
+        #expect(try Self.codes(r) == ["data.unknown_dataset"])
+        #expect(decisionOf(try d.call("decide", Self.decide("User:dave", "read_metadata", "onc301-de-clinical", Self.eu))) == "allow")
+    }
 
     @Test func namingTheDatasStudyDoesNotMakeTheCallerAMember() throws {
         let example = try String(contentsOfFile: daemonExamplePolicies + "/entities.json", encoding: .utf8)
