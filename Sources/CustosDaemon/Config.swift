@@ -30,6 +30,9 @@ public struct DaemonConfig: Sendable {
     public var socketGroup: gid_t? = nil
     public var limits = DaemonLimits()
     public var access: AccessPolicy
+    /// The region this daemon decides for (`region`, or `custos serve --region`); nil leaves the
+    /// region of a `decide` to the caller's `context.region` (see docs/security.md).
+    public var region: String? = nil
 
     /// Who may call what when the configuration says nothing: everything is open to whoever can
     /// open the socket (the socket's mode and group are the first gate), except `policy.reload`
@@ -70,7 +73,13 @@ public struct DaemonConfig: Sendable {
         var c = DaemonConfig()
         let r = ConfigReader(file: file)
         let root = try r.object(json, "")
-        try r.onlyKeys(root, "", ["socket", "limits", "access"])
+        try r.onlyKeys(root, "", ["socket", "limits", "access", "region"])
+        if let v = root["region"] {
+            guard case .string(let name) = v, !name.isEmpty else {
+                throw ConfigError(file: file, key: "region", "expected the name of a region of guardrails/regions.json, got \(v.serialized)")
+            }
+            c.region = name
+        }
         if let s = root["socket"] {
             let o = try r.object(s, "socket")
             try r.onlyKeys(o, "socket", ["mode", "group"])

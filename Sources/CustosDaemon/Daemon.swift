@@ -68,7 +68,11 @@ public final class Daemon: Sendable {
     /// stop the start: the daemon serves `health` and `policy.status` (not ready, with the
     /// reason) and answers decisions with the not-ready error until a reload succeeds.
     public init(_ options: DaemonOptions) throws(DaemonError) {
-        let store = PolicyStore(directory: options.policiesDirectory)
+        let region = options.config.region
+        let store = PolicyStore(directory: options.policiesDirectory) { s throws(PolicyStoreError) in
+            try DecisionMethods.checkBoundRegion(region, s)
+            return s
+        }
         let log = options.log
         self.store = store
         self.log = log
@@ -80,7 +84,7 @@ public final class Daemon: Sendable {
             do { try recorder.event(event) } catch { log("audit log could not record \(what): \(error)") }
         }
         self.noteEvent = noteEvent
-        let services = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
+        var configured = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
                                       stateDirectory: options.stateDirectory) { caller in
             let previous = store.snapshot?.revision
             let r = store.reload()
@@ -94,6 +98,8 @@ public final class Daemon: Sendable {
             }
             return r
         }
+        configured.region = region
+        let services = configured
         self.services = services
         var table = MethodTable()
         for register in Daemon.methodFamilies { register(&table, services) }

@@ -256,8 +256,10 @@ public enum DecisionMethods {
 
     /// Decides one request against one snapshot (see `DecideAnswer` for the answer's shape).
     ///
-    /// The caller's request entities must have been admitted (`admitEntities`). Cedar decides;
-    /// a resource of a data type that the folder does not hold is denied
+    /// The caller's request entities must have been admitted (`admitEntities`). Where the
+    /// processing happens is settled first (`processingRegion`: the bound region, an inventory
+    /// node, or the caller's `context.region`), and Cedar sees that region in its context. Cedar
+    /// decides; a resource of a data type that the folder does not hold is denied
     /// (`data.unknown_dataset`) whether or not guardrails are active; when the snapshot's
     /// guardrails are active they then run over the resource entity (see `GuardrailContext`
     /// for what they read from the request). The answer is allow only when Cedar allows and
@@ -271,24 +273,31 @@ public enum DecisionMethods {
                 throw .invalidParams(field: "\(field).entities", "\(error.description); request entities must not repeat the folder's entities.json")
             }
         }
-        let response = snapshot.policies.authorize(p.request, entities: entities)
+        var request = p.request
+        let place = try processingRegion(request.context, services: services, field: field)
+        if let c = place?.context { request.context = c }
+        let response = snapshot.policies.authorize(request, entities: entities)
         let now = services.clock()
         var context = GuardrailContext()
         var outcome = GuardrailOutcome()
         if snapshot.guardrails.status.isActive {
-            context = try GuardrailContext.read(p.request.context, requestField: field)
+            context = try GuardrailContext.read(request.context, requestField: field)
+            if let place { context.region = place.region }
             let state = guardrailState ?? GuardrailState.forStateDirectory(services.stateDirectory)
-            outcome = try GuardrailDecision.evaluate(p.request, context: context, index: snapshot.guardrailIndex,
+            outcome = try GuardrailDecision.evaluate(request, context: context, index: snapshot.guardrailIndex,
                                                      requestEntities: p.entities, entities: entities,
                                                      config: snapshot.guardrails, consent: state.snapshot(),
                                                      now: .daemonNow(now))
+        } else if let place {
+            context.region = place.region
         }
-        if let den = unknownData(p.request.resource, snapshot: snapshot) { outcome.denials.insert(den, at: 0); outcome.obligations = [] }
+        if let den = place?.denial { outcome.denials.insert(den, at: 0); outcome.obligations = [] }
+        if let den = unknownData(request.resource, snapshot: snapshot) { outcome.denials.insert(den, at: 0); outcome.obligations = [] }
         let allowed = response.decision == .allow && outcome.allowed
         let obligations = allowed ? outcome.obligations : []
         let id = DecisionID.nextString(now: now)
         let names = snapshot.policyNames
-        var record = DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
+        var record = DecisionRecord(method: method, caller: caller, decisionID: id, request: request,
                                     decision: allowed ? .allow : .deny,
                                     reasons: response.reasons.map { names[$0] },
                                     errors: response.errors.map { names[$0.policy] },

@@ -22,8 +22,7 @@ public enum GuardrailMethods {
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
         let state = GuardrailState.forStateDirectory(services.stateDirectory)
-        // One inventory per method table, that is per daemon (and per `custos test` suite).
-        let inventory = makeInventory()
+        let inventory = services.inventory
         // Streaming: a placement over many nodes answers with a large object whose parts repeat
         // (every node of a region has the same reasons), written directly rather than as a tree.
         table.registerStreaming("place") { params, caller, out, ticket throws(RPCError) in

@@ -40,7 +40,8 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     case computeUnqualifiedImage = "compute.unqualified_image"
     /// The principal may not place jobs (Cedar said no).
     case placementNotAuthorized = "placement.not_authorized"
-    /// `place` named a node by a name the node inventory does not hold (see `nodes.sync`).
+    /// `place` named a node by a name the node inventory does not hold (see `nodes.sync`), or a
+    /// `decide` named one as `context.node`.
     case placementUnknownNode = "placement.unknown_node"
     /// A dataset named by the job or request is unknown to the entity store (for `decide`: a
     /// resource of a data type that the folder does not hold).

@@ -39,6 +39,8 @@ import Testing
         (#"{"limits":{"max_connections":"8"}}"#, "limits.max_connections"),
         (#"{"access":{"methods":{"decide":{"allow_user":[1]}}}}"#, "access.methods.decide.allow_user"),
         (#"{"access":{"methods":{"decide":{"allow_uids":[-1]}}}}"#, "access.methods.decide.allow_uids[0]"),
+        (#"{"region":5}"#, "region"),
+        (#"{"region":""}"#, "region"),
     ])
     func mistakesNameTheFileAndKey(text: String, key: String) {
         do {
@@ -48,6 +50,17 @@ import Testing
             #expect(error.key == key)
             #expect(error.description.hasPrefix("custos.json: \(key): "))
         }
+    }
+
+    @Test func theRegionIsReadAndRequestEntitiesAreGrantedToNobodyUnlessNamed() throws {
+        #expect(DaemonConfig().region == nil)
+        #expect(try DaemonConfig.parse(text: #"{"region":"eu-central-1"}"#).region == "eu-central-1")
+        let byDefault = DaemonConfig.defaultAccess(adminUID: 500).entries.first { $0.method == "entities" }?.rule
+        #expect(byDefault == .nobody, "not even the daemon's own uid")
+        let open = try DaemonConfig.parse(text: #"{"access":{"default":"anyone","methods":{"entities":{"allow_gids":[42]}}}}"#)
+        let rule = open.access.entries.first { $0.method == "entities" }?.rule
+        #expect(rule?.permits(uid: 1, gid: 42) == true)
+        #expect(rule?.permits(uid: 1, gid: 43) == false)
     }
 
     @Test func accessRulesForUnknownMethodsAreRefusedWhenTheDaemonStarts() throws {

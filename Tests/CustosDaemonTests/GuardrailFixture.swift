@@ -21,8 +21,8 @@ final class GuardrailFixture: @unchecked Sendable {
 
     /// `clock` fixes the decision time as `custos test` does; by default the wall clock.
     /// `access` is the dispatcher's access policy (privileges such as `entities` are granted
-    /// only by an entry naming them).
-    init(stateful: Bool = true, clock: WallTime? = nil, access: AccessPolicy = AccessPolicy(),
+    /// only by an entry naming them); `region` binds the daemon to a region.
+    init(stateful: Bool = true, clock: WallTime? = nil, access: AccessPolicy = AccessPolicy(), region: String? = nil,
          recorder: DecisionRecorder? = nil, edit: (String) throws -> Void = { _ in }) throws {
         let fm = FileManager.default
         dir = NSTemporaryDirectory() + "custos-guardrails-daemon-" + UUID().uuidString
@@ -44,6 +44,7 @@ final class GuardrailFixture: @unchecked Sendable {
         if case .failure(let e) = store.reload() { throw e }
         var services = DaemonServices(store: store, recorder: recorder, stateDirectory: state)
         if let clock { services.clock = { clock } }
+        services.region = region
         var table = MethodTable()
         for r in Daemon.methodFamilies { r(&table, services) }
         dispatcher = try Dispatcher(methods: table, access: access)

@@ -83,6 +83,39 @@ import Testing
         #expect(try Self.codes(r) == ["isolation.not_member"])
     }
 
+    @Test func aDaemonBoundToItsRegionRefusesAnotherAndDecidesForItsOwn() throws {
+        let d = try Self.daemon(arguments: ["--region", "us-west-2"])
+        let c = try d.client()
+        let claim = try c.call("decide", params: Self.decide("User:alice", "read", "onc301-de-clinical", Self.eu))
+        #expect(Self.invalidPath(claim) == "params.context.region", "\(claim)")
+        let silent = try c.call("decide", params: Self.decide("User:alice", "read", "onc301-de-clinical", #"{"purpose":"primary_research"}"#))
+        #expect(try Self.codes(silent) == ["residency.cross_border"])
+        // A node of the inventory in another region than the daemon's is refused too.
+        _ = try c.call("nodes.sync", params: Self.json(#"{"nodes":[{"name":"fra-1","region":"eu-central-1"},{"name":"ore-1","region":"us-west-2"}]}"#)).get()
+        let elsewhere = try c.call("decide", params: Self.decide("User:alice", "read", "onc301-de-clinical", #"{"purpose":"primary_research","node":"fra-1"}"#))
+        #expect(Self.invalidPath(elsewhere) == "params.context.node", "\(elsewhere)")
+    }
+
+    @Test func anUnboundDaemonTakesTheRegionOfANamedInventoryNode() throws {
+        let d = try Self.daemon()
+        let c = try d.client()
+        _ = try c.call("nodes.sync", params: Self.json(#"{"nodes":[{"name":"fra-1","region":"eu-central-1"},{"name":"ore-1","region":"us-west-2"}]}"#)).get()
+        let ore = try c.call("decide", params: Self.decide("User:alice", "read", "onc301-de-clinical", #"{"purpose":"primary_research","node":"ore-1"}"#))
+        #expect(try Self.codes(ore) == ["residency.cross_border"])
+        let lie = try c.call("decide", params: Self.decide("User:alice", "read", "onc301-de-clinical", #"{"purpose":"primary_research","node":"ore-1","region":"eu-central-1"}"#))
+        #expect(Self.invalidPath(lie) == "params.context.region", "\(lie)")
+        let fra = try c.call("decide", params: Self.decide("User:alice", "read", "onc301-de-clinical", #"{"purpose":"primary_research","node":"fra-1"}"#))
+        #expect(decisionOf(fra) == "allow")
+    }
+
+    @Test func aBoundRegionTheGuardrailsDoNotDefineLeavesTheDaemonNotReadyWithTheReason() throws {
+        let d = try Self.daemon(config: #"{"region":"mars-1"}"#)
+        let h = try d.call("health").get().objectValue
+        #expect(h?["ready"] == .bool(false))
+        #expect(h?["reasons"]?.arrayValue?.first?.stringValue?.contains("mars-1") == true, "\(String(describing: h))")
+        #expect(errorCodeOf(try d.call("decide", Self.decide("User:alice", "read", "onc301-de-clinical", Self.eu))) == RPCError.notReadyCode)
+    }
+
     @Test func aTypoInAPlaceJobIsRefusedNotPlacedAsAnotherJob() throws {
         let d = try Self.daemon()
         let r = try d.call("place", Self.json(#"{"job":{"id":"j","principal":"User::\"alice\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical"],"gpx":true},"nodes":[{"name":"dub-l40s-01","region":"eu-west-1","labels":{"custos.io/gpu-model":"NVIDIA-L40S","custos.io/gpu-driver":"550.90.07"}}]}"#))
