@@ -16,9 +16,7 @@ public enum AuditMethods {
             try query(params, logDirectory: try logDirectory(services))
         }
         table.register("audit.checkpoint") { params, _ throws(RPCError) in
-            if let o = params.object, let k = o.keys.first {
-                throw .invalidParams(field: "params.\(k)", "unknown member (audit.checkpoint takes no parameters)")
-            }
+            try params.none(method: "audit.checkpoint")
             return try checkpoint(logDirectory: try logDirectory(services))
         }
     }
@@ -37,13 +35,8 @@ public enum AuditMethods {
     /// to `{"entries": [...], "count": n, "truncated": bool}`; entries oldest first.
     public static func query(_ params: Params, logDirectory: String) throws(RPCError) -> JSON {
         var q = AuditQuery()
-        if let j = params.json, !j.isNull {
-            guard case .object(let o) = j else {
-                throw .invalidParams(field: "params", "expected an object of filters, got \(j.kindName)")
-            }
-            for k in o.keys where !filterKeys.contains(where: { $0.utf8.elementsEqual(k.utf8) }) {
-                throw .invalidParams(field: "params.\(k)", "unknown filter; known filters: \(filterKeys.joined(separator: ", "))")
-            }
+        try params.only(filterKeys, method: "audit.query")
+        if let o = params.object {
             func str(_ k: String) throws(RPCError) -> String? {
                 guard let v = o[k], !v.isNull else { return nil }
                 guard case .string(let s) = v else { throw .invalidParams(field: "params.\(k)", "expected a string, got \(v.kindName)") }

@@ -201,6 +201,10 @@ public final class AuditRecorder: Sendable {
         case .refused(let method, let c):
             return make(method, caller(c), action: "call", resource: "method " + method, decision: .deny,
                         reasons: ["refused by the access rules"], revision: nil, hashOf: "refused\n" + method)
+        case .refusedPrivilege(let method, let privilege, let c):
+            return make(method, caller(c), action: "call", resource: "privilege " + privilege, decision: .deny,
+                        reasons: ["refused by the access rules: privilege \(privilege) not granted"], revision: nil,
+                        hashOf: "refused\n" + method + "\n" + privilege)
         case .change(let method, let c, let subject, let details):
             var w = JSONWriter()
             w.value(details)

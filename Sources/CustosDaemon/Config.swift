@@ -30,6 +30,9 @@ public struct DaemonConfig: Sendable {
     public var socketGroup: gid_t? = nil
     public var limits = DaemonLimits()
     public var access: AccessPolicy
+    /// The region this daemon decides for (`region`, or `custos serve --region`); nil leaves the
+    /// region of a `decide` to the caller's `context.region` (see docs/security.md).
+    public var region: String? = nil
 
     /// The methods whoever can open the socket may call when the configuration says nothing:
     /// the decisions and `health`. Everything else reads or changes consent, holds, the
@@ -43,7 +46,9 @@ public struct DaemonConfig: Sendable {
     public static func defaultAccess(adminUID: UInt32 = getuid()) -> AccessPolicy {
         let admins = AccessRule(allowedUIDs: [adminUID], allowedGIDs: [])
         let open = openMethods.map { AccessPolicy.Entry(method: $0, rule: .anyone) }
-        return AccessPolicy(defaultRule: admins, entries: open)
+        // Request entities describe the world a decision rests on: only for callers an
+        // operator names (a privilege is never granted by a default rule; this says so).
+        return AccessPolicy(defaultRule: admins, entries: open + [AccessPolicy.Entry(method: "entities", rule: .nobody)])
     }
 
     public init(access: AccessPolicy = DaemonConfig.defaultAccess()) { self.access = access }
@@ -67,7 +72,13 @@ public struct DaemonConfig: Sendable {
         var c = DaemonConfig()
         let r = ConfigReader(file: file)
         let root = try r.object(json, "")
-        try r.onlyKeys(root, "", ["socket", "limits", "access"])
+        try r.onlyKeys(root, "", ["socket", "limits", "access", "region"])
+        if let v = root["region"] {
+            guard case .string(let name) = v, !name.isEmpty else {
+                throw ConfigError(file: file, key: "region", "expected the name of a region of guardrails/regions.json, got \(v.serialized)")
+            }
+            c.region = name
+        }
         if let s = root["socket"] {
             let o = try r.object(s, "socket")
             try r.onlyKeys(o, "socket", ["mode", "group"])

@@ -72,8 +72,12 @@ public final class Daemon: Sendable {
     /// reason) and answers decisions with the not-ready error until a reload succeeds.
     public init(_ options: DaemonOptions) throws(DaemonError) {
         if let state = options.stateDirectory { try Daemon.makeStateDirectory(state) }
+        let region = options.config.region
         let store = PolicyStore(directory: options.policiesDirectory,
-                                baseline: options.stateDirectory.map { GuardrailBaseline(stateDirectory: $0) })
+                                baseline: options.stateDirectory.map { GuardrailBaseline(stateDirectory: $0) }) { s throws(PolicyStoreError) in
+            try DecisionMethods.checkBoundRegion(region, s)
+            return s
+        }
         let log = options.log
         self.store = store
         self.log = log
@@ -106,6 +110,7 @@ public final class Daemon: Sendable {
             return r
         }
         configured.access = options.config.access
+        configured.region = region
         let services = configured
         self.services = services
         var table = MethodTable()

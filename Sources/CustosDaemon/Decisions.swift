@@ -119,6 +119,9 @@ public enum DaemonEvent: Sendable {
     case guardrailsSwitchedOff(lost: [String], reason: String, revision: String, caller: CallContext?)
     /// A call the access rules refused.
     case refused(method: String, caller: CallContext)
+    /// A call that used a privilege (see `Privilege`) the access rules do not grant the caller;
+    /// the call was refused.
+    case refusedPrivilege(method: String, privilege: String, caller: CallContext)
     /// A change of state made through a method (consent, legal hold, ...): `details` is what
     /// changed, with no clinical payload.
     case change(method: String, caller: CallContext, subject: String, details: JSON)
@@ -198,21 +201,22 @@ public enum DecisionMethods {
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
         let guardrailState = GuardrailState.forStateDirectory(services.stateDirectory)
+        let entities = table.registerPrivilege(entitiesPrivilegeName)
         table.registerStreaming("decide") { params, caller, out, ticket throws(RPCError) in
             let snapshot = try services.readySnapshot()
             let p = try DecideParams.parse(params.json)
+            try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
+                              method: "decide", field: "params")
             let d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
                                  guardrailState: guardrailState)
             try services.keep([d.record], ticket: &ticket)
             d.write(into: &out)
         }
         table.register("decide.batch") { params, caller throws(RPCError) in
+            try params.only(["requests"], method: "decide.batch")
             let v = try params.required("requests")
             guard case .array(let items) = v else {
                 throw .invalidParams(field: "params.requests", "expected an array of decide requests, got \(v.kindName)")
-            }
-            if let o = params.object, o.count > 1, let k = o.keys.first(where: { $0 != "requests" }) {
-                throw .invalidParams(field: "params.\(k)", "unknown member (decide.batch takes only \"requests\")")
             }
             let limit = services.limits.batchLimit
             guard items.count <= limit else {
@@ -226,6 +230,10 @@ public enum DecisionMethods {
             for (i, item) in items.enumerated() { parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]")) }
             // One snapshot for the whole batch, so every result names the same revision.
             let snapshot = try services.readySnapshot()
+            for (i, p) in parsed.enumerated() {
+                try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
+                                  method: "decide.batch", field: "params.requests[\(i)]")
+            }
             var results: [JSON] = []
             var records: [DecisionRecord] = []
             results.reserveCapacity(parsed.count)
@@ -254,9 +262,14 @@ public enum DecisionMethods {
 
     /// Decides one request against one snapshot (see `DecideAnswer` for the answer's shape).
     ///
-    /// Cedar decides first; when the snapshot's guardrails are active they then run over the
-    /// resource entity (see `GuardrailContext` for what they read from the request). The answer
-    /// is allow only when Cedar allows and no guardrail denies.
+    /// The caller's request entities must have been admitted (`admitEntities`). Where the
+    /// processing happens is settled first (`processingRegion`: the bound region, an inventory
+    /// node, or the caller's `context.region`), and Cedar sees that region in its context. Cedar
+    /// decides; a resource of a data type that the folder does not hold is denied
+    /// (`data.unknown_dataset`) whether or not guardrails are active; when the snapshot's
+    /// guardrails are active they then run over the resource entity (see `GuardrailContext`
+    /// for what they read from the request). The answer is allow only when Cedar allows and
+    /// nothing else denies.
     public static func decision(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
                                 caller: CallContext, method: String, field: String = "params",
                                 guardrailState: GuardrailState? = nil) throws(RPCError) -> DecideAnswer {
@@ -266,23 +279,31 @@ public enum DecisionMethods {
                 throw .invalidParams(field: "\(field).entities", "\(error.description); request entities must not repeat the folder's entities.json")
             }
         }
-        let response = snapshot.authorize(p.request, entities: entities)
+        var request = p.request
+        let place = try processingRegion(request.context, services: services, field: field)
+        if let c = place?.context { request.context = c }
+        let response = snapshot.authorize(request, entities: entities)
         let now = services.clock()
         var context = GuardrailContext()
         var outcome = GuardrailOutcome()
         if snapshot.guardrails.status.isActive {
-            context = try GuardrailContext.read(p.request.context, requestField: field)
+            context = try GuardrailContext.read(request.context, requestField: field)
+            if let place { context.region = place.region }
             let state = guardrailState ?? GuardrailState.forStateDirectory(services.stateDirectory)
-            outcome = try GuardrailDecision.evaluate(p.request, context: context, index: snapshot.guardrailIndex,
+            outcome = try GuardrailDecision.evaluate(request, context: context, index: snapshot.guardrailIndex,
                                                      requestEntities: p.entities, entities: entities,
                                                      config: snapshot.guardrails, consent: state.snapshot(),
                                                      now: .daemonNow(now))
+        } else if let place {
+            context.region = place.region
         }
+        if let den = place?.denial { outcome.denials.insert(den, at: 0); outcome.obligations = [] }
+        if let den = unknownData(request.resource, snapshot: snapshot) { outcome.denials.insert(den, at: 0); outcome.obligations = [] }
         let allowed = response.decision == .allow && outcome.allowed
         let obligations = allowed ? outcome.obligations : []
         let id = DecisionID.nextString(now: now)
         let names = snapshot.policyNames
-        var record = DecisionRecord(method: method, caller: caller, decisionID: id, request: p.request,
+        var record = DecisionRecord(method: method, caller: caller, decisionID: id, request: request,
                                     decision: allowed ? .allow : .deny,
                                     reasons: response.reasons.map { names[$0] },
                                     errors: response.errors.map { names[$0.policy] },

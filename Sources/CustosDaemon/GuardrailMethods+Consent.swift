@@ -13,7 +13,7 @@ import Guardrails
 extension GuardrailMethods {
     static func registerConsent(into table: inout MethodTable, _ services: DaemonServices, _ state: GuardrailState) {
         table.register("consent.grant") { params, caller throws(RPCError) in
-            try only(params, ["dataset", "cohort", "purpose", "evidence", "granted_at"])
+            try params.only(["dataset", "cohort", "purpose", "evidence", "granted_at"], method: "consent.grant")
             let subject = try consentSubject(params)
             if case .dataset(let id) = subject { try requireDataset(id, services: services) }
             let purpose = try consentPurpose(params, services: services)
@@ -42,7 +42,7 @@ extension GuardrailMethods {
             return .object(JSONObject(["recorded": .bool(true), "consent": record.json]))
         }
         table.register("consent.withdraw") { params, caller throws(RPCError) in
-            try only(params, ["dataset", "cohort", "purpose"])
+            try params.only(["dataset", "cohort", "purpose"], method: "consent.withdraw")
             let subject = try consentSubject(params)
             let purpose = try params.string("purpose")
             let store = try open(state)
@@ -55,7 +55,7 @@ extension GuardrailMethods {
             return .object(JSONObject(["recorded": .bool(true), "consent": record.json]))
         }
         table.register("consent.get") { params, _ throws(RPCError) in
-            try only(params, ["dataset", "cohort", "purpose"])
+            try params.only(["dataset", "cohort", "purpose"], method: "consent.get")
             let subject = try consentSubject(params)
             let purpose = try params.optional("purpose").flatMap { j throws(RPCError) -> String? in
                 if j.isNull { return nil }
@@ -79,7 +79,7 @@ extension GuardrailMethods {
             ]))
         }
         table.register("hold.set") { params, caller throws(RPCError) in
-            try only(params, ["dataset", "matter", "reason"])
+            try params.only(["dataset", "matter", "reason"], method: "hold.set")
             let dataset = try params.string("dataset"), matter = try params.string("matter"), reason = try params.string("reason")
             try requireDataset(dataset, services: services)
             let store = try open(state)
@@ -92,7 +92,7 @@ extension GuardrailMethods {
                                        "holds": .array(store.snapshot.holds(dataset: dataset).map(\.json))]))
         }
         table.register("hold.release") { params, caller throws(RPCError) in
-            try only(params, ["dataset", "matter", "reason"])
+            try params.only(["dataset", "matter", "reason"], method: "hold.release")
             let dataset = try params.string("dataset"), matter = try params.string("matter"), reason = try params.string("reason")
             let store = try open(state)
             try commit { () throws(ConsentStoreError) in
@@ -116,15 +116,6 @@ extension GuardrailMethods {
         do throws(Denial) { found = try dataset(id, in: snapshot.entities) } catch { found = nil }
         guard found != nil || snapshot.entities.entry(EntityUID(datasetType, id)) != nil else {
             throw .invalidParams(field: "params.dataset", "no data entity Dataset::\"\(id)\" in entities.json")
-        }
-    }
-
-    static func only(_ params: Params, _ keys: [String]) throws(RPCError) {
-        guard let o = params.object else {
-            throw .invalidParams(field: "params", "expected an object with \(keys.joined(separator: ", "))")
-        }
-        for m in o.members where !keys.contains(m.key) {
-            throw .invalidParams(field: "params.\(m.key)", "unknown member (expected \(keys.joined(separator: ", ")))")
         }
     }
 

@@ -10,7 +10,10 @@ import Guardrails
 ///   node's region);
 /// * `context.purpose`: a purposes.json name;
 /// * `context.study`: the study environment the request runs in (else the principal's
-///   `studies` attribute is used for isolation).
+///   `studies` attribute is the environment); the principal must be a member of the data's
+///   study either way (`IsolationCheck`);
+/// * `context.node`: an inventory node whose region is the region (read with `region` by
+///   `DecisionMethods.processingRegion`, which also applies the daemon's bound region).
 ///
 /// Each is optional; a missing one is never guessed: touching resident personal data without
 /// a region or a purpose is a denial with its own code. A wrong type is invalid params.

@@ -19,7 +19,7 @@ extension GuardrailMethods {
 
     static func registerNodes(into table: inout MethodTable, _ services: DaemonServices, _ inventory: NodeInventory) {
         table.register("nodes.sync") { params, caller throws(RPCError) in
-            try only(params, ["nodes", "replace"])
+            try params.only(["nodes", "replace"], method: "nodes.sync")
             var replace = false
             if let r = try params.optional("replace"), !r.isNull {
                 guard case .bool(let b) = r else { throw .invalidParams(field: "params.replace", "expected true or false, got \(r.kindName)") }
@@ -33,7 +33,7 @@ extension GuardrailMethods {
                                        JSONObject.Member(key: "changed", value: .int(Int64(update.changed)))]))
         }
         table.register("nodes.remove") { params, caller throws(RPCError) in
-            try only(params, ["names"])
+            try params.only(["names"], method: "nodes.remove")
             let v = try params.required("names")
             guard case .array(let items) = v else {
                 throw .invalidParams(field: "params.names", "expected an array of node names, got \(v.kindName)")
@@ -53,10 +53,7 @@ extension GuardrailMethods {
                                        JSONObject.Member(key: "removed", value: .int(Int64(update.removed)))]))
         }
         table.register("nodes.list") { params, _ throws(RPCError) in
-            if let o = params.object, let k = o.keys.first {
-                throw .invalidParams(field: "params.\(k)", "unknown member (nodes.list takes no params)")
-            }
-            if let a = params.array, !a.isEmpty { throw .invalidParams(field: "params", "nodes.list takes no params") }
+            try params.none(method: "nodes.list")
             let snap = inventory.snapshot
             return .object(JSONObject([JSONObject.Member(key: "nodes", value: .array(snap.sortedNodes.map(\.json))),
                                        JSONObject.Member(key: "revision", value: .string(snap.revision))]))

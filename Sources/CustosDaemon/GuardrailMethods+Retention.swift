@@ -8,7 +8,7 @@ import Guardrails
 extension GuardrailMethods {
     static func registerRetention(into table: inout MethodTable, _ services: DaemonServices, _ state: GuardrailState) {
         table.register("retention.status") { params, _ throws(RPCError) in
-            try only(params, ["dataset"])
+            try params.only(["dataset"], method: "retention.status")
             let id = try params.string("dataset")
             let snapshot = try services.readySnapshot()
             let found: DatasetAttributes?
@@ -25,7 +25,7 @@ extension GuardrailMethods {
         }
         table.register("retention.due") { params, _ throws(RPCError) in
             var asOf = CedarDatetime.daemonNow(services.clock())
-            if params.json != nil, !(params.json!.isNull) { try only(params, ["as_of"]) }
+            try params.only(["as_of"], method: "retention.due")
             if let j = try params.optional("as_of"), !j.isNull {
                 guard case .string(let s) = j, let d = try? CedarDatetime.parse(s) else {
                     throw .invalidParams(field: "params.as_of", "expected a date \"YYYY-MM-DD\" or an RFC 3339 UTC time")

@@ -22,8 +22,7 @@ public enum GuardrailMethods {
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
         let state = GuardrailState.forStateDirectory(services.stateDirectory)
-        // One inventory per method table, that is per daemon (and per `custos test` suite).
-        let inventory = makeInventory()
+        let inventory = services.inventory
         // Streaming: a placement over many nodes answers with a large object whose parts repeat
         // (every node of a region has the same reasons), written directly rather than as a tree.
         table.registerStreaming("place") { params, caller, out, ticket throws(RPCError) in
@@ -68,12 +67,7 @@ public enum GuardrailMethods {
 
     static func place(_ params: Params, services: DaemonServices, state: GuardrailState, inventory: NodeInventory,
                       caller: CallContext, into out: inout JSONWriter, ticket: inout CommitTicket) throws(RPCError) {
-        guard let o = params.object else {
-            throw .invalidParams(field: "params", "expected an object {job, nodes}")
-        }
-        for m in o.members where m.key != "job" && m.key != "nodes" {
-            throw .invalidParams(field: "params.\(m.key)", "unknown member (place takes job and nodes)")
-        }
+        try params.only(["job", "nodes"], method: "place")
         let job: PlacementJob
         let jobJSON = try params.required("job"), nodesJSON = try params.required("nodes")
         do throws(GuardrailParamError) { job = try PlacementJob(json: jobJSON, path: "params.job") } catch { throw invalid(error) }
@@ -89,8 +83,10 @@ public enum GuardrailMethods {
                               context: CedarRecord(ctx))
         let cedar = snapshot.authorize(request, entities: snapshot.entities)
         let failures = cedar.errors.isEmpty ? [] : snapshot.failures(cedar)
+        // Membership comes from the folder (the index), never from the job the caller describes.
         let result = Placement.place(job: job, candidates: nodes, config: snapshot.guardrails, consent: consent,
-                                     now: .daemonNow(now), resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
+                                     now: .daemonNow(now), principalStudies: snapshot.guardrailIndex.studies(who),
+                                     resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow })
         let id = DecisionID.nextString(now: now)
         var record = DecisionRecord(method: "place", caller: caller, decisionID: id, request: request,
@@ -160,12 +156,9 @@ public enum GuardrailMethods {
 
     static func transfer(_ params: Params, services: DaemonServices, state: GuardrailState,
                          caller: CallContext) throws(RPCError) -> JSON {
-        guard let json = params.json, case .object(let o) = json else {
+        try params.only(["principal", "dataset", "from", "to", "kind", "basis"], method: "transfer")
+        guard let json = params.json, case .object = json else {
             throw .invalidParams(field: "params", "expected an object {principal, dataset, from, to, kind, basis?}")
-        }
-        let known = ["principal", "dataset", "from", "to", "kind", "basis"]
-        for m in o.members where !known.contains(m.key) {
-            throw .invalidParams(field: "params.\(m.key)", "unknown member (transfer takes \(known.joined(separator: ", ")))")
         }
         let t: TransferRequest
         do throws(GuardrailParamError) { t = try TransferRequest(json: json) } catch { throw invalid(error) }

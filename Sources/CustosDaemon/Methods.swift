@@ -8,9 +8,16 @@ public enum StatusMethods {
     public static let reloadFailedCode: Int64 = -32004
 
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
-        table.register("health") { _, caller throws(RPCError) in health(services, caller: caller) }
-        table.register("policy.status") { _, _ throws(RPCError) in status(services.store) }
-        table.register("policy.reload") { _, caller throws(RPCError) in
+        table.register("health") { params, caller throws(RPCError) in
+            try params.none(method: "health")
+            return health(services, caller: caller)
+        }
+        table.register("policy.status") { params, _ throws(RPCError) in
+            try params.none(method: "policy.status")
+            return status(services.store)
+        }
+        table.register("policy.reload") { params, caller throws(RPCError) in
+            try params.none(method: "policy.reload")
             let before = services.store.snapshot?.revision
             switch services.reload(caller) {
             case .success(let s):

@@ -33,6 +33,9 @@ public final class PolicySnapshot: Sendable {
     /// The guardrails this load switched off compared with the set in service before it
     /// (allowed only by `guardrails/DISABLED`); nil when it switched none off.
     public let switchedOff: GuardrailSwitchOff?
+    /// What only the folder may say about entities (authoritative and data types), from
+    /// `entities` and `settings`, worked out once per load.
+    public let trust: FolderTrust
 
     public init(policies: PolicySet, entities: EntityStore, revision: String, loadedAt: WallTime,
                 files: [String], guardrails: GuardrailConfig = .inactive,
@@ -49,6 +52,15 @@ public final class PolicySnapshot: Sendable {
         self.guardrails = guardrails
         self.guardrailIndex = guardrails.status.isActive ? GuardrailEntityIndex(entities) : .empty
         self.policyNames = policies.policies.map { $0.annotatedID ?? $0.id }
+        self.trust = FolderTrust(entities: entities, settings: settings)
+    }
+
+    /// The same folder with `extra` entities added as if `entities.json` held them (the
+    /// revision is unchanged): `custos test` gives a suite's fixture entities folder trust.
+    public func addingFolderEntities(_ extra: [Entity]) throws(EntityError) -> PolicySnapshot {
+        PolicySnapshot(policies: policies, entities: try entities.adding(extra), revision: revision, loadedAt: loadedAt,
+                       files: files, guardrails: guardrails, settings: settings, disabledReason: disabledReason,
+                       switchedOff: switchedOff)
     }
 
     public var policyCount: Int { policies.policies.count }
@@ -101,10 +113,17 @@ public final class PolicyStore: Sendable {
     private let failure = Mutex<ReloadFailure?>(nil)
     private let reloading = Mutex<Void>(())
 
+    /// Runs on every loaded folder before it is put in service: checks what the folder must
+    /// also satisfy for this daemon (such as its bound region), or completes it (`custos test`
+    /// adds a suite's fixture entities). A throw fails the load like a parse error.
+    private let adopt: @Sendable (PolicySnapshot) throws(PolicyStoreError) -> PolicySnapshot
+
     /// Does not load: call `reload()` (the daemon starts not-ready until one succeeds).
-    public init(directory: String, baseline: GuardrailBaseline? = nil) {
+    public init(directory: String, baseline: GuardrailBaseline? = nil,
+                adopt: @escaping @Sendable (PolicySnapshot) throws(PolicyStoreError) -> PolicySnapshot = { $0 }) {
         self.directory = directory
         self.baseline = baseline
+        self.adopt = adopt
     }
 
     /// The snapshot in service, or nil before the first successful load.
@@ -121,7 +140,7 @@ public final class PolicyStore: Sendable {
             do throws(PolicyStoreError) {
                 var inService = current.read()?.activeGuardrails
                 if inService == nil, let baseline { inService = try baseline.read() }
-                let s = try PolicyStore.load(directory: directory, inService: inService)
+                let s = try adopt(PolicyStore.load(directory: directory, inService: inService))
                 // Recorded before the swap: a set in service that the state directory does not
                 // know of could be lost by the next restart.
                 if let baseline, inService != s.activeGuardrails || !baseline.exists {

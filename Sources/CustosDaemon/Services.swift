@@ -1,4 +1,5 @@
 import CustosServer
+import Guardrails
 
 /// What method handlers share. Each family of methods (decisions, status, and later
 /// guardrails, audit, consent) registers itself from its own file with
@@ -19,6 +20,12 @@ public struct DaemonServices: Sendable {
     /// sets its configuration's; the default is the dispatcher's own default (everyone), for
     /// in-process tables built without access rules.
     public var access = AccessPolicy()
+    /// The region the daemon is bound to (`DaemonConfig.region`); nil when unbound.
+    public var region: String? = nil
+    /// The node inventory (`nodes.sync`), which `place` resolves names against and `decide`
+    /// resolves `context.node` against. One per services value, that is per daemon (and per
+    /// `custos test` suite).
+    public let inventory: NodeInventory
     /// Reloads everything a SIGHUP reloads; set by the daemon. The caller is nil for SIGHUP.
     public let reload: @Sendable (CallContext?) -> Result<PolicySnapshot, PolicyStoreError>
 
@@ -29,6 +36,7 @@ public struct DaemonServices: Sendable {
         self.limits = limits
         self.recorder = recorder
         self.stateDirectory = stateDirectory
+        self.inventory = GuardrailMethods.makeInventory()
         self.reload = reload ?? { _ in store.reload() }
     }
 

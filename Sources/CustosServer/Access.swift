@@ -30,7 +30,8 @@ public struct AccessRule: Sendable, Hashable {
     }
 }
 
-/// The per-method access configuration. Methods without an entry fall back to `defaultRule`.
+/// The per-method access configuration. Methods without an entry fall back to `defaultRule`;
+/// an entry may also name a privilege (see `Privilege`), which is granted only by its own entry.
 public struct AccessPolicy: Sendable {
     public struct Entry: Sendable, Hashable {
         public var method: String

@@ -10,6 +10,9 @@ public struct CallContext: Sendable, Hashable {
     public var connectionID: UInt64
     /// Supplementary groups (see `PeerCredentials.groups`).
     public var groups: [UInt32]
+    /// The privileges (see `Privilege`) the access rules grant this caller, one bit each; set
+    /// by the dispatcher before a handler runs, never from anything the caller sends.
+    public var granted: UInt64 = 0
 
     public init(uid: UInt32, gid: UInt32, pid: Int32, connectionID: UInt64, groups: [UInt32] = []) {
         self.uid = uid
@@ -18,6 +21,18 @@ public struct CallContext: Sendable, Hashable {
         self.connectionID = connectionID
         self.groups = groups
     }
+
+    /// Whether the access rules grant this caller `privilege`.
+    @inline(__always) public func holds(_ privilege: Privilege) -> Bool { granted & privilege.bit != 0 }
+}
+
+/// A right that is not a method, such as sending request entities with `decide`: named in the
+/// access configuration like a method, and checked by the handlers that need it. Unlike a
+/// method, a privilege is granted only by a rule that names it: the default rule never
+/// grants it.
+public struct Privilege: Sendable, Hashable {
+    public let name: String
+    let bit: UInt64
 }
 
 public typealias RPCHandler = @Sendable (Params, CallContext) throws(RPCError) -> JSON
@@ -67,22 +82,37 @@ public struct MethodTable: Sendable {
     }
 
     var methods: [Method] = []
+    var privileges: [Privilege] = []
 
     public init() {}
 
     /// Registering one name twice is a programming error.
     public mutating func register(_ name: String, _ handler: @escaping RPCHandler) {
-        precondition(index(of: name) == nil, "method \(name) registered twice")
+        precondition(index(of: name) == nil && privilege(named: name) == nil, "method \(name) registered twice")
         methods.append(Method(name: name, handler: .value(handler)))
     }
 
     /// Registers a hot-path method (see `StreamingRPCHandler`).
     public mutating func registerStreaming(_ name: String, _ handler: @escaping StreamingRPCHandler) {
-        precondition(index(of: name) == nil, "method \(name) registered twice")
+        precondition(index(of: name) == nil && privilege(named: name) == nil, "method \(name) registered twice")
         methods.append(Method(name: name, handler: .streaming(handler)))
     }
 
+    /// Registers a privilege (see `Privilege`); the handlers that need it keep the value returned.
+    public mutating func registerPrivilege(_ name: String) -> Privilege {
+        precondition(index(of: name) == nil && privilege(named: name) == nil, "privilege \(name) registered twice")
+        precondition(privileges.count < 64, "at most 64 privileges")
+        let p = Privilege(name: name, bit: 1 << UInt64(privileges.count))
+        privileges.append(p)
+        return p
+    }
+
     public var names: [String] { methods.map(\.name) }
+    public var privilegeNames: [String] { privileges.map(\.name) }
+
+    func privilege(named name: String) -> Privilege? {
+        privileges.first { $0.name.utf8.elementsEqual(name.utf8) }
+    }
 
     /// Method names compare by bytes: a caller cannot reach a method through a canonically
     /// equivalent but differently encoded name. The table is small, so a scan beats hashing.
@@ -103,7 +133,7 @@ public final class Dispatcher: Sendable {
     let table: MethodTable
     let onRefused: RefusalHook?
     let barrier: CommitBarrier?
-    private let rules: Mutex<[AccessRule]>
+    private let rules: Mutex<Resolved>
     /// Bumped on every policy change so connections know when their cached verdicts are stale.
     private let generation = Atomic<UInt64>(1)
 
@@ -125,13 +155,24 @@ public final class Dispatcher: Sendable {
         generation.add(1, ordering: .releasing)
     }
 
-    private static func resolve(_ policy: AccessPolicy, in table: MethodTable) throws(AccessConfigError) -> [AccessRule] {
-        var out = Array(repeating: policy.defaultRule, count: table.methods.count)
+    /// The rule of every method, in table order, and of every privilege with its bit.
+    struct Resolved {
+        var methods: [AccessRule]
+        var privileges: [(Privilege, AccessRule)]
+    }
+
+    private static func resolve(_ policy: AccessPolicy, in table: MethodTable) throws(AccessConfigError) -> Resolved {
+        var out = Resolved(methods: Array(repeating: policy.defaultRule, count: table.methods.count),
+                           privileges: table.privileges.map { ($0, AccessRule.nobody) })
         for e in policy.entries {
-            guard let i = table.index(of: e.method) else {
-                throw AccessConfigError(message: "access configuration names unknown method \"\(e.method)\"; known methods: \(table.names.joined(separator: ", "))")
+            if let i = table.index(of: e.method) {
+                out.methods[i] = e.rule
+            } else if let k = out.privileges.firstIndex(where: { $0.0.name.utf8.elementsEqual(e.method.utf8) }) {
+                out.privileges[k].1 = e.rule
+            } else {
+                let privileges = table.privilegeNames.isEmpty ? "" : "; privileges: \(table.privilegeNames.joined(separator: ", "))"
+                throw AccessConfigError(message: "access configuration names unknown method \"\(e.method)\"; known methods: \(table.names.joined(separator: ", "))\(privileges)")
             }
-            out[i] = e.rule
         }
         return out
     }
@@ -141,6 +182,8 @@ public final class Dispatcher: Sendable {
     public func call(_ method: String, params: Params, context: CallContext) throws(RPCError) -> JSON {
         var verdicts = Verdicts()
         let i = try admit(method, context: context, verdicts: &verdicts)
+        var context = context
+        context.granted = verdicts.granted
         switch table.methods[i].handler {
         case .value(let handler):
             return try handler(params, context)
@@ -160,6 +203,8 @@ public final class Dispatcher: Sendable {
     struct Verdicts {
         var generation: UInt64 = 0
         var allowed: [Bool] = []
+        /// The privilege bits the caller holds (see `CallContext.granted`).
+        var granted: UInt64 = 0
     }
 
     /// Writes the result value of one call into `out` (the transport writes the envelope). On a
@@ -168,6 +213,8 @@ public final class Dispatcher: Sendable {
     func write(_ method: String, params: Params, context: CallContext, verdicts: inout Verdicts,
                into out: inout JSONWriter, ticket: inout CommitTicket) throws(RPCError) {
         let i = try admit(method, context: context, verdicts: &verdicts)
+        var context = context
+        context.granted = verdicts.granted
         switch table.methods[i].handler {
         case .value(let handler): out.value(try handler(params, context))
         case .streaming(let handler): try handler(params, context, &out, &ticket)
@@ -185,7 +232,14 @@ public final class Dispatcher: Sendable {
         guard let i = table.index(of: method) else { throw .methodNotFound(method) }
         let g = generation.load(ordering: .acquiring)
         if verdicts.generation != g {
-            verdicts.allowed = rules.withLock { rs in rs.map { $0.permits(uid: context.uid, gid: context.gid, groups: context.groups) } }
+            let (allowed, granted) = rules.withLock { rs in
+                (rs.methods.map { $0.permits(uid: context.uid, gid: context.gid, groups: context.groups) },
+                 rs.privileges.reduce(UInt64(0)) { bits, p in
+                     p.1.permits(uid: context.uid, gid: context.gid, groups: context.groups) ? bits | p.0.bit : bits
+                 })
+            }
+            verdicts.allowed = allowed
+            verdicts.granted = granted
             verdicts.generation = g
         }
         guard verdicts.allowed[i] else {

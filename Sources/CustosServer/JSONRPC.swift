@@ -59,8 +59,10 @@ public struct Params: Sendable {
         return v
     }
 
+    /// The member `name`, or nil when params lack it (absent params and `[]` have no members).
     public func optional(_ name: String) throws(RPCError) -> JSON? {
         guard let j = json else { return nil }
+        if case .array(let a) = j, a.isEmpty { return nil }
         guard let o = j.objectValue else {
             throw .invalidParams(field: "params", "expected an object, got \(j.kindName)")
         }

@@ -27,21 +27,39 @@ public enum ConsentCheck {
     }
 }
 
-/// Study isolation: data of one study is used only in that study's environment.
+/// Study isolation: data of one study is used only in that study's environment, and only by
+/// its members. The environment is what the request or job declares (`context.study`,
+/// `job.study`), else the principal's own studies; declaring the data's study does not make
+/// the principal a member of it, so membership is checked as well.
 public enum IsolationCheck {
     /// `requestStudy` is the study environment the request or job declares; `principalStudies`
-    /// the studies the principal belongs to (its `studies` attribute), used when the request
-    /// declares none.
-    public static func check(_ data: DatasetAttributes, requestStudy: String?, principalStudies: Set<String>?) -> Denial? {
-        guard let s = data.study else { return nil }
-        if let r = requestStudy {
-            return r.scalarEquals(s) ? nil
-                : Denial(.isolationStudyMismatch, "dataset \(data.id) belongs to study \(s), the request runs in study \(r)")
+    /// the studies the principal belongs to (its `studies` attribute, nil when it has none).
+    /// Every reason found is returned, in this order:
+    ///
+    /// - no declared study: the principal's studies are the environment; data of a study the
+    ///   principal is not in is `isolation.study_mismatch`, and a principal without `studies`
+    ///   is `isolation.study_missing`;
+    /// - a declared study other than the data's is `isolation.study_mismatch`, and a principal
+    ///   who is not a member of the data's study is `isolation.not_member` (a principal without
+    ///   `studies` is a member of none).
+    public static func check(_ data: DatasetAttributes, requestStudy: String?, principalStudies: Set<String>?) -> [Denial] {
+        guard let s = data.study else { return [] }
+        guard let r = requestStudy else {
+            guard let ps = principalStudies else {
+                return [Denial(.isolationStudyMissing, "dataset \(data.id) belongs to study \(s) and neither the request nor the principal names a study")]
+            }
+            return ps.containsScalar(s) ? []
+                : [Denial(.isolationStudyMismatch, "dataset \(data.id) belongs to study \(s), which the principal is not a member of")]
         }
-        if let ps = principalStudies {
-            return ps.containsScalar(s) ? nil
-                : Denial(.isolationStudyMismatch, "dataset \(data.id) belongs to study \(s), which the principal is not a member of")
+        var out: [Denial] = []
+        if !r.scalarEquals(s) {
+            out.append(Denial(.isolationStudyMismatch, "dataset \(data.id) belongs to study \(s), the request runs in study \(r)"))
         }
-        return Denial(.isolationStudyMissing, "dataset \(data.id) belongs to study \(s) and neither the request nor the principal names a study")
+        if !(principalStudies?.containsScalar(s) ?? false) {
+            out.append(Denial(.isolationNotMember, principalStudies == nil
+                ? "dataset \(data.id) belongs to study \(s) and the principal has no studies attribute, so it is a member of no study"
+                : "dataset \(data.id) belongs to study \(s), which the principal is not a member of (naming the study in the request does not make it one)"))
+        }
+        return out
     }
 }

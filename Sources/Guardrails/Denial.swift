@@ -27,8 +27,11 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     case retentionLegalHold = "retention.legal_hold"
     /// A retention class with no schedule in retention.json.
     case retentionUnknownClass = "retention.unknown_class"
-    /// The data belongs to another study than the request, principal or node.
+    /// The data belongs to another study than the environment the request, job or node runs in.
     case isolationStudyMismatch = "isolation.study_mismatch"
+    /// The principal is not a member of the study the data belongs to (whatever study the
+    /// request says it runs in).
+    case isolationNotMember = "isolation.not_member"
     /// Study data is touched and neither the request nor the principal names a study.
     case isolationStudyMissing = "isolation.study_missing"
     /// A GxP job on a node whose GPU model or driver is not qualified.
@@ -37,9 +40,11 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     case computeUnqualifiedImage = "compute.unqualified_image"
     /// The principal may not place jobs (Cedar said no).
     case placementNotAuthorized = "placement.not_authorized"
-    /// `place` named a node by a name the node inventory does not hold (see `nodes.sync`).
+    /// `place` named a node by a name the node inventory does not hold (see `nodes.sync`), or a
+    /// `decide` named one as `context.node`.
     case placementUnknownNode = "placement.unknown_node"
-    /// A dataset named by the job or request is unknown to the entity store.
+    /// A dataset named by the job or request is unknown to the entity store (for `decide`: a
+    /// resource of a data type that the folder does not hold).
     case dataUnknownDataset = "data.unknown_dataset"
     /// A data entity carries a guardrail attribute with a wrong type or value.
     case dataInvalidAttribute = "data.invalid_attribute"
@@ -52,7 +57,7 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
         case .purposeMissing, .purposeUnknown: .purpose
         case .consentMissing, .consentWithdrawn: .consent
         case .retentionActive, .retentionExpired, .retentionLegalHold, .retentionUnknownClass: .retention
-        case .isolationStudyMismatch, .isolationStudyMissing: .isolation
+        case .isolationStudyMismatch, .isolationNotMember, .isolationStudyMissing: .isolation
         case .computeUnqualifiedNode, .computeUnqualifiedImage: .compute
         case .placementNotAuthorized, .placementUnknownNode: .placement
         case .dataUnknownDataset, .dataInvalidAttribute: .data

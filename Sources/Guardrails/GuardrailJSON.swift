@@ -18,10 +18,22 @@ private func str(_ o: JSON, _ key: String, _ path: String, required: Bool) throw
     return s
 }
 
+/// Refuses a member of `o` that is not in `allowed`: a misspelt flag (`"gpx": true`) must not
+/// leave the real one at its default and pass.
+private func only(_ o: JSONObject, _ allowed: [String], _ path: String, _ what: String) throws(GuardrailParamError) {
+    if let m = o.firstUnknownMember(allowed: allowed) {
+        throw GuardrailParamError(path: path + "." + m.key, message: "unknown member (\(what) has \(allowed.joined(separator: ", ")))")
+    }
+}
+
 extension PlacementJob {
-    /// Reads `{id, principal, study?, purpose?, datasets:[ids], gxp?, image?}`.
+    static let members = ["id", "principal", "study", "purpose", "datasets", "gxp", "image"]
+
+    /// Reads `{id, principal, study?, purpose?, datasets:[ids], gxp?, image?}`; any other member
+    /// is an error naming it.
     public init(json: JSON, path: String = "job") throws(GuardrailParamError) {
-        guard case .object = json else { throw GuardrailParamError(path: path, message: "expected an object, got \(json.kindName)") }
+        guard case .object(let o) = json else { throw GuardrailParamError(path: path, message: "expected an object, got \(json.kindName)") }
+        try only(o, Self.members, path, "a job")
         var ids: [String] = []
         guard case .array(let a)? = json["datasets"] else {
             throw GuardrailParamError(path: path + ".datasets", message: "expected an array of dataset ids")
@@ -42,9 +54,13 @@ extension PlacementJob {
 }
 
 extension PlacementNode {
-    /// Reads `{name, region?, labels?: {string: string}}`.
+    static let members = ["name", "region", "labels"]
+
+    /// Reads `{name, region?, labels?: {string: string}}`; any other member is an error naming
+    /// it. Label names are free (they are the node's own labels); their values must be strings.
     public init(json: JSON, path: String) throws(GuardrailParamError) {
-        guard case .object = json else { throw GuardrailParamError(path: path, message: "expected an object, got \(json.kindName)") }
+        guard case .object(let o) = json else { throw GuardrailParamError(path: path, message: "expected an object, got \(json.kindName)") }
+        try only(o, Self.members, path, "a node")
         var labels: [String: String] = [:]
         if let l = json["labels"], !l.isNull {
             guard case .object(let o) = l else { throw GuardrailParamError(path: path + ".labels", message: "expected an object, got \(l.kindName)") }
@@ -70,9 +86,12 @@ extension PlacementNode {
 }
 
 extension TransferRequest {
-    /// Reads `{principal, dataset, from, to, kind, basis?}`.
+    static let members = ["principal", "dataset", "from", "to", "kind", "basis"]
+
+    /// Reads `{principal, dataset, from, to, kind, basis?}`; any other member is an error naming it.
     public init(json: JSON) throws(GuardrailParamError) {
-        guard case .object = json else { throw GuardrailParamError(path: "params", message: "expected an object, got \(json.kindName)") }
+        guard case .object(let o) = json else { throw GuardrailParamError(path: "params", message: "expected an object, got \(json.kindName)") }
+        try only(o, Self.members, "params", "a transfer")
         let k = try str(json, "kind", "params", required: true)!
         guard let kind = TransferKind(rawValue: k) else {
             throw GuardrailParamError(path: "params.kind", message: "expected one of \(TransferKind.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(k)\"")

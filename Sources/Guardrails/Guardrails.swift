@@ -8,7 +8,8 @@ public struct GuardrailRequest: Sendable {
     public var purpose: String?
     /// The study environment the request runs in, if it declares one.
     public var study: String?
-    /// The principal's `studies` attribute, used for isolation when `study` is nil.
+    /// The principal's `studies` attribute: isolation requires membership of the data's study,
+    /// and takes it as the environment when `study` is nil.
     public var principalStudies: Set<String>?
     /// The decision time: the daemon's clock, or a fixed time from the test runner.
     public var now: CedarDatetime
@@ -52,9 +53,7 @@ public enum Guardrails {
                 case .failure(let den): out.denials.append(den)
                 }
             }
-            if let den = IsolationCheck.check(d, requestStudy: request.study, principalStudies: request.principalStudies) {
-                out.denials.append(den)
-            }
+            out.denials += IsolationCheck.check(d, requestStudy: request.study, principalStudies: request.principalStudies)
             let r = RetentionCheck.check(d, operation: request.operation, config: config,
                                          holds: consent.holdMatters(dataset: d.id), now: request.now)
             out.denials += r.denials

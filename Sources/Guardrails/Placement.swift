@@ -133,14 +133,18 @@ public enum Placement {
     /// A node is allowed only if every dataset may be processed in its region, it is not
     /// dedicated to another study, the principal may place jobs (`mayPlace`, the daemon's
     /// Cedar check), and for GxP jobs the node and image are qualified.
+    ///
+    /// `principalStudies` are the studies the job's principal is a member of, as the folder
+    /// says (nil: it has no `studies` attribute, so it is a member of none). A job that names
+    /// a study must be run by a member of it: naming the data's study is not membership.
     public static func place(job: PlacementJob, nodes: [PlacementNode], config: GuardrailConfig,
-                             consent: ConsentSnapshot, now: CedarDatetime,
+                             consent: ConsentSnapshot, now: CedarDatetime, principalStudies: Set<String>?,
                              resolve: Resolver, mayPlace: (PlacementJob) -> Bool) -> PlacementResult {
         var candidates: [PlacementCandidate] = []
         candidates.reserveCapacity(nodes.count)
         for n in PreparedNode.View(config).prepare(nodes, gpu: job.gxp) { candidates.append(.node(n)) }
         return place(job: job, candidates: candidates, config: config, consent: consent, now: now,
-                     resolve: resolve, mayPlace: mayPlace)
+                     principalStudies: principalStudies, resolve: resolve, mayPlace: mayPlace)
     }
 
     /// The same over candidates whose region and labels were already resolved against `config`
@@ -150,7 +154,7 @@ public enum Placement {
     /// Cost: the job-level checks and one verdict per distinct region are computed once; each
     /// node is then an array index, a string comparison for dedicated nodes, and a flag for GxP.
     public static func place(job: PlacementJob, candidates: [PlacementCandidate], config: GuardrailConfig,
-                             consent: ConsentSnapshot, now: CedarDatetime,
+                             consent: ConsentSnapshot, now: CedarDatetime, principalStudies: Set<String>?,
                              resolve: Resolver, mayPlace: (PlacementJob) -> Bool) -> PlacementResult {
         var result = PlacementResult()
         var jobDenials: [Denial] = []
@@ -171,15 +175,18 @@ public enum Placement {
             } catch { jobDenials.append(error) }
         }
 
-        // Job-level guardrails: the same wherever the job would run.
+        // Job-level guardrails: the same wherever the job would run. A job must name its study
+        // (the environment is never inferred from the principal's memberships, as `decide`
+        // may), and its principal must be a member of it.
+        let members: Set<String>? = job.study == nil ? nil : (principalStudies ?? [])
         let request = GuardrailRequest(operation: .use, region: nil, purpose: job.purpose, study: job.study,
-                                       principalStudies: nil, now: now)
+                                       principalStudies: members, now: now)
         for d in datasets {
             switch ConsentCheck.check(d, purpose: job.purpose, config: config, consent: consent, now: now) {
             case .success(let o): if let o, !result.obligations.contains(o) { result.obligations.append(o) }
             case .failure(let den): jobDenials.append(den)
             }
-            if let den = IsolationCheck.check(d, requestStudy: request.study, principalStudies: nil) { jobDenials.append(den) }
+            jobDenials += IsolationCheck.check(d, requestStudy: request.study, principalStudies: request.principalStudies)
             jobDenials += RetentionCheck.check(d, operation: .use, config: config,
                                                holds: consent.holdMatters(dataset: d.id), now: now).denials
         }

@@ -33,7 +33,9 @@ extension Placement {
         var last: PlacementResult? = nil
         for k in 0..<(iterations + 20) {
             let t0 = now_ns()
+            // The principal is a member of the job's study, as for the daemon's usual callers.
             let r = place(job: job, nodes: nodes, config: config, consent: consent, now: now,
+                          principalStudies: job.study.map { [$0] },
                           resolve: { id throws(Denial) in byID[id] }, mayPlace: { _ in true })
             let t1 = now_ns()
             last = r

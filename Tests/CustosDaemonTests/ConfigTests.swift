@@ -52,6 +52,8 @@ import Testing
         (#"{"access":{"admins":[0]}}"#, "access.admins"),
         // Once the rule of every method without its own; it would now open the admin methods.
         (#"{"access":{"default":"anyone"}}"#, "access.default"),
+        (#"{"region":5}"#, "region"),
+        (#"{"region":""}"#, "region"),
     ])
     func mistakesNameTheFileAndKey(text: String, key: String) {
         do {
@@ -61,6 +63,17 @@ import Testing
             #expect(error.key == key)
             #expect(error.description.hasPrefix("custos.json: \(key): "))
         }
+    }
+
+    @Test func theRegionIsReadAndRequestEntitiesAreGrantedToNobodyUnlessNamed() throws {
+        #expect(DaemonConfig().region == nil)
+        #expect(try DaemonConfig.parse(text: #"{"region":"eu-central-1"}"#).region == "eu-central-1")
+        let byDefault = DaemonConfig.defaultAccess(adminUID: 500).entries.first { $0.method == "entities" }?.rule
+        #expect(byDefault == .nobody, "not even the daemon's own uid")
+        let open = try DaemonConfig.parse(text: #"{"access":{"admin_gids":[42],"methods":{"entities":{"allow_gids":[42]}}}}"#)
+        let rule = open.access.entries.first { $0.method == "entities" }?.rule
+        #expect(rule?.permits(uid: 1, gid: 42) == true)
+        #expect(rule?.permits(uid: 1, gid: 43) == false)
     }
 
     @Test func accessRulesForUnknownMethodsAreRefusedWhenTheDaemonStarts() throws {

@@ -48,7 +48,8 @@ func rpcError(_ body: () throws(RPCError) -> Void) -> RPCError? {
 }
 
 @Suite struct DecisionMethodTests {
-    func services(_ files: [String: String], batchLimit: Int = 3) throws -> (DaemonServices, Dispatcher, String) {
+    func services(_ files: [String: String], batchLimit: Int = 3,
+                  access: AccessPolicy = AccessPolicy()) throws -> (DaemonServices, Dispatcher, String) {
         let dir = try makeFolder(files)
         let store = PolicyStore(directory: dir)
         store.reload()
@@ -57,7 +58,7 @@ func rpcError(_ body: () throws(RPCError) -> Void) -> RPCError? {
         let s = DaemonServices(store: store, limits: limits)
         var table = MethodTable()
         for r in Daemon.methodFamilies { r(&table, s) }
-        return (s, try Dispatcher(methods: table), dir)
+        return (s, try Dispatcher(methods: table, access: access), dir)
     }
 
     let caller = CallContext(uid: 1000, gid: 1000, pid: 1, connectionID: 1)
@@ -104,13 +105,18 @@ func rpcError(_ body: () throws(RPCError) -> Void) -> RPCError? {
     }
 
     @Test func requestEntitiesAreMergedAndDuplicatesOfTheFolderAreInvalidParams() throws {
-        let (_, d, dir) = try services(["p.cedar": "permit(principal, action, resource) when { resource.open };", "entities.json": oneUser])
+        // User is left out of the authoritative types so the duplicate, not the type, is refused.
+        let (_, d, dir) = try services(["p.cedar": "permit(principal, action, resource) when { resource.open };", "entities.json": oneUser,
+                                        "custos.json": #"{"authoritative_types":["Role"]}"#],
+                                       access: AccessPolicy(entries: [.init(method: "entities", rule: .anyone)]))
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let withEntity = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"R","id":"x"},"entities":[{"uid":{"type":"R","id":"x"},"attrs":{"open":true},"parents":[]}]}"#
         #expect(try d.call("decide", params: Params(try JSON.parse(withEntity)), context: caller).objectValue?["decision"] == .string("allow"))
         let dup = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"R","id":"x"},"entities":[{"uid":{"type":"User","id":"alice"},"attrs":{},"parents":[]}]}"#
         let dupParams = Params(try JSON.parse(dup))
-        #expect(rpcError { () throws(RPCError) in _ = try d.call("decide", params: dupParams, context: caller) }?.code == RPCError.invalidParamsCode)
+        let e = rpcError { () throws(RPCError) in _ = try d.call("decide", params: dupParams, context: caller) }
+        #expect(e?.code == RPCError.invalidParamsCode)
+        #expect(e?.message.contains("must not repeat the folder's entities.json") == true, "\(e?.message ?? "")")
     }
 
     @Test func decideIsNotReadyUntilPoliciesLoadAndHealthSaysWhy() throws {

@@ -144,15 +144,20 @@ import Testing
         #expect(try after.object("decide", claimsLater)["decision"]?.stringValue == "allow")
     }
 
-    @Test func aDataEntityTheRequestBringsIsGuardedLikeTheFoldersOwn() throws {
-        let f = try GuardrailFixture()
-        let entity = #"{"uid":{"type":"Dataset","id":"onc301-de-adhoc"},"parents":[{"type":"Study","id":"ONC-301"}],"attrs":{"study":{"__entity":{"type":"Study","id":"ONC-301"}},"residency":"DE","data_state":"pseudonymised","data_class":"clinical"}}"#
+    /// Data of a type the folder does not hold (so neither authoritative nor a data type),
+    /// brought by a caller granted request entities, is still guarded by its own attributes.
+    @Test func aDataEntityOfAnotherTypeTheRequestBringsIsGuardedLikeTheFoldersOwn() throws {
+        let f = try GuardrailFixture(access: AccessPolicy(entries: [.init(method: "entities", rule: .anyone)])) { dir in
+            try #"@id("uploads") permit(principal, action == Action::"read", resource is Upload);"#
+                .write(toFile: dir + "/60-uploads.cedar", atomically: true, encoding: .utf8)
+        }
+        let entity = #"{"uid":{"type":"Upload","id":"onc301-de-adhoc"},"parents":[],"attrs":{"study":{"__entity":{"type":"Study","id":"ONC-301"}},"residency":"DE","data_state":"pseudonymised","data_class":"clinical"}}"#
         func ask(_ region: String) throws -> JSONObject {
-            try f.object("decide", #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"onc301-de-adhoc"},"context":{"purpose":"primary_research","region":"\#(region)"},"entities":[\#(entity)]}"#)
+            try f.object("decide", #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Upload","id":"onc301-de-adhoc"},"context":{"purpose":"primary_research","region":"\#(region)"},"entities":[\#(entity)]}"#)
         }
         #expect(try ask("eu-west-3")["decision"]?.stringValue == "allow")
         #expect(codes(try ask("us-west-2")["guardrail_reasons"]) == ["residency.cross_border"])
-        let bad = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"x"},"context":{"purpose":"primary_research","region":"eu-west-3"},"entities":[{"uid":{"type":"Dataset","id":"x"},"parents":[],"attrs":{"residency":"Germany"}}]}"#
+        let bad = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Upload","id":"x"},"context":{"purpose":"primary_research","region":"eu-west-3"},"entities":[{"uid":{"type":"Upload","id":"x"},"parents":[],"attrs":{"residency":"Germany"}}]}"#
         #expect(codes(try f.object("decide", bad)["guardrail_reasons"]) == ["data.invalid_attribute"])
     }
 }

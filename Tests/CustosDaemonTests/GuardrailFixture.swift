@@ -20,7 +20,10 @@ final class GuardrailFixture: @unchecked Sendable {
     let caller = CallContext(uid: 4242, gid: 4242, pid: 1, connectionID: 1)
 
     /// `clock` fixes the decision time as `custos test` does; by default the wall clock.
-    init(stateful: Bool = true, clock: WallTime? = nil, edit: (String) throws -> Void = { _ in }) throws {
+    /// `access` is the dispatcher's access policy (privileges such as `entities` are granted
+    /// only by an entry naming them); `region` binds the daemon to a region.
+    init(stateful: Bool = true, clock: WallTime? = nil, access: AccessPolicy = AccessPolicy(), region: String? = nil,
+         recorder: DecisionRecorder? = nil, edit: (String) throws -> Void = { _ in }) throws {
         let fm = FileManager.default
         dir = NSTemporaryDirectory() + "custos-guardrails-daemon-" + UUID().uuidString
         policies = dir + "/policies"
@@ -39,11 +42,12 @@ final class GuardrailFixture: @unchecked Sendable {
         try edit(policies)
         store = PolicyStore(directory: policies)
         if case .failure(let e) = store.reload() { throw e }
-        var services = DaemonServices(store: store, stateDirectory: state)
+        var services = DaemonServices(store: store, recorder: recorder, stateDirectory: state)
         if let clock { services.clock = { clock } }
+        services.region = region
         var table = MethodTable()
         for r in Daemon.methodFamilies { r(&table, services) }
-        dispatcher = try Dispatcher(methods: table)
+        dispatcher = try Dispatcher(methods: table, access: access)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: dir) }

@@ -84,3 +84,45 @@ func accessRuleDecidesForUID5GID7(_ rule: AccessRule, _ permitted: Bool) {
 func supplementaryGroupsCountLikeTheEffectiveGroup(_ rule: AccessRule, _ permitted: Bool) {
     #expect(rule.permits(uid: 5, gid: 7, groups: [42, 990]) == permitted)
 }
+
+/// A privilege is named in the access configuration like a method, but only a rule naming it
+/// grants it: `access.default` never does. Handlers see it in `CallContext.holds`.
+@Suite struct PrivilegeTests {
+    static func dispatcher(_ access: AccessPolicy) throws -> Dispatcher {
+        var t = MethodTable()
+        let p = t.registerPrivilege("entities")
+        t.register("whoholds") { _, caller throws(RPCError) in .bool(caller.holds(p)) }
+        return try Dispatcher(methods: t, access: access)
+    }
+
+    static let me = CallContext(uid: 500, gid: 600, pid: 1, connectionID: 1, groups: [700])
+
+    @Test(arguments: [
+        (AccessPolicy(), false),
+        (AccessPolicy(defaultRule: .anyone), false),
+        (AccessPolicy(["entities": .anyone]), true),
+        (AccessPolicy(["entities": AccessRule(allowedUIDs: [500])]), true),
+        (AccessPolicy(["entities": AccessRule(allowedUIDs: [], allowedGIDs: [700])]), true),
+        (AccessPolicy(["entities": AccessRule(allowedUIDs: [501])]), false),
+        (AccessPolicy(["entities": .nobody]), false),
+    ] as [(AccessPolicy, Bool)])
+    func aPrivilegeIsGrantedOnlyByARuleNamingIt(_ access: AccessPolicy, _ held: Bool) throws {
+        let d = try Self.dispatcher(access)
+        #expect(try d.call("whoholds", params: Params(nil), context: Self.me) == .bool(held))
+    }
+
+    @Test func whatACallerSetsInItsContextIsReplacedByTheRulesVerdict() throws {
+        var forged = Self.me
+        forged.granted = .max
+        #expect(try Self.dispatcher(AccessPolicy()).call("whoholds", params: Params(nil), context: forged) == .bool(false))
+    }
+
+    @Test func anUnknownNameListsMethodsAndPrivileges() throws {
+        do {
+            _ = try Self.dispatcher(AccessPolicy(["entitys": .anyone]))
+            Issue.record("accepted an unknown name")
+        } catch let error as AccessConfigError {
+            #expect(error.message.contains("\"entitys\"") && error.message.contains("privileges: entities"), "\(error.message)")
+        }
+    }
+}

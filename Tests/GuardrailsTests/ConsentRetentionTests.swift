@@ -159,29 +159,37 @@ func retentionExpiryIsTheMaximumAndHoldsSuspendDisposal(_ c: RetentionCase) {
     #expect(RetentionCheck.check(d, operation: .use, config: Fixtures.config, holds: [], now: Fixtures.now).allowed)
 }
 
+/// (request study, principal's studies, codes) for ONC-301 data. Naming the data's study in
+/// the request is not membership: the principal must be in the study either way.
 @Test(arguments: [
-    ("ONC-301", nil, nil),
-    ("CARD-201", nil, DenialCode.isolationStudyMismatch),
-    (nil, ["ONC-301", "GEN-CH"], nil),
-    (nil, ["CARD-201"], .isolationStudyMismatch),
-    (nil, nil, .isolationStudyMissing),
-] as [(String?, Set<String>?, DenialCode?)])
-func studyIsolationUsesTheRequestStudyThenThePrincipalsStudies(_ study: String?, _ member: Set<String>?, _ code: DenialCode?) {
-    #expect(IsolationCheck.check(Fixtures.oncDE, requestStudy: study, principalStudies: member)?.code == code)
+    ("ONC-301", ["ONC-301"], []),
+    ("ONC-301", ["CARD-201", "ONC-301"], []),
+    ("ONC-301", nil, [.isolationNotMember]),
+    ("ONC-301", ["CARD-201"], [.isolationNotMember]),
+    ("ONC-301", [], [.isolationNotMember]),
+    ("CARD-201", ["ONC-301", "CARD-201"], [.isolationStudyMismatch]),
+    ("CARD-201", ["CARD-201"], [.isolationStudyMismatch, .isolationNotMember]),
+    ("CARD-201", nil, [.isolationStudyMismatch, .isolationNotMember]),
+    (nil, ["ONC-301", "GEN-CH"], []),
+    (nil, ["CARD-201"], [.isolationStudyMismatch]),
+    (nil, nil, [.isolationStudyMissing]),
+] as [(String?, Set<String>?, [DenialCode])])
+func studyIsolationNeedsTheRequestsStudyAndMembershipOfIt(_ study: String?, _ member: Set<String>?, _ codes: [DenialCode]) {
+    #expect(IsolationCheck.check(Fixtures.oncDE, requestStudy: study, principalStudies: member).map(\.code) == codes)
 }
 
 @Test func evaluateCollectsEveryDenialAndDropsObligationsOnDeny() throws {
     let snap = try snapshot(grant: "2025-01-01", withdraw: "2026-03-01")
     let ok = Guardrails.evaluate([Fixtures.oncDE], request: GuardrailRequest(region: "ch-zurich", purpose: "primary_research",
-                                 study: "ONC-301", now: Fixtures.now), config: Fixtures.config, consent: snap)
+                                 study: "ONC-301", principalStudies: ["ONC-301"], now: Fixtures.now), config: Fixtures.config, consent: snap)
     #expect(ok.allowed)
     #expect(ok.obligations.map(\.kind) == ["transfer_basis", "legal_basis"])
     let bad = Guardrails.evaluate([Fixtures.oncDE], request: GuardrailRequest(region: "in-hyderabad", purpose: "secondary_research",
-                                  study: "CARD-201", now: Fixtures.now), config: Fixtures.config, consent: snap)
+                                  study: "CARD-201", principalStudies: ["ONC-301"], now: Fixtures.now), config: Fixtures.config, consent: snap)
     #expect(bad.denials.map(\.code) == [.residencyCrossBorder, .consentWithdrawn, .isolationStudyMismatch])
     #expect(bad.obligations.isEmpty)
     let del = Guardrails.evaluate([trialRecord(triggers: bothTriggers)], request: GuardrailRequest(operation: .delete,
-                                  study: "ONC-301", now: Fixtures.now), config: Fixtures.config, consent: .empty)
+                                  study: "ONC-301", principalStudies: ["ONC-301"], now: Fixtures.now), config: Fixtures.config, consent: .empty)
     #expect(del.allowed)
     #expect(del.obligations == [.dispose(dataset: "onc-tmf", expiredAt: "2025-03-15")])
     #expect(GuardrailRequest.operation(forAction: "delete") == .delete)

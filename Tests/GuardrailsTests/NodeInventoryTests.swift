@@ -159,7 +159,7 @@ import Testing
 
     static func place(_ job: PlacementJob, _ candidates: [PlacementCandidate], mayPlace: Bool = true) -> PlacementResult {
         Placement.place(job: job, candidates: candidates, config: Fixtures.config, consent: .empty, now: Fixtures.now,
-                        resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in mayPlace })
+                        principalStudies: job.study.map { [$0] }, resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in mayPlace })
     }
 
     static func summary(_ r: PlacementResult) -> [String] {
@@ -177,7 +177,7 @@ import Testing
         let prepared = inv.snapshot.prepared(for: Fixtures.config, key: "example")
         let byName = Self.place(job, Self.cluster.map { .node(prepared[$0.name]!) })
         let byObject = Placement.place(job: job, nodes: Self.cluster, config: Fixtures.config, consent: .empty, now: Fixtures.now,
-                                       resolve: { id throws(Denial) in Self.datasets[id] }, mayPlace: { _ in true })
+                                       principalStudies: job.study.map { [$0] }, resolve: { id throws(Denial) in Self.datasets[id] }, mayPlace: { _ in true })
         #expect(Self.summary(byName) == Self.summary(byObject))
         #expect(byName.allowed.count > 0 && byName.rejected.count > 0, "the cluster exercises both outcomes")
     }
@@ -219,7 +219,7 @@ import Testing
     @Test func withGuardrailsInactiveAnUnknownNameIsStillRejected() {
         let job = PlacementJob(id: "j", principal: "User::\"alice\"", datasets: [])
         let r = Placement.place(job: job, candidates: [.unknown("ghost-1")], config: .inactive, consent: .empty, now: Fixtures.now,
-                                resolve: { _ throws(Denial) in nil }, mayPlace: { _ in true })
+                                principalStudies: nil, resolve: { _ throws(Denial) in nil }, mayPlace: { _ in true })
         #expect(r.allowed.isEmpty)
         #expect(r.rejected.first?.reasons.map(\.code) == [.placementUnknownNode])
     }

@@ -27,9 +27,10 @@ private let nodes: [PlacementNode] = [
     PlacementNode(name: "moon-1", region: "moon-base", labels: gpu),
 ]
 
-private func place(_ job: PlacementJob, mayPlace: Bool = true) -> PlacementResult {
+/// The principal is a member of the job's study unless `members` says otherwise.
+private func place(_ job: PlacementJob, mayPlace: Bool = true, members: Set<String>?? = .none) -> PlacementResult {
     Placement.place(job: job, nodes: nodes, config: Fixtures.config, consent: .empty, now: Fixtures.now,
-                    resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in mayPlace })
+                    principalStudies: members ?? job.study.map { [$0] }, resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in mayPlace })
 }
 
 private func codes(_ r: PlacementResult, _ node: String) -> [DenialCode] {
@@ -90,7 +91,9 @@ func placementAllowsOnlyNodesWhereEveryDatasetMayGo(_ i: Int) {
     let noConsent = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "ml_model_training", datasets: ["onc-de"]))
     #expect(codes(noConsent, "par-1") == [.consentMissing])
     let otherStudy = place(PlacementJob(id: "j", principal: "p", study: "CARD-201", purpose: "primary_research", datasets: ["onc-de", "card-us"]))
-    #expect(codes(otherStudy, "par-1") == [.isolationStudyMismatch])
+    // The job's principal is in CARD-201 only: the ONC-301 data is of another study, and the
+    // principal is not a member of it.
+    #expect(codes(otherStudy, "par-1") == [.isolationStudyMismatch, .isolationNotMember])
     let unknown = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["nope"]))
     #expect(codes(unknown, "par-1") == [.dataUnknownDataset])
     let noPurpose = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", datasets: ["onc-de"]))
@@ -107,7 +110,7 @@ func placementAllowsOnlyNodesWhereEveryDatasetMayGo(_ i: Int) {
     #expect(job.datasets == ["onc-de"])
     #expect(ns[0].labels["custos.io/study"] == "ONC-301")
     let r = Placement.place(job: job, nodes: ns, config: Fixtures.config, consent: .empty, now: Fixtures.now,
-                            resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in true })
+                            principalStudies: ["ONC-301"], resolve: { id throws(Denial) in datasets[id] }, mayPlace: { _ in true })
     var w = JSONWriter()
     w.raw("{"); w.placementMembers(r); w.raw("}")
     let out = try JSON.parse(w.text)
@@ -119,3 +122,50 @@ func placementAllowsOnlyNodesWhereEveryDatasetMayGo(_ i: Int) {
     }
 }
 
+
+/// Naming the data's study in the job is not membership of it: the principal's studies come
+/// from the folder, and a job run by a non-member is rejected on every node.
+@Test(arguments: [
+    (Set(["ONC-301"]), [] as [DenialCode]),
+    (Set(["CARD-201"]), [.isolationNotMember]),
+    (nil, [.isolationNotMember]),
+] as [(Set<String>?, [DenialCode])])
+func aJobNamingTheDatasStudyStillNeedsAPrincipalWhoIsAMember(_ members: Set<String>?, _ expected: [DenialCode]) {
+    let job = PlacementJob(id: "j", principal: "User::\"bob\"", study: "ONC-301", purpose: "primary_research", datasets: ["onc-de"])
+    let r = place(job, members: .some(members))
+    if expected.isEmpty {
+        #expect(r.allowed.contains("fra-1"))
+    } else {
+        #expect(r.allowed.isEmpty)
+        #expect(codes(r, "fra-1") == expected)
+        #expect(codes(r, "par-1") == expected)
+    }
+}
+
+@Test func aJobWithoutAStudyIsStillStudyMissingWhateverThePrincipalsStudies() {
+    let job = PlacementJob(id: "j", principal: "User::\"alice\"", purpose: "primary_research", datasets: ["onc-de"])
+    #expect(codes(place(job, members: .some(["ONC-301"])), "par-1") == [.isolationStudyMissing])
+}
+
+/// (params of `place`, the path of the member that must be refused): a typo never falls back
+/// to a default (`"gpx": true` must not place a GxP job as a normal one).
+@Test(arguments: [
+    (#"{"id":"j","principal":"User::\"a\"","datasets":["onc-de"],"gpx":true}"#, "job", "job.gpx"),
+    (#"{"id":"j","principal":"User::\"a\"","datasets":["onc-de"],"Study":"ONC-301"}"#, "job", "job.Study"),
+    (#"{"name":"n","regoin":"eu-west-1"}"#, "node", "nodes[0].regoin"),
+    (#"{"principal":"p","dataset":"d","from":"a","to":"b","kind":"copy","bases":"scc-1"}"#, "transfer", "params.bases"),
+])
+func unknownMembersOfJobsNodesAndTransfersAreErrorsNamingThePath(_ text: String, _ kind: String, _ path: String) throws {
+    let json = try JSON.parse(text)
+    do throws(GuardrailParamError) {
+        switch kind {
+        case "job": _ = try PlacementJob(json: json)
+        case "node": _ = try PlacementNode.list(json: .array([json]))
+        default: _ = try TransferRequest(json: json)
+        }
+        Issue.record("accepted \(text)")
+    } catch {
+        #expect(error.path == path)
+        #expect(error.message.hasPrefix("unknown member"))
+    }
+}

@@ -108,6 +108,21 @@ import FoundationXML
         #expect(names.cases == ["reads <ok>", "deletes & fails"])
     }
 
+    /// Fixture entities join the folder (every method sees them, as it sees entities.json);
+    /// a case's own request entities are held to the rules a socket caller is.
+    @Test func fixtureEntitiesHaveFolderTrustAndRequestEntitiesTheCallersRules() throws {
+        let fixture = #"{"uid":{"type":"User","id":"bo"},"attrs":{},"parents":[{"type":"Role","id":"lead"}]}"#
+        let decideBo = #"{"principal":{"type":"User","id":"bo"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"d1"},"context":{}}"#
+        let newLead = #"{"principal":{"type":"User","id":"eve"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"d1"},"context":{},"entities":[{"uid":{"type":"User","id":"eve"},"attrs":{},"parents":[{"type":"Role","id":"lead"}]}]}"#
+        let root = try project(cases: #"""
+            {"name":"a fixture user is a folder user","method":"decide","params":\#(decideBo),"expect":{"decision":"allow","reasons":["lead-reads"]}},
+            {"name":"a case may not add a user","method":"decide","params":\#(newLead),"expect":{"error":-32602}}
+            """#, suiteExtra: #","fixtures":{"entities":[\#(fixture)]}"#)
+        let out = try test(root)
+        #expect(out.status == 0, "\(out.stdout)")
+        #expect(out.stdout.hasSuffix("2 passed, 0 failed\n"), "\(out.stdout)")
+    }
+
     /// The shipped suites: all pass, and the JUnit report parses and has one testcase per case.
     @Test func exampleSuitesPassAndTheirJUnitReportListsEveryCase() throws {
         let xmlFile = try Binary.scratch().appendingPathComponent("junit.xml")

@@ -7,13 +7,14 @@ enum ServeCommand {
     static let spec = CommandSpec(
         name: "serve",
         summary: "Run the decision daemon: JSON-RPC 2.0, one message per line, on a Unix socket.",
-        usage: "custos serve [--policies DIR] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL]\n       [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N] [--audit-context KEY,...] [--no-audit]",
+        usage: "custos serve [--policies DIR] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL] [--region NAME]\n       [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N] [--audit-context KEY,...] [--no-audit]",
         options: [
             OptionSpec(name: "policies", valueName: "DIR", help: "Policies folder: *.cedar files and entities.json (default policies)."),
             OptionSpec(name: "state", valueName: "DIR", help: "Folder for the daemon's runtime files (default state; created when missing)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "Socket path (default STATE/custos.sock)."),
             OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration: socket mode, limits, method access by uid/gid (docs/operations.md)."),
             OptionSpec(name: "socket-mode", valueName: "OCTAL", help: "Socket file mode, overriding the configuration (default 0660)."),
+            OptionSpec(name: "region", valueName: "NAME", help: "The region this daemon decides for (a regions.json name), overriding the configuration: a decide naming another region is refused, one naming none is decided for NAME (docs/security.md)."),
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "always (default): an answer leaves only after its audit entry is fdatasync'd; batch: sync every --audit-batch-ms (a crash loses at most that window); off: no sync (benchmarks only)."),
             OptionSpec(name: "audit-batch-ms", valueName: "MS", help: "Sync interval of --audit-sync batch (default 10)."),
             OptionSpec(name: "checkpoint-every", valueName: "N", help: "Sign a checkpoint after N new entries (default 1024), after 1 s, and at shutdown."),
@@ -43,6 +44,10 @@ enum ServeCommand {
         if let m = args.value("socket-mode") {
             guard let mode = parseOctalMode(m) else { throw UsageError(message: "--socket-mode expects an octal mode such as 0660, got '\(m)'") }
             config.socketMode = mode
+        }
+        if let r = args.value("region") {
+            guard !r.isEmpty else { throw UsageError(message: "--region expects the name of a region of guardrails/regions.json") }
+            config.region = r
         }
         let socketDir = (socket as NSString).deletingLastPathComponent
         if !socketDir.isEmpty && !IO.isDirectory(socketDir) {

@@ -71,7 +71,22 @@ enum TestCommand {
 /// answered through the daemon's own method table.
 enum SuiteHarness {
     static func prepare(_ suite: Suite) throws(SuiteError) -> SuiteEnvironment {
-        let store = PolicyStore(directory: suite.policies)
+        // Fixture entities are the author's own, part of the folder under test: they join
+        // entities.json (folder trust, seen by every method), not each request's `entities`.
+        var parsed: [Entity] = []
+        for (i, item) in (suite.fixtures["entities"]?.arrayValue ?? []).enumerated() {
+            do { parsed.append(try Entity(json: item)) } catch {
+                throw SuiteError(file: suite.file, path: "$.fixtures.entities[\(i)]" + (error.path.isEmpty ? "" : (error.path.hasPrefix("[") ? "" : ".") + error.path),
+                                 error.message)
+            }
+        }
+        let fixtures = parsed
+        let store = PolicyStore(directory: suite.policies) { s throws(PolicyStoreError) in
+            guard !fixtures.isEmpty else { return s }
+            do throws(EntityError) { return try s.addingFolderEntities(fixtures) } catch {
+                throw PolicyStoreError("$.fixtures.entities: \(error.description); fixture entities must not repeat the folder's entities.json")
+            }
+        }
         let snapshot: PolicySnapshot
         switch store.reload() {
         case .success(let s): snapshot = s
@@ -96,11 +111,13 @@ enum SuiteHarness {
         var table = MethodTable()
         for register in Daemon.methodFamilies { register(&table, services) }
         let dispatcher: Dispatcher
-        do { dispatcher = try Dispatcher(methods: table) } catch {
+        // Not a socket caller: a case may send its own request entities, within the rules on
+        // what they may define (FolderTrust).
+        let access = AccessPolicy(entries: [.init(method: DecisionMethods.entitiesPrivilegeName, rule: .anyone)])
+        do { dispatcher = try Dispatcher(methods: table, access: access) } catch {
             throw SuiteError(file: suite.file, "internal: \(error.message)")
         }
         let caller = CallContext(uid: getuid(), gid: getgid(), pid: getpid(), connectionID: 0)
-        let fixtureEntities = suite.fixtures["entities"]?.arrayValue ?? []
         for (key, method) in [("consent", "consent.grant"), ("holds", "hold.set")] {
             for (i, params) in (suite.fixtures[key]?.arrayValue ?? []).enumerated() {
                 do throws(RPCError) { _ = try dispatcher.call(method, params: Params(params), context: caller) } catch {
@@ -110,16 +127,8 @@ enum SuiteHarness {
             }
         }
         return SuiteEnvironment(policyNames: snapshot.policyNames, call: { method, params in
-            var p = params
-            // Suite-wide entities join each decide request's own.
-            if (method == "decide" || method == "decide.batch"), !fixtureEntities.isEmpty, case .object(var o) = p {
-                let own = o["entities"]?.arrayValue ?? []
-                o.members.removeAll { $0.key == "entities" }
-                o.append("entities", .array(own + fixtureEntities))
-                p = .object(o)
-            }
             do throws(RPCError) {
-                return .result(try dispatcher.call(method, params: Params(p), context: caller))
+                return .result(try dispatcher.call(method, params: Params(params), context: caller))
             } catch {
                 return .error(code: error.code, message: error.message)
             }
