@@ -13,6 +13,7 @@ func allCommands() -> [Command] { [
     (AuditCommand.spec, AuditCommand.run),
     (TestCommand.spec, TestCommand.run),
     (CheckCommand.spec, CheckCommand.run),
+    (ValidateCommand.spec, ValidateCommand.run),
 ] }
 
 func topLevelHelp(_ commands: [Command]) -> String {

@@ -48,7 +48,7 @@ extension Entity {
                 var fields: [CedarRecord.Field] = []
                 for m in to.members {
                     do { fields.append(CedarRecord.Field(key: m.key, value: try Value(json: m.value, expected: tagType, schema: schema))) }
-                    catch { throw error.within("tags").within(m.key) }
+                    catch { throw error.within(m.key).within("tags") }
                 }
                 tags = CedarRecord(fields: fields)
             } else if let first = to.keys.first {

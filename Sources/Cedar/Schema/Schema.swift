@@ -8,7 +8,7 @@ public struct Schema: Sendable {
         case enumerated([String])
     }
 
-    public struct EntityTypeDefinition: Sendable {
+    public struct EntityTypeDefinition: Sendable, Equatable {
         public let name: EntityType
         public let kind: EntityKind
         /// Types whose entities may be members of this type's entities, directly or through
@@ -40,7 +40,7 @@ public struct Schema: Sendable {
         }
     }
 
-    public struct ActionDefinition: Sendable {
+    public struct ActionDefinition: Sendable, Equatable {
         public let uid: EntityUID
         /// In declaration order, without repeats.
         public let principalTypes: [EntityType]

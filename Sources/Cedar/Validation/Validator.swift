@@ -29,10 +29,17 @@ public struct Validator: Sendable {
     }
 
     public func validate(_ p: Policy) -> (errors: [ValidationError], warnings: [ValidationWarning]) {
+        let condition = Self.condition(of: p)
+        if LargeStack.depth(condition) > LargeStack.callerDepth {
+            return LargeStack.run { check(p, condition) }
+        }
+        return check(p, condition)
+    }
+
+    private func check(_ p: Policy, _ condition: Expr) -> (errors: [ValidationError], warnings: [ValidationWarning]) {
         let context = ValidationContext(validator: self, policyID: p.id, policyName: p.annotatedID)
         var errors: [ValidationError] = []
         ScopeChecks(context: context).check(p, ScopeChecks.mentions(p), into: &errors)
-        let condition = Self.condition(of: p)
         var allFalse = true
         for env in schema.environments {
             for (ps, rs) in slotLinks(p, env) {
