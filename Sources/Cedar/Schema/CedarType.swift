@@ -37,7 +37,6 @@ public indirect enum CedarType: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The kind alone ("a set", "an entity"), for messages that need no detail.
     var isEntity: Bool { if case .entity = self { true } else { false } }
     var isRecord: Bool { if case .record = self { true } else { false } }
 }

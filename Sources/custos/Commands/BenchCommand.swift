@@ -7,7 +7,7 @@ import CustosServer
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure decision speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook).",
+        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation).",
         usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR] [--rounds R]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
