@@ -14,6 +14,7 @@ func allCommands() -> [Command] { [
     (TestCommand.spec, TestCommand.run),
     (CheckCommand.spec, CheckCommand.run),
     (VersionCommand.spec, VersionCommand.run),
+    (ValidateCommand.spec, ValidateCommand.run),
 ] }
 
 func topLevelHelp(_ commands: [Command]) -> String {

@@ -5,7 +5,10 @@ enum TestPaths {
     static let repository: URL = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = repository.appendingPathComponent("Tests/CedarTests/Fixtures")
-    static let shared = repository.deletingLastPathComponent().appendingPathComponent("shared")
+    /// `../shared` beside the repository; `CUSTOS_SHARED` points elsewhere (a git worktree
+    /// kept apart from the main checkout has no `../shared`).
+    static let shared = ProcessInfo.processInfo.environment["CUSTOS_SHARED"].map { URL(fileURLWithPath: $0) }
+        ?? repository.deletingLastPathComponent().appendingPathComponent("shared")
 
     static func fixture(_ rel: String) -> String { fixtures.appendingPathComponent(rel).path }
 

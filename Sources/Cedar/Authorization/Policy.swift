@@ -9,6 +9,8 @@ public struct Policy: Sendable {
     public let resource: ScopeConstraint
     public let location: SourceLocation
     public let isTemplate: Bool
+    /// The `when` and `unless` clauses as written, for the validator (evaluation uses `condition`).
+    public let conditions: [Condition]
     /// All `when` and `unless` clauses joined with `&&` (unless as `!`), or nil when there are none.
     let condition: IR?
 
@@ -21,6 +23,7 @@ public struct Policy: Sendable {
         resource = ast.resource
         location = ast.location
         isTemplate = ast.isTemplate
+        conditions = ast.conditions
         var cond: IR? = nil
         for c in ast.conditions {
             var n = try Compiler.compile(c.body)

@@ -2,8 +2,11 @@ import Foundation
 import CustosJSON
 
 /// Runs tests in the format of the upstream cedar-integration-tests repository: a JSON file
-/// naming a policies file, an entities file, a schema and a list of requests with the expected
-/// decision, reasons and erroring policies (reasons and errors compared as sets).
+/// naming a policies file, an entities file, a schema, whether the policies validate against
+/// the schema (`shouldValidate`) and a list of requests with the expected decision, reasons and
+/// erroring policies (reasons and errors compared as sets). As the reference harness does,
+/// entities and contexts are read against the schema, and requests are validated against it
+/// unless a request says `"validateRequest": false`.
 public struct IntegrationTestRunner {
     public struct Failure: Sendable, CustomStringConvertible {
         public var file: String
@@ -17,8 +20,9 @@ public struct IntegrationTestRunner {
         public var passed = 0
         public var failed = 0
         public var files = 0
-        /// Test files with `shouldValidate: true`, whose validation part is not checked here.
-        public var validationSkipped = 0
+        /// Test files whose validation verdict equals `shouldValidate`, and those where it differs.
+        public var validationAgree = 0
+        public var validationDisagree = 0
         public var failures: [Failure] = []
         public init() {}
     }
@@ -26,6 +30,7 @@ public struct IntegrationTestRunner {
     /// Folder against which the paths inside tests resolve; nil means find it per test file.
     public var root: String?
     private var entityCache: [String: EntityStore] = [:]
+    private var schemaCache: [String: Result<Schema, SchemaError>] = [:]
 
     public init(root: String? = nil) { self.root = root }
 
@@ -58,26 +63,55 @@ public struct IntegrationTestRunner {
         }
         guard case .array(let requests)? = json["requests"] else { return }
         summary.files += 1
-        if json["shouldValidate"]?.boolValue == true { summary.validationSkipped += 1 }
 
         guard let policiesRel = json["policies"]?.stringValue, let entitiesRel = json["entities"]?.stringValue else {
             summary.failed += requests.count; fail("(file)", "\"policies\" and \"entities\" paths", "missing"); return
         }
         let base = root ?? Self.inferRoot(testFile: file, relative: policiesRel)
+        func path(_ rel: String) -> String { (base as NSString).appendingPathComponent(rel) }
         let policies: PolicySet
-        let entities: EntityStore
         do {
-            policies = try PolicySet.load(path: (base as NSString).appendingPathComponent(policiesRel))
+            policies = try PolicySet.load(path: path(policiesRel))
         } catch {
             summary.failed += requests.count; fail("(policies)", "policies that parse", "\(error)"); return
         }
-        let entitiesPath = (base as NSString).appendingPathComponent(entitiesRel)
-        if let cached = entityCache[entitiesPath] {
+        var schema: Schema? = nil
+        if let schemaRel = json["schema"]?.stringValue {
+            let schemaPath = path(schemaRel)
+            let loaded = schemaCache[schemaPath] ?? Result { () throws(SchemaError) in
+                json["schemaFormat"]?.stringValue == "json"
+                    ? try Schema.parse(jsonText: Self.read(schemaPath), file: schemaPath)
+                    : try Schema.parse(cedarSchema: Self.read(schemaPath), file: schemaPath)
+            }
+            schemaCache[schemaPath] = loaded
+            switch loaded {
+            case .success(let s): schema = s
+            case .failure(let e):
+                summary.validationDisagree += 1
+                summary.failed += requests.count; fail("(schema)", "a schema that parses", "\(e)"); return
+            }
+            if let expected = json["shouldValidate"]?.boolValue {
+                let report = Validator(schema: schema!).validate(policies)
+                if report.passed == expected {
+                    summary.validationAgree += 1
+                } else {
+                    summary.validationDisagree += 1
+                    fail("(validation)", expected ? "policies that validate" : "a validation error",
+                         report.passed ? "none" : report.errors.map(\.description).joined(separator: "; "))
+                }
+            }
+        }
+        let entitiesPath = path(entitiesRel)
+        let entities: EntityStore
+        let cacheKey = entitiesPath + "\u{0}" + (json["schema"]?.stringValue.map(path) ?? "")
+        if let cached = entityCache[cacheKey] {
             entities = cached
         } else {
             do {
-                entities = try EntityStore.load(text: String(decoding: FileManager.default.contents(atPath: entitiesPath) ?? Data(), as: UTF8.self), file: entitiesPath)
-                entityCache[entitiesPath] = entities
+                let text = Self.read(entitiesPath)
+                entities = try schema.map { s throws(FormatError) in try EntityStore.load(text: text, file: entitiesPath, schema: s) }
+                    ?? EntityStore.load(text: text, file: entitiesPath)
+                entityCache[cacheKey] = entities
             } catch {
                 summary.failed += requests.count; fail("(entities)", "entities that load", "\(error)"); return
             }
@@ -87,7 +121,12 @@ public struct IntegrationTestRunner {
             let desc = rj["description"]?.stringValue ?? "request \(i)"
             let request: Request
             do {
-                request = try Request(json: rj, allowedExtraKeys: ["description", "decision", "reason", "errors", "validateRequest"])
+                let extra: Set<String> = ["description", "decision", "reason", "errors", "validateRequest"]
+                if let schema {
+                    request = try Request(json: rj, schema: schema, validate: rj["validateRequest"]?.boolValue ?? true, allowedExtraKeys: extra)
+                } else {
+                    request = try Request(json: rj, allowedExtraKeys: extra)
+                }
             } catch {
                 summary.failed += 1; fail(desc, "a request that parses", "\(error)"); continue
             }
@@ -106,6 +145,10 @@ public struct IntegrationTestRunner {
                         + (r.errors.isEmpty ? "" : " [" + r.errors.map { "\(policies.policies[$0.policy].id): \($0.error)" }.joined(separator: "; ") + "]"))
             }
         }
+    }
+
+    private static func read(_ path: String) -> String {
+        String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
     }
 
     /// The folder containing the one named first in the test's paths, found upwards from the

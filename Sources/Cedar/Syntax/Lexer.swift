@@ -10,6 +10,8 @@ enum TokenKind: UInt8, Sendable {
     case plus, minus, star, bang
     /// A lone `=`: never valid, kept as a token so the parser can say what was meant.
     case assign
+    /// `?` on its own: only in the schema syntax (`name?: Type`), where there are no slots.
+    case question
     /// Input the lexer cannot read; `Token.message` says why. Always the last token.
     case invalid
     case eof
@@ -28,17 +30,20 @@ struct Token: Sendable {
 
 struct Lexer {
     let bytes: [UInt8]
+    /// Schema text (`.cedarschema`): `?` is an optional-attribute marker, not a slot.
+    let schemaSyntax: Bool
     private var pos = 0
     private var line = 1
     private var column = 1
 
-    init(_ text: String) {
+    init(_ text: String, schemaSyntax: Bool = false) {
         bytes = Array(text.utf8)
+        self.schemaSyntax = schemaSyntax
     }
 
     /// All tokens up to and including `.eof`, or up to and including the first `.invalid`.
-    static func tokenize(_ text: String) -> (tokens: [Token], bytes: [UInt8]) {
-        var lexer = Lexer(text)
+    static func tokenize(_ text: String, schemaSyntax: Bool = false) -> (tokens: [Token], bytes: [UInt8]) {
+        var lexer = Lexer(text, schemaSyntax: schemaSyntax)
         var tokens: [Token] = []
         tokens.reserveCapacity(lexer.bytes.count / 4 + 1)
         while true {
@@ -147,6 +152,9 @@ struct Lexer {
                 advance()
             }
             t.kind = .string
+        case UInt8(ascii: "?") where schemaSyntax:
+            t.kind = .question
+            advance()
         case UInt8(ascii: "?"):
             advance()
             guard pos < bytes.count && Lexer.isIdentStart(bytes[pos]) else {

@@ -19,9 +19,9 @@ struct Parser {
     var index = 0
     var nesting = 0
 
-    init(_ text: String, file: String) throws(ParseError) {
+    init(_ text: String, file: String, schemaSyntax: Bool = false) throws(ParseError) {
         self.file = file
-        (tokens, bytes) = Lexer.tokenize(text)
+        (tokens, bytes) = Lexer.tokenize(text, schemaSyntax: schemaSyntax)
         try checkLexable(tokens[0])
     }
 

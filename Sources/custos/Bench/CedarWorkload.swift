@@ -20,6 +20,21 @@ struct CedarWorkload {
 
     static let departments = 20, teams = 200, users = 5_000, projects = 50, folders = 500, documents = 4_230
 
+    /// The workload's schema: every policy shape validates against it (`custos bench validate`).
+    static let schemaText = """
+    entity Dept = { name: String };
+    entity Team in [Dept];
+    entity User in [Team] = { clearance: Long, active: Bool, email: String };
+    entity Project;
+    entity Folder in [Project];
+    entity Doc in [Folder] = { classification: Long, public: Bool, owner: User };
+    type RequestContext = { mfa: Bool, hour: Long, source_ip: ipaddr };
+    action access;
+    action read, write in [access] appliesTo { principal: [User], resource: [Doc], context: RequestContext };
+    action delete, share appliesTo { principal: [User], resource: [Doc], context: RequestContext };
+
+    """
+
     init(policies: Int, requests count: Int, seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         var ents: [JSON] = []

@@ -7,8 +7,8 @@ import CustosServer
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure decision speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]",
+        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation).",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR] [--rounds R]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
@@ -21,10 +21,11 @@ enum BenchCommand {
             OptionSpec(name: "pipeline", valueName: "D", help: "socket: requests in flight per connection (default 1)."),
             OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
-            OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1)."),
+            OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket: params to send (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
+            OptionSpec(name: "corpus", valueName: "DIR", help: "validate: the extracted upstream corpus-tests folder, instead of the workload."),
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
@@ -39,6 +40,7 @@ enum BenchCommand {
         if args.positionals.first == "socket" { return try runSocket(args) }
         if args.positionals.first == "echo-server" { return try runEchoServer(args) }
         if args.positionals.first == "place" { return try runPlace(args) }
+        if args.positionals.first == "validate" { return try runValidate(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }
@@ -51,6 +53,7 @@ enum BenchCommand {
         if let dir = args.value("write") {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try workload.policyText.write(toFile: dir + "/policies.cedar", atomically: true, encoding: .utf8)
+            try CedarWorkload.schemaText.write(toFile: dir + "/schema.cedarschema", atomically: true, encoding: .utf8)
             try workload.entitiesJSON.serialized.write(toFile: dir + "/entities.json", atomically: true, encoding: .utf8)
             try workload.requests.map(\.serialized).joined(separator: "\n").appending("\n")
                 .write(toFile: dir + "/requests.jsonl", atomically: true, encoding: .utf8)

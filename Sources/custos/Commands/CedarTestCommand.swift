@@ -13,9 +13,12 @@ enum CedarTestCommand {
         ],
         details: """
         PATH is a test file or a folder searched recursively for *.json files holding "requests".
-        Each request's decision is compared, and its reasons and errors as sets. One line per
-        failing request, then "N passed, N failed". Exit status 0 only when none failed.
-        Schema validation (shouldValidate) is not checked yet; the summary says how many files asked for it.
+        Each file's policies are validated against its schema and the verdict compared with
+        "shouldValidate"; entities and contexts are read against the schema, and requests
+        validated against it (unless "validateRequest": false). Each request's decision is
+        compared, and its reasons and errors as sets. One line per disagreement, then
+        "validation: N agree, M disagree" and "N passed, N failed". Exit status 0 only when
+        nothing disagreed and no request failed.
         """)
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
@@ -34,10 +37,8 @@ enum CedarTestCommand {
                 }
             }
         }
-        if summary.validationSkipped > 0 {
-            out.write("note: \(summary.validationSkipped) of \(summary.files) test files set shouldValidate; schema validation is not implemented yet, so that part was skipped\n")
-        }
+        out.write("validation: \(summary.validationAgree) agree, \(summary.validationDisagree) disagree\n")
         out.write("\(summary.passed) passed, \(summary.failed) failed\n")
-        return summary.failed == 0 ? 0 : 1
+        return summary.failed == 0 && summary.validationDisagree == 0 ? 0 : 1
     }
 }

@@ -3,13 +3,15 @@ import Foundation
 import Cedar
 
 /// The upstream Cedar corpus (../shared/cedar-integration-tests/corpus-tests.tar.gz): 7,809
-/// generated tests, 62,472 requests. Every request must give the reference engine's decision,
-/// reasons and errors. The archive is extracted to a scratch folder, never into the repository.
+/// generated tests, 62,472 requests. Every test's validation verdict must equal its
+/// `shouldValidate`, and every request (read against the test's schema) must give the reference
+/// engine's decision, reasons and errors. The archive is extracted to a scratch folder, never
+/// into the repository.
 @Suite(.serialized) struct CorpusTests {
     static let archive = TestPaths.shared("cedar-integration-tests/corpus-tests.tar.gz")
 
     @Test(.enabled(if: archive != nil, "../shared/cedar-integration-tests/corpus-tests.tar.gz is absent: corpus test skipped"))
-    func everyCorpusRequestMatchesTheReferenceEngine() throws {
+    func everyCorpusTestValidatesAndDecidesAsTheReferenceEngine() throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("custos-corpus-\(getpid())")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -27,6 +29,8 @@ import Cedar
         }
         for f in summary.failures.prefix(20) { Issue.record("\(f)") }
         #expect(summary.files == 7_809)
+        #expect(summary.validationAgree == 7_809)
+        #expect(summary.validationDisagree == 0)
         #expect(summary.failed == 0)
         #expect(summary.passed == 62_472)
     }

@@ -5,10 +5,7 @@ import Testing
 /// Every policy file of the upstream Cedar integration tests must parse. The archive lives in
 /// ../shared (never copied into the repository) and is unpacked into a scratch folder.
 @Suite struct CorpusParsingTests {
-    static let integrationTests: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("shared/cedar-integration-tests")
+    static let integrationTests: URL = TestPaths.shared.appendingPathComponent("cedar-integration-tests")
     static let archive = integrationTests.appendingPathComponent("corpus-tests.tar.gz")
     static let available = FileManager.default.fileExists(atPath: archive.path)
 
