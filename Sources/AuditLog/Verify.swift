@@ -13,6 +13,10 @@ public enum AuditFailureKind: String, Sendable, Equatable {
     /// Checkpoints contradict each other: a later one is smaller (rolled back) or does not extend
     /// an earlier one.
     case inconsistentCheckpoints
+    /// Entries that no checkpoint covers, beyond what a crash leaves (one batch of at most
+    /// `CheckpointPolicy.maxEntries` entries at the end, after a checkpoint), or entries with no
+    /// checkpoint at all: checkpoints were removed.
+    case uncovered
 }
 
 public struct AuditVerifyFailure: Sendable, Equatable, CustomStringConvertible {
@@ -42,6 +46,9 @@ public struct AuditVerifyReport: Sendable {
     public var tornTailBytes: Int = 0
     /// The first problem found, in log order; nil when everything verified.
     public var failure: AuditVerifyFailure?
+    /// Entries by which `custos audit recover` accepted entries no checkpoint covered, in log
+    /// order: the breaks a verifier must see even in a log that verifies.
+    public var recoveries: [AuditEntry] = []
 
     public var isValid: Bool { failure == nil }
 
@@ -72,6 +79,7 @@ public enum AuditVerifier {
             summary = try LogReader.scan(dir) { _, payload in
                 seqs.append(LogReader.seq(of: payload))
                 tree.append(leafHash: MerkleHash.leaf(payload))
+                if let r = recovery(payload) { report.recoveries.append(r) }
                 return true
             }
         } catch {
@@ -143,8 +151,44 @@ public enum AuditVerifier {
                 return report
             }
         }
+        if let f = uncoveredFailure(report, checkpointsFile: FileSystem.exists(dir + "/" + LogReader.checkpointFile),
+                                    lastSegmentFirst: summary.lastSegment.flatMap { SegmentName.firstIndex(of: $0.name) } ?? 0) {
+            report.failure = f
+            return report
+        }
         return report
     }
+
+    /// Entries no checkpoint covers are legitimate only as what a crash leaves: the writer signs
+    /// a checkpoint after every batch of at most `CheckpointPolicy.maxEntries` entries, a batch
+    /// never spans segments, and a new log starts with the empty tree's checkpoint.
+    private static func uncoveredFailure(_ report: AuditVerifyReport, checkpointsFile: Bool,
+                                         lastSegmentFirst: UInt64) -> AuditVerifyFailure? {
+        guard report.entries > 0 else { return nil }
+        guard let latest = report.latestCheckpoint else {
+            let file = checkpointsFile ? "holds no checkpoint" : "is missing"
+            return AuditVerifyFailure(kind: .uncovered, entryIndex: 0,
+                                      message: "checkpoints.log \(file) but the log has \(report.entries) entries: nothing signed vouches for them (checkpoints were removed, or an older custos wrote the log; see custos audit recover)")
+        }
+        let uncovered = report.entries - latest.size
+        guard uncovered > 0, uncovered > UInt64(CheckpointPolicy.maxEntries) || latest.size < lastSegmentFirst else { return nil }
+        return AuditVerifyFailure(kind: .uncovered, entryIndex: latest.size,
+                                  message: "entries \(latest.size)..<\(report.entries) follow the newest checkpoint, more than a crash leaves (one batch of at most \(CheckpointPolicy.maxEntries) entries in the last segment): checkpoints were removed, or an older custos wrote the log")
+    }
+
+    /// The entry if it is one `custos audit recover` wrote. Canonical JSON spells the member one
+    /// way, so a byte search finds every candidate; the parse rules out a context value that
+    /// merely looks like it.
+    private static func recovery(_ payload: UnsafeRawBufferPointer) -> AuditEntry? {
+        guard AuditQuery.contains(payload, recoveryNeedle), let e = try? AuditEntry(canonicalJSON: payload), e.method.utf8.elementsEqual(AuditRecovery.method.utf8) else {
+            return nil
+        }
+        return e
+    }
+
+    /// The end of the caller object, then the method: `}` is rare in an entry, so the search
+    /// stops at few places.
+    private static let recoveryNeedle = Array("},\"method\":\"\(AuditRecovery.method)\",".utf8)
 
     /// The first entry whose seq is not its position. If the expected seq shows up later the
     /// entries were moved; if it never does, it was removed.

@@ -91,8 +91,7 @@ public enum GuardrailMethods {
         let result = Placement.place(job: job, candidates: nodes, config: snapshot.guardrails, consent: consent,
                                      now: .daemonNow(now), resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow })
-        let id = DecisionID.nextString(now: now)
-        var record = DecisionRecord(method: "place", caller: caller, decisionID: id, request: request,
+        var record = DecisionRecord(method: "place", caller: caller, decisionID: "", request: request,
                                     decision: result.allowed.isEmpty ? .deny : .allow,
                                     reasons: cedar.reasons.map { snapshot.policyNames[$0] },
                                     errors: cedar.errors.map { snapshot.policyNames[$0.policy] },
@@ -103,8 +102,9 @@ public enum GuardrailMethods {
         var codes: [String] = []
         for r in result.rejected { for d in r.reasons where !codes.contains(d.code.rawValue) { codes.append(d.code.rawValue) } }
         record.guardrailCodes = codes
-        try services.keep([record], ticket: &ticket)
-        writePlaceAnswer(result, decisionID: id, policyRevision: snapshot.revision, into: &out)
+        var records = [record]
+        try services.keep(&records, ticket: &ticket)
+        writePlaceAnswer(result, decisionID: records[0].decisionID, policyRevision: snapshot.revision, into: &out)
     }
 
     /// `{"allowed", "rejected", "obligations", "node_obligations", "decision_id", "policy_revision"}`.
@@ -199,9 +199,8 @@ public enum GuardrailMethods {
         }
         let allowed = cedar.decision == .allow && outcome.allowed
         let obligations = allowed ? outcome.obligations : []
-        let id = DecisionID.nextString(now: now)
         let names = snapshot.policyNames
-        var record = DecisionRecord(method: "transfer", caller: caller, decisionID: id, request: request,
+        var record = DecisionRecord(method: "transfer", caller: caller, decisionID: "", request: request,
                                     decision: allowed ? .allow : .deny,
                                     reasons: cedar.reasons.map { names[$0] },
                                     errors: cedar.errors.map { names[$0.policy] },
@@ -209,7 +208,9 @@ public enum GuardrailMethods {
         record.region = t.to
         record.obligations = obligations
         record.guardrailCodes = outcome.denials.map(\.code.rawValue)
-        try services.keep([record])
+        var records = [record]
+        try services.keep(&records)
+        let id = records[0].decisionID
         let errors: [JSON] = cedar.errors.map {
             .object(JSONObject([JSONObject.Member(key: "policy", value: .string(names[$0.policy])),
                                 JSONObject.Member(key: "message", value: .string($0.error.description))]))

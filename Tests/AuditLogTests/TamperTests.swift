@@ -18,7 +18,7 @@ import Testing
         let dir = TempDir("tamper")
         let s = try Fixture.signer()
         let w = try AuditWriter.open(stateDirectory: dir.path, mode: .off,
-                                     checkpointEvery: CheckpointPolicy(entries: 1000, milliseconds: 60_000),
+                                     checkpointEvery: CheckpointPolicy(entries: 1000),
                                      signer: s, segmentBytes: 512 << 10)
         for i in 0..<entryCount { try w.append(Fixture.entry(i)) }
         try w.close()

@@ -146,7 +146,7 @@ import Testing
         let help = try Self.custos(["audit", "verify", "--help"])
         #expect(help.status == 0)
         for line in ["0  the log verified", "2  usage error", "3  corrupt", "4  missing", "5  reordered",
-                     "6  truncated", "7  bad-signature", "8  inconsistent-checkpoints"] {
+                     "6  truncated", "7  bad-signature", "8  inconsistent-checkpoints", "9  uncovered"] {
             #expect(help.stdout.contains(line), "verify --help lacks '\(line)'")
         }
         let group = try Self.custos(["audit", "--help"])
@@ -175,7 +175,7 @@ import Testing
         #expect(try Self.seqs(later.stdout) == Array(5..<12))
     }
 
-    @Test func uncoveredEntriesAreReportedButTornTailIsNotDamage() throws {
+    @Test func tornTailAndOneUncoveredBatchAreReportedButEntriesWithoutAnyCheckpointFail() throws {
         let scratch = try Scratch()
         defer { scratch.cleanup() }
         let (state, pub) = try Self.makeLog(scratch, entries: 100)
@@ -187,12 +187,24 @@ import Testing
         let r = try Self.verify(state, pub)
         #expect(r.status == 0, "\(r.stdout)")
         #expect(r.stdout.contains("torn record of 30 bytes"), "\(r.stdout)")
-        // Entries no signed checkpoint covers yet verify, with a warning that says so.
-        try Self.write(state + "/audit/checkpoints.log", [])
+        // A crash between a batch's write and its checkpoint: at most one batch, reported.
+        let cpsPath = state + "/audit/checkpoints.log"
+        let cps = try Self.read(cpsPath)
+        let cpRecords = Self.records(cps)
+        try #require(cpRecords.count == 2, "the empty tree's checkpoint, then one over the batch of 100")
+        try Self.write(cpsPath, Array(cps[cpRecords[0]]))
+        let batch = try Self.verify(state, pub)
+        #expect(batch.status == 0, "\(batch.stdout)")
+        #expect(batch.stdout.hasPrefix("OK: 100 entries, 1 checkpoints, latest checkpoint size 0"), "\(batch.stdout)")
+        #expect(batch.stdout.contains("the last 100 entries are not covered by a signed checkpoint"), "\(batch.stdout)")
+        // No checkpoint at all while entries exist is never what a crash leaves.
+        try Self.write(cpsPath, [])
         let bare = try Self.verify(state, pub)
-        #expect(bare.status == 0)
-        #expect(bare.stdout.hasPrefix("OK: 100 entries, 0 checkpoints, no checkpoint yet"), "\(bare.stdout)")
-        #expect(bare.stdout.contains("100 entries are not covered by a signed checkpoint"), "\(bare.stdout)")
+        #expect(bare.status == 9, "\(bare.stdout)")
+        #expect(bare.stdout.hasPrefix("FAIL: uncovered at entry 0: checkpoints.log holds no checkpoint but the log has 100 entries"), "\(bare.stdout)")
+        try FileManager.default.removeItem(atPath: cpsPath)
+        let missing = try Self.verify(state, pub)
+        #expect(missing.status == 9 && missing.stdout.hasPrefix("FAIL: uncovered at entry 0: checkpoints.log is missing"), "\(missing.stdout)")
     }
 
     @Test func anAnchorCatchesTheLogCutTogetherWithItsCheckpoints() throws {
