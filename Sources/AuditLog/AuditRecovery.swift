@@ -9,13 +9,14 @@ public enum AuditRecovery {
     /// `reason` is the operator's; `caller` who ran the command.
     public static func entry(_ accepted: AuditUncoveredEntries, reason: String, caller: AuditCaller,
                              decisionID: String) -> AuditEntry {
-        let newest = accepted.newestCheckpoint.map { "the newest checkpoint covered \($0) entries" }
-            ?? "checkpoints.log held no checkpoint"
-        let accepting = "accepted entries \(accepted.from)..<\(accepted.to) (\(accepted.count)) that no checkpoint covered; \(newest)"
+        var accepting = "accepted entries \(accepted.from)..<\(accepted.to) (\(accepted.count)) that no checkpoint covered; "
+        accepting += accepted.newestCheckpoint.map { "the newest checkpoint covered \($0) entries" } ?? "there was no checkpoint"
+        if accepted.checkpointsLogMissing { accepting += "; checkpoints.log was missing or held no checkpoint" }
         var context = JSONObject()
         context.append("accepted_from", .int(Int64(clamping: accepted.from)))
         context.append("accepted_to", .int(Int64(clamping: accepted.to)))
         context.append("newest_checkpoint", accepted.newestCheckpoint.map { .int(Int64(clamping: $0)) } ?? .null)
+        context.append("checkpoints_log_missing", .bool(accepted.checkpointsLogMissing))
         return AuditEntry(decisionID: decisionID, caller: caller, method: method,
                           principal: caller.user.isEmpty ? "uid \(caller.uid)" : "user \(caller.user)",
                           action: "recover", resource: "audit log", decision: .allow,

@@ -13,19 +13,17 @@ public enum AuditDurability: Sendable, Equatable {
     case off
 }
 
-/// How many entries one checkpoint may cover at most. The writer signs a checkpoint after every
-/// write batch (in `always` mode before any answer of the batch leaves) and never writes more
-/// than `entries` entries in one batch, so a crash can leave at most that many entries at the
-/// end of the log without a checkpoint.
+/// When the writer adds a checkpoint to `checkpoints.log`, the log's history: after `entries`
+/// new entries or `milliseconds` since the first entry it does not cover, whichever comes
+/// first (checked after each write batch), and always at `close()`. Independently of this,
+/// every batch is followed by a checkpoint in `checkpoint.head` (see `CheckpointHead`).
 public struct CheckpointPolicy: Sendable, Equatable {
-    /// The most a batch may hold, whatever is configured: after a crash, the open rule and the
-    /// verifier accept at most this many entries after the newest checkpoint.
-    public static let maxEntries = 1024
-
     public var entries: Int
+    public var milliseconds: Int
 
-    public init(entries: Int = CheckpointPolicy.maxEntries) {
-        self.entries = min(max(1, entries), Self.maxEntries)
+    public init(entries: Int = 1024, milliseconds: Int = 1000) {
+        self.entries = max(1, entries)
+        self.milliseconds = max(1, milliseconds)
     }
 }
 
@@ -34,14 +32,19 @@ public struct AuditUncoveredEntries: Sendable, Equatable {
     /// Seq of the first and one past the last of them.
     public var from: UInt64
     public var to: UInt64
-    /// The newest checkpoint's size; nil when checkpoints.log held no checkpoint (or was missing).
+    /// The newest checkpoint's size (of `checkpoint.head` and `checkpoints.log`); nil when
+    /// there was none.
     public var newestCheckpoint: UInt64?
+    /// Whether `checkpoints.log` was missing or held no checkpoint (a log starts with one).
+    public var checkpointsLogMissing: Bool
     /// Lowercase hex SHA-256 of their framed records as they were on disk (for entries that
     /// were cut: what an investigator can match a copy against).
     public var sha256: String?
 
-    public init(from: UInt64, to: UInt64, newestCheckpoint: UInt64?, sha256: String? = nil) {
-        self.from = from; self.to = to; self.newestCheckpoint = newestCheckpoint; self.sha256 = sha256
+    public init(from: UInt64, to: UInt64, newestCheckpoint: UInt64?, checkpointsLogMissing: Bool = false,
+                sha256: String? = nil) {
+        self.from = from; self.to = to; self.newestCheckpoint = newestCheckpoint
+        self.checkpointsLogMissing = checkpointsLogMissing; self.sha256 = sha256
     }
 
     public var count: UInt64 { to - from }
@@ -70,9 +73,16 @@ public struct AuditOpenReport: Sendable {
 /// once and wakes every waiter of the batch. Any write or fsync error stops the writer for
 /// good: `append` then throws and `isHealthy` is false, so the daemon can fail closed.
 ///
+/// After every batch the writer signs a checkpoint of the whole tree into `checkpoint.head` and,
+/// in `always` mode, syncs it before waking the batch's appenders: an acknowledged entry is
+/// always covered by a signed checkpoint on disk, so removing it is detectable with the public
+/// key alone. At most `maxBatch` entries go into one batch, so a crash leaves at most that many
+/// entries after the newest checkpoint (none of them acknowledged in `always` mode).
+///
 /// Layout of the state folder: `segment-<first index, 20 digits>.log` files of framed entries
-/// (see `RecordFrame`) and `checkpoints.log`, framed signed notes. Only one process may own a
-/// folder at a time (the daemon holds its own lock file).
+/// (see `RecordFrame`), `checkpoints.log`, framed signed notes (the history), and
+/// `checkpoint.head` (the newest). Only one process may own a folder at a time (the daemon
+/// holds its own lock file).
 public final class AuditWriter: @unchecked Sendable {
     public let stateDirectory: String
     public let durability: AuditDurability
@@ -102,8 +112,12 @@ public final class AuditWriter: @unchecked Sendable {
     // Owned by the writer thread once it runs.
     private var segment: AppendFile
     private var checkpointFile: AppendFile
+    private var head: HeadFile
     private var frontier: MerkleFrontier
+    /// Entries covered by the newest note in `checkpoints.log`, and in `checkpoint.head`.
     private var checkpointedSize: UInt64
+    private var headSize: UInt64
+    private var uncoveredSinceMs: Int64?
     private var lastSyncMs: Int64 = 0
     private var latest: String?
 
@@ -113,17 +127,18 @@ public final class AuditWriter: @unchecked Sendable {
     /// wake-up per few milliseconds instead of per entry. `off` promises nothing before
     /// `close()`, so the delay costs no durability.
     private static let offLingerMs: Int64 = 2
-    /// Entries per write (and per checkpoint): `checkpointPolicy.entries`. Segment rotation
-    /// happens between batches, so a batch never spans two segments.
-    private var maxBatch: Int { checkpointPolicy.entries }
+    /// Entries per write, and so per head checkpoint: after a crash at most this many entries
+    /// can follow the newest checkpoint. Segment rotation happens between batches, so a batch
+    /// never spans two segments.
+    public static let maxBatch = 1024
 
     /// What `open` found and did.
     public let openReport: AuditOpenReport
 
     private init(stateDirectory: String, durability: AuditDurability, checkpointPolicy: CheckpointPolicy,
                  signer: NoteSigner, segmentBytes: Int, onFailure: (@Sendable (AuditError) -> Void)?,
-                 segment: AppendFile, checkpointFile: AppendFile, frontier: MerkleFrontier,
-                 checkpointedSize: UInt64, latest: String?, openReport: AuditOpenReport) {
+                 segment: AppendFile, checkpointFile: AppendFile, head: HeadFile, frontier: MerkleFrontier,
+                 checkpointedSize: UInt64, headSize: UInt64, latest: String?, openReport: AuditOpenReport) {
         self.stateDirectory = stateDirectory
         self.durability = durability
         self.checkpointPolicy = checkpointPolicy
@@ -132,8 +147,10 @@ public final class AuditWriter: @unchecked Sendable {
         self.onFailure = onFailure
         self.segment = segment
         self.checkpointFile = checkpointFile
+        self.head = head
         self.frontier = frontier
         self.checkpointedSize = checkpointedSize
+        self.headSize = headSize
         self.latest = latest
         self.openReport = openReport
         nextIndex = frontier.size
@@ -141,14 +158,15 @@ public final class AuditWriter: @unchecked Sendable {
     }
 
     /// Opens (creating if needed) the log in `stateDirectory`, recovering from a crash: a torn
-    /// final record is cut, and so are entries after the newest checkpoint when they are one
-    /// batch at most, all in the last segment (a crash between their write and their
-    /// checkpoint: never acknowledged in `always` mode). Anything else that does not add up
-    /// throws rather than being repaired: damaged records mid-file, missing segments, fewer
-    /// entries than the newest checkpoint covers, entries that do not hash to its root, and
-    /// entries no checkpoint covers beyond that one batch (`uncoveredEntries`, which only
-    /// `recover` accepts). A new log starts with a checkpoint of the empty tree, so a log with
-    /// entries and no checkpoint at all is never a state a crash leaves.
+    /// final record is cut, and so are entries after the newest checkpoint (of `checkpoint.head`
+    /// and `checkpoints.log`) when they are one batch at most, all in the last segment, and the
+    /// head exists: a crash between their write and their checkpoint, so none was acknowledged in
+    /// `always` mode. Anything else that does not add up throws rather than being repaired:
+    /// damaged records mid-file, missing segments, fewer entries than a checkpoint covers,
+    /// entries that do not hash to a checkpoint's root, a history (`checkpoints.log`) without a
+    /// checkpoint while entries exist (`checkpointsMissing`), and uncovered entries beyond that
+    /// one batch (`uncoveredEntries`); only `recover` accepts those two. A new log starts with
+    /// the empty tree's checkpoint in both files.
     public static func open(stateDirectory: String, mode: AuditDurability = .always,
                             checkpointEvery: CheckpointPolicy = CheckpointPolicy(),
                             signer: NoteSigner, segmentBytes: Int = 64 << 20,
@@ -160,8 +178,8 @@ public final class AuditWriter: @unchecked Sendable {
     /// The explicit recovery (`custos audit recover`): accepts every entry that no checkpoint
     /// covers, as it is, and records that in the log itself. `makeEntry` builds the entry that
     /// says what was accepted and why; it is appended and a checkpoint signed over everything,
-    /// so a verifier sees the break. Returns nil, writing nothing, when every entry was already
-    /// covered (or only a torn or unacknowledged tail was, which a normal open cuts).
+    /// so a verifier sees the break. Returns nil, writing nothing, when there is nothing to
+    /// accept (a torn or unacknowledged tail is not: a normal open cuts it).
     public static func recover(stateDirectory: String, signer: NoteSigner,
                                makeEntry: (AuditOpenReport) -> AuditEntry) throws(AuditError) -> AuditUncoveredEntries? {
         let w = try open(stateDirectory: stateDirectory, mode: .always, checkpointEvery: CheckpointPolicy(), signer: signer,
@@ -184,20 +202,22 @@ public final class AuditWriter: @unchecked Sendable {
                              signer: NoteSigner, segmentBytes: Int, onFailure: (@Sendable (AuditError) -> Void)?,
                              acceptingUncovered: Bool) throws(AuditError) -> AuditWriter {
         try FileSystem.makeDirectory(dir)
-        // Checkpoints first, so the scan can take the tree as it was at the newest one's size.
+        // Checkpoints first, so the scan can take the tree at each one's size. They are parsed,
+        // not verified: after a key rotation the old key signed them. The verifier checks.
         let cps = try LogReader.checkpoints(dir)
         let cpPath = dir + "/" + LogReader.checkpointFile
         if let corrupt = cps.corrupt { throw .corruptLog(path: cpPath, offset: cps.validLength, reason: corrupt) }
-        var newest: Checkpoint? = nil
-        if let note = cps.notes.last {
-            // Parsed, not verified: after a key rotation the old key signed it. The verifier checks.
-            guard let split = note.range(of: "\n\n") else {
-                throw .corruptLog(path: cpPath, offset: 0, reason: "the newest checkpoint has no signature block")
-            }
-            newest = try Checkpoint(body: String(note[..<split.lowerBound]) + "\n")
-        }
+        let headRead = try CheckpointHead.read(dir)
+        let headPath = dir + "/" + CheckpointHead.fileName
+        let logNewest = try cps.notes.last.map { note throws(AuditError) in try parse(note, path: cpPath) }
+        var headNotes: [(slot: Int, checkpoint: Checkpoint)] = []
+        for h in headRead.notes { headNotes.append((h.slot, try parse(h.note, path: headPath))) }
+        let headNewest = headNotes.max { $0.checkpoint.size < $1.checkpoint.size }
+        let candidates = [logNewest].compactMap { $0 } + headNotes.map(\.checkpoint)
+        let newest = candidates.max { $0.size < $1.size }
 
         var frontier = MerkleFrontier()
+        var roots: [UInt64: SHA256Digest] = [0: frontier.root]
         var atNewest: MerkleFrontier? = newest?.size == 0 ? frontier : nil
         var last: [UInt8] = [], lastAtNewest: [UInt8] = []
         var badSeq: (UInt64, UInt64?)? = nil
@@ -207,6 +227,7 @@ public final class AuditWriter: @unchecked Sendable {
             frontier.append(leafHash: MerkleHash.leaf(payload))
             last.removeAll(keepingCapacity: true)
             last.append(contentsOf: payload)
+            if candidates.contains(where: { $0.size == frontier.size }) { roots[frontier.size] = frontier.root }
             if frontier.size == newest?.size {
                 atNewest = frontier
                 lastAtNewest = last
@@ -228,22 +249,28 @@ public final class AuditWriter: @unchecked Sendable {
         let entries = frontier.size
         var report = AuditOpenReport()
         report.tornBytesCut = summary.tornBytes
-        if let newest {
-            if newest.size > entries { throw .truncatedBelowCheckpoint(entries: entries, checkpointSize: newest.size) }
-            guard let atNewest, atNewest.root == newest.root else {
-                throw .corruptLog(path: dir, offset: 0, reason: "the first \(newest.size) entries do not match the root of the newest checkpoint")
+        for cp in candidates.sorted(by: { $0.size > $1.size }) {
+            if cp.size > entries { throw .truncatedBelowCheckpoint(entries: entries, checkpointSize: cp.size) }
+            guard roots[cp.size] == cp.root else {
+                throw .corruptLog(path: dir, offset: 0, reason: "the first \(cp.size) entries do not match the root of the signed checkpoint at that size")
             }
         }
+        // checkpoints.log starts with the empty tree's checkpoint, so without one the history
+        // was removed, whatever checkpoint.head says.
+        let historyMissing = entries > 0 && cps.notes.isEmpty
+        if historyMissing && !acceptingUncovered { throw .checkpointsMissing(entries: entries) }
         var keepLength = summary.lastSegment?.validLength ?? 0
         let covered = newest?.size ?? 0
-        if entries > covered {
-            var range = AuditUncoveredEntries(from: covered, to: entries, newestCheckpoint: newest?.size)
+        if entries > covered || historyMissing {
+            var range = AuditUncoveredEntries(from: covered, to: entries, newestCheckpoint: newest?.size,
+                                              checkpointsLogMissing: historyMissing)
             let lastFirst = summary.lastSegment.flatMap { SegmentName.firstIndex(of: $0.name) } ?? 0
             if acceptingUncovered {
                 report.accepted = range
-            } else if newest != nil, entries - covered <= UInt64(CheckpointPolicy.maxEntries), covered >= lastFirst,
+            } else if headRead.exists, entries - covered <= UInt64(maxBatch), covered >= lastFirst,
                       let seg = summary.lastSegment {
-                // One unacknowledged batch: cut it, and say what was cut.
+                // One batch written but not yet covered when the writer stopped: never
+                // acknowledged. Cut it, and say what was cut.
                 let cut = try recordOffset(path: dir + "/" + seg.name, record: Int(covered - lastFirst), end: seg.validLength)
                 range.sha256 = cut.sha256
                 report.uncoveredCut = range
@@ -251,7 +278,7 @@ public final class AuditWriter: @unchecked Sendable {
                 frontier = atNewest ?? MerkleFrontier()
                 last = lastAtNewest
             } else {
-                throw .uncoveredEntries(entries: entries, newestCheckpoint: newest?.size)
+                throw .uncoveredEntries(entries: entries, newestCheckpoint: covered, headMissing: !headRead.exists)
             }
         }
         report.entries = frontier.size
@@ -267,25 +294,48 @@ public final class AuditWriter: @unchecked Sendable {
             ? try AppendFile.reopen(path: cpPath, validLength: cps.validLength)
             : try AppendFile.createNew(path: cpPath)
         var latest = cps.notes.last
-        if newest == nil && frontier.size == 0 {
-            // The empty tree's checkpoint: from now on, entries without any checkpoint mean the
-            // checkpoints were removed, never that a crash came too early.
+        var checkpointed = logNewest?.size ?? 0
+        if cps.notes.isEmpty && frontier.size == 0 {
+            // The empty tree's checkpoint: from now on, a log with entries and no checkpoint in
+            // its history had its checkpoints removed; a crash never leaves that.
             let note = try signer.sign(Checkpoint(origin: signer.name, size: 0, root: frontier.root))
             var framed: [UInt8] = []
             RecordFrame.append(Array(note.utf8), to: &framed)
             try checkpointFile.append(framed)
             try checkpointFile.sync()
             latest = note
+            checkpointed = 0
+        }
+        let head = try HeadFile.open(path: headPath, newestSlot: headNewest?.slot)
+        var headSize = min(headNewest?.checkpoint.size ?? 0, frontier.size)
+        if headNewest == nil && report.accepted == nil {
+            // A new log, or one a custos without the head wrote: everything is covered already,
+            // so this vouches for nothing new.
+            let note = try signer.sign(Checkpoint(origin: signer.name, size: frontier.size, root: frontier.root))
+            try head.write(note, sync: true)
+            headSize = frontier.size
+            latest = note
+        } else if let h = headRead.notes.first(where: { $0.slot == headNewest?.slot }), headSize >= checkpointed {
+            latest = h.note
         }
 
         let w = AuditWriter(stateDirectory: dir, durability: mode, checkpointPolicy: checkpointEvery, signer: signer,
                             segmentBytes: max(4096, segmentBytes), onFailure: onFailure, segment: segment,
-                            checkpointFile: checkpointFile, frontier: frontier, checkpointedSize: covered,
+                            checkpointFile: checkpointFile, head: head, frontier: frontier,
+                            checkpointedSize: min(checkpointed, frontier.size), headSize: headSize,
                             latest: latest, openReport: report)
+        if checkpointed < frontier.size { w.uncoveredSinceMs = Monitor.monotonicMs() }
         let thread = Thread { [w] in w.run() }
         thread.name = "custos-audit-writer"
         thread.start()
         return w
+    }
+
+    private static func parse(_ note: String, path: String) throws(AuditError) -> Checkpoint {
+        guard let split = note.range(of: "\n\n") else {
+            throw .corruptLog(path: path, offset: 0, reason: "a checkpoint has no signature block")
+        }
+        return try Checkpoint(body: String(note[..<split.lowerBound]) + "\n")
     }
 
     /// The byte offset of the `record`-th record of a segment, and the SHA-256 of the bytes from
@@ -476,7 +526,7 @@ public final class AuditWriter: @unchecked Sendable {
                 // of the interval, in `off` mode briefly (see `offLingerMs`).
                 let due: Int64? = switch durability {
                 case .batch(let interval): lastSyncMs + Int64(interval)
-                case .off: pending.count >= maxBatch ? nil : Monitor.monotonicMs() + Self.offLingerMs
+                case .off: pending.count >= Self.maxBatch ? nil : Monitor.monotonicMs() + Self.offLingerMs
                 case .always: nil
                 }
                 if let due {
@@ -486,12 +536,12 @@ public final class AuditWriter: @unchecked Sendable {
                 }
             }
             let batch: [[UInt8]]
-            if pending.count <= maxBatch {
+            if pending.count <= Self.maxBatch {
                 batch = pending
                 pending.removeAll(keepingCapacity: true)
             } else {
-                batch = Array(pending[..<maxBatch])
-                pending.removeFirst(maxBatch)
+                batch = Array(pending[..<Self.maxBatch])
+                pending.removeFirst(Self.maxBatch)
             }
             let isLast = closing && pending.isEmpty
             monitor.unlock()
@@ -519,6 +569,7 @@ public final class AuditWriter: @unchecked Sendable {
         monitor.unlock()
         segment.closeFile()
         checkpointFile.closeFile()
+        head.closeFile()
         // Reported before close() returns, so a daemon shutting down still hears of it.
         if let f, let onFailure { onFailure(f) }
         monitor.lock()
@@ -528,10 +579,12 @@ public final class AuditWriter: @unchecked Sendable {
         monitor.unlock()
     }
 
-    /// Writes one batch, makes it durable per the mode, then signs a checkpoint over it and makes
-    /// that durable too: in `always` mode the batch's answers wait for both, so every answered
-    /// entry is covered by a checkpoint on disk. The entries are synced before the checkpoint is
-    /// written, so a checkpoint never vouches for entries a crash could lose.
+    /// Writes one batch, makes it durable per the mode, then signs a checkpoint over the whole
+    /// tree into `checkpoint.head` and makes that durable too: in `always` mode the batch's
+    /// answers wait for both, so every answered entry is covered by a checkpoint on disk. The
+    /// same note goes to `checkpoints.log` when the policy says the history is due one. The
+    /// entries are synced before any checkpoint is written, so a checkpoint never vouches for
+    /// entries a crash could lose.
     private func write(_ batch: [[UInt8]], final: Bool) throws(AuditError) {
         let sync = durability != .off || final
         if !batch.isEmpty {
@@ -553,19 +606,35 @@ public final class AuditWriter: @unchecked Sendable {
                 }
             }
             try segment.append(bytes)
+            if uncoveredSinceMs == nil { uncoveredSinceMs = Monitor.monotonicMs() }
         }
         if sync {
             try segment.sync()
             lastSyncMs = Monitor.monotonicMs()
         }
-        if frontier.size > checkpointedSize {
-            let note = try signer.sign(Checkpoint(origin: signer.name, size: frontier.size, root: frontier.root))
+        let uncovered = frontier.size - checkpointedSize
+        let timeDue = uncoveredSinceMs.map { Monitor.monotonicMs() - $0 >= Int64(checkpointPolicy.milliseconds) } ?? false
+        let historyDue = uncovered > 0 && (final || uncovered >= UInt64(checkpointPolicy.entries) || timeDue)
+        guard frontier.size > headSize || historyDue else {
+            if final { try head.sync() }
+            return
+        }
+        let note = try signer.sign(Checkpoint(origin: signer.name, size: frontier.size, root: frontier.root))
+        if historyDue {
             var framed: [UInt8] = []
             RecordFrame.append(Array(note.utf8), to: &framed)
             try checkpointFile.append(framed)
-            if sync { try checkpointFile.sync() }
+            // The head carries the promise; the history is synced at close.
+            if final { try checkpointFile.sync() }
             checkpointedSize = frontier.size
-            monitor.lock(); latest = note; monitor.unlock()
+            uncoveredSinceMs = nil
         }
+        if frontier.size > headSize {
+            try head.write(note, sync: sync)
+            headSize = frontier.size
+        } else if final {
+            try head.sync()
+        }
+        monitor.lock(); latest = note; monitor.unlock()
     }
 }

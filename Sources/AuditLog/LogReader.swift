@@ -76,6 +76,22 @@ package enum LogReader {
         }
     }
 
+    /// The newest checkpoint note, of `checkpoint.head` and `checkpoints.log` (the one with the
+    /// largest size), as stored; nil when there is none. Not verified.
+    package static func newestCheckpoint(_ dir: String) throws(AuditError) -> (note: String, checkpoint: Checkpoint)? {
+        var best: (note: String, checkpoint: Checkpoint)? = nil
+        let notes = Array(try checkpoints(dir).notes.suffix(1)) + (try CheckpointHead.read(dir)).notes.map(\.note)
+        for note in notes {
+            let u = Array(note.utf8)
+            var i = u.count - 2
+            while i >= 0, !(u[i] == 0x0A && u[i + 1] == 0x0A) { i -= 1 }
+            guard i >= 0 else { throw .checkpoint("a stored checkpoint has no signature block") }
+            let cp = try Checkpoint(body: String(decoding: u[...i], as: UTF8.self))
+            if best == nil || cp.size > best!.checkpoint.size { best = (note, cp) }
+        }
+        return best
+    }
+
     /// The seq member of an entry's canonical JSON, read without a JSON parse: canonical entries
     /// begin `{"seq":<digits>,`.
     package static func seq(of payload: UnsafeRawBufferPointer) -> UInt64? {

@@ -38,14 +38,16 @@ public struct AuditVerifyFailure: Sendable, Equatable, CustomStringConvertible {
 public struct AuditVerifyReport: Sendable {
     /// Whole entries found in the segments.
     public var entries: UInt64 = 0
-    /// Checkpoints read (all of them when the log is valid).
+    /// Checkpoints read from `checkpoints.log` (all of them when the log is valid).
     public var checkpoints: Int = 0
-    /// The newest checkpoint whose signature verified.
+    /// The newest checkpoint whose signature verified, of `checkpoints.log` and `checkpoint.head`.
     public var latestCheckpoint: Checkpoint?
     /// Bytes of a torn final record: never acknowledged, cut by the writer on its next start.
     public var tornTailBytes: Int = 0
     /// The first problem found, in log order; nil when everything verified.
     public var failure: AuditVerifyFailure?
+    /// Whether `checkpoint.head` exists (a log written by a custos before it has none).
+    public var headExists = false
     /// Entries by which `custos audit recover` accepted entries no checkpoint covered, in log
     /// order: the breaks a verifier must see even in a log that verifies.
     public var recoveries: [AuditEntry] = []
@@ -139,6 +141,32 @@ public enum AuditVerifier {
             report.failure = AuditVerifyFailure(kind: .corrupt, checkpointIndex: cps.notes.count, message: corrupt)
             return report
         }
+        // checkpoint.head: the newest checkpoint, rewritten after every batch (two slots; a torn
+        // slot is what a crash mid-write leaves and is skipped).
+        let head: (exists: Bool, notes: [(slot: Int, note: String)])
+        do { head = try CheckpointHead.read(dir) } catch {
+            report.failure = AuditVerifyFailure(kind: .corrupt, message: error.description)
+            return report
+        }
+        report.headExists = head.exists
+        for h in head.notes {
+            let cp: Checkpoint
+            do { cp = try Checkpoint(signedNote: h.note, verifier: publicKey) } catch {
+                report.failure = AuditVerifyFailure(kind: .badSignature, message: "\(CheckpointHead.fileName) slot \(h.slot): \(error.description)")
+                return report
+            }
+            guard cp.origin.utf8.elementsEqual(publicKey.name.utf8) else {
+                report.failure = AuditVerifyFailure(kind: .badSignature,
+                                                    message: "\(CheckpointHead.fileName) slot \(h.slot) is for log \"\(cp.origin)\", not \"\(publicKey.name)\"")
+                return report
+            }
+            if let f = check(cp, previous: nil, tree: tree, checkpointIndex: nil) {
+                report.failure = AuditVerifyFailure(kind: f.kind, entryIndex: f.entryIndex,
+                                                    message: "\(CheckpointHead.fileName) slot \(h.slot): " + f.message)
+                return report
+            }
+            if cp.size > report.latestCheckpoint?.size ?? 0 || report.latestCheckpoint == nil { report.latestCheckpoint = cp }
+        }
         for (a, note) in anchors.enumerated() {
             let cp: Checkpoint
             do { cp = try Checkpoint(signedNote: note, verifier: publicKey) } catch {
@@ -151,7 +179,7 @@ public enum AuditVerifier {
                 return report
             }
         }
-        if let f = uncoveredFailure(report, checkpointsFile: FileSystem.exists(dir + "/" + LogReader.checkpointFile),
+        if let f = uncoveredFailure(report, history: cps.notes.count, checkpointsFile: FileSystem.exists(dir + "/" + LogReader.checkpointFile),
                                     lastSegmentFirst: summary.lastSegment.flatMap { SegmentName.firstIndex(of: $0.name) } ?? 0) {
             report.failure = f
             return report
@@ -160,20 +188,26 @@ public enum AuditVerifier {
     }
 
     /// Entries no checkpoint covers are legitimate only as what a crash leaves: the writer signs
-    /// a checkpoint after every batch of at most `CheckpointPolicy.maxEntries` entries, a batch
-    /// never spans segments, and a new log starts with the empty tree's checkpoint.
-    private static func uncoveredFailure(_ report: AuditVerifyReport, checkpointsFile: Bool,
+    /// a checkpoint into `checkpoint.head` after every batch of at most `AuditWriter.maxBatch`
+    /// entries, a batch never spans segments, and a new log starts with the empty tree's
+    /// checkpoint in `checkpoints.log`.
+    private static func uncoveredFailure(_ report: AuditVerifyReport, history: Int, checkpointsFile: Bool,
                                          lastSegmentFirst: UInt64) -> AuditVerifyFailure? {
         guard report.entries > 0 else { return nil }
-        guard let latest = report.latestCheckpoint else {
+        guard history > 0 else {
             let file = checkpointsFile ? "holds no checkpoint" : "is missing"
             return AuditVerifyFailure(kind: .uncovered, entryIndex: 0,
-                                      message: "checkpoints.log \(file) but the log has \(report.entries) entries: nothing signed vouches for them (checkpoints were removed, or an older custos wrote the log; see custos audit recover)")
+                                      message: "checkpoints.log \(file) but the log has \(report.entries) entries and a log starts with a checkpoint: the history of checkpoints was removed (see custos audit recover)")
         }
-        let uncovered = report.entries - latest.size
-        guard uncovered > 0, uncovered > UInt64(CheckpointPolicy.maxEntries) || latest.size < lastSegmentFirst else { return nil }
-        return AuditVerifyFailure(kind: .uncovered, entryIndex: latest.size,
-                                  message: "entries \(latest.size)..<\(report.entries) follow the newest checkpoint, more than a crash leaves (one batch of at most \(CheckpointPolicy.maxEntries) entries in the last segment): checkpoints were removed, or an older custos wrote the log")
+        let covered = report.latestCheckpoint?.size ?? 0
+        let uncovered = report.entries - covered
+        guard uncovered > 0 else { return nil }
+        guard !report.headExists || uncovered > UInt64(AuditWriter.maxBatch) || covered < lastSegmentFirst else { return nil }
+        let why = report.headExists
+            ? "more than a crash leaves (one batch of at most \(AuditWriter.maxBatch) entries in the last segment)"
+            : "and \(CheckpointHead.fileName), which covers every acknowledged entry, is missing"
+        return AuditVerifyFailure(kind: .uncovered, entryIndex: covered,
+                                  message: "entries \(covered)..<\(report.entries) follow the newest checkpoint, \(why): checkpoints were removed, or a custos that signed less often wrote the log (see custos audit recover)")
     }
 
     /// The entry if it is one `custos audit recover` wrote. Canonical JSON spells the member one

@@ -86,8 +86,11 @@ public final class AuditRecorder: Sendable {
                                           signer: signer)
         } catch {
             Glibc.close(fd)
-            if case .uncoveredEntries = error {
+            switch error {
+            case .uncoveredEntries, .checkpointsMissing:
                 throw AuditRecorderError("audit log in \(dir) cannot be opened: \(error.description) (`custos audit recover --state \(state) --reason \"...\"`); `custos audit verify --state \(state) --pubkey FILE` shows the rest")
+            default:
+                break
             }
             throw AuditRecorderError("audit log in \(dir) cannot be opened: \(error.description); run `custos audit verify --state \(state)` to see the damage")
         }

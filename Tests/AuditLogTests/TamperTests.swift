@@ -18,7 +18,7 @@ import Testing
         let dir = TempDir("tamper")
         let s = try Fixture.signer()
         let w = try AuditWriter.open(stateDirectory: dir.path, mode: .off,
-                                     checkpointEvery: CheckpointPolicy(entries: 1000),
+                                     checkpointEvery: CheckpointPolicy(entries: 1000, milliseconds: 60_000),
                                      signer: s, segmentBytes: 512 << 10)
         for i in 0..<entryCount { try w.append(Fixture.entry(i)) }
         try w.close()
@@ -163,6 +163,8 @@ import Testing
         let priorNote = String(decoding: cps.bytes[(prior.lowerBound + 12)..<prior.upperBound], as: UTF8.self)
         let priorSize = try Checkpoint(signedNote: priorNote, verifier: s.verifierKey).size
         try Fixture.write(cps.path, Array(cps.bytes[..<last.lowerBound]))
+        // ... and checkpoint.head, which covers every entry too (the history then does).
+        try FileManager.default.removeItem(atPath: dir.path + "/checkpoint.head")
         let (path, r) = Self.locate(dir)[Int(priorSize)]
         try Fixture.write(path, Array(Fixture.read(path)[..<r.lowerBound]))
         for seg in dir.segments where seg > (path as NSString).lastPathComponent {

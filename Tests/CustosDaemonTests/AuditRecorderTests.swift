@@ -176,17 +176,15 @@ import Testing
         let state = Self.tempState()
         defer { try? FileManager.default.removeItem(atPath: state) }
         let first = try AuditRecorder.open(stateDirectory: state)
-        for _ in 0..<5 { try first.recorder.event(.stopped) }
+        for _ in 0..<4 { try first.recorder.event(.stopped) }
         try first.close()
-        // A crash between the last entry's write and its checkpoint.
-        let cps = state + "/audit/checkpoints.log"
-        let bytes = [UInt8](FileManager.default.contents(atPath: cps)!)
-        var end = 0, records: [Int] = []
-        while end + 12 <= bytes.count {
-            records.append(end)
-            end += 12 + (Int(bytes[end]) | Int(bytes[end + 1]) << 8 | Int(bytes[end + 2]) << 16)
-        }
-        try Data(bytes[..<records.last!]).write(to: URL(fileURLWithPath: cps))
+        let files = ["checkpoints.log", "checkpoint.head"].map { state + "/audit/" + $0 }
+        let covering4 = files.map { FileManager.default.contents(atPath: $0)! }
+        let second = try AuditRecorder.open(stateDirectory: state)
+        try second.recorder.event(.stopped)
+        try second.close()
+        // A crash between the fifth entry's write and its checkpoint leaves this.
+        for (path, data) in zip(files, covering4) { try data.write(to: URL(fileURLWithPath: path)) }
         let again = try AuditRecorder.open(stateDirectory: state)
         #expect(again.openNotes.count == 1)
         try again.recorder.event(.started(revision: "sha256:r"))

@@ -188,20 +188,21 @@ import Testing
         #expect(r.status == 0, "\(r.stdout)")
         #expect(r.stdout.contains("torn record of 30 bytes"), "\(r.stdout)")
         // A crash between a batch's write and its checkpoint: at most one batch, reported.
-        let cpsPath = state + "/audit/checkpoints.log"
-        let cps = try Self.read(cpsPath)
-        let cpRecords = Self.records(cps)
-        try #require(cpRecords.count == 2, "the empty tree's checkpoint, then one over the batch of 100")
-        try Self.write(cpsPath, Array(cps[cpRecords[0]]))
+        let cpsPath = state + "/audit/checkpoints.log", headPath = state + "/audit/checkpoint.head"
+        let covering100 = (try Self.read(cpsPath), try Self.read(headPath))
+        let more = try Self.custos(["audit", "generate", "--state", state, "--entries", "10"])
+        try #require(more.status == 0, "\(more.stderr)")
+        try Self.write(cpsPath, covering100.0)
+        try Self.write(headPath, covering100.1)
         let batch = try Self.verify(state, pub)
         #expect(batch.status == 0, "\(batch.stdout)")
-        #expect(batch.stdout.hasPrefix("OK: 100 entries, 1 checkpoints, latest checkpoint size 0"), "\(batch.stdout)")
-        #expect(batch.stdout.contains("the last 100 entries are not covered by a signed checkpoint"), "\(batch.stdout)")
+        #expect(batch.stdout.hasPrefix("OK: 110 entries, 2 checkpoints, latest checkpoint size 100"), "\(batch.stdout)")
+        #expect(batch.stdout.contains("the last 10 entries are not covered by a signed checkpoint"), "\(batch.stdout)")
         // No checkpoint at all while entries exist is never what a crash leaves.
         try Self.write(cpsPath, [])
         let bare = try Self.verify(state, pub)
         #expect(bare.status == 9, "\(bare.stdout)")
-        #expect(bare.stdout.hasPrefix("FAIL: uncovered at entry 0: checkpoints.log holds no checkpoint but the log has 100 entries"), "\(bare.stdout)")
+        #expect(bare.stdout.hasPrefix("FAIL: uncovered at entry 0: checkpoints.log holds no checkpoint but the log has 110 entries"), "\(bare.stdout)")
         try FileManager.default.removeItem(atPath: cpsPath)
         let missing = try Self.verify(state, pub)
         #expect(missing.status == 9 && missing.stdout.hasPrefix("FAIL: uncovered at entry 0: checkpoints.log is missing"), "\(missing.stdout)")
@@ -226,6 +227,8 @@ import Testing
         let segment = try #require(try Self.segments(state).last)
         let seg = try Self.read(segment)
         try Self.write(segment, Array(seg[..<Self.records(seg)[priorSize].lowerBound]))
+        // ... and checkpoint.head, which covers every entry too (the history then does).
+        try FileManager.default.removeItem(atPath: state + "/audit/checkpoint.head")
 
         let alone = try Self.verify(state, pub)
         #expect(alone.status == 0 && alone.stdout.hasPrefix("OK: \(priorSize) entries"), "undetectable without an anchor: \(alone.stdout)")

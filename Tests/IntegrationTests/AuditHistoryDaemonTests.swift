@@ -86,6 +86,9 @@ import Testing
         bytes.replaceSubrange(target.range, with: Self.frame(Array(edited.utf8)))
         try AuditCommandTests.write(segment, bytes)
         try FileManager.default.removeItem(atPath: state + "/audit/checkpoints.log")
+        let headOnly = try AuditDaemonTests.verify(state)
+        #expect(headOnly.status == 3 && headOnly.out.hasPrefix("FAIL: corrupt"), "checkpoint.head still vouches for the original: \(headOnly.out)")
+        try FileManager.default.removeItem(atPath: state + "/audit/checkpoint.head")
 
         let verified = try AuditDaemonTests.verify(state)
         #expect(verified.status == 9, "\(verified.out)\(verified.err)")
@@ -93,7 +96,9 @@ import Testing
         let refused = try Self.serveRefusal(state: state, socket: socket)
         #expect(refused.status != nil && refused.status != 0, "custos serve must not sign over the edited history")
         #expect(refused.err.contains("checkpoints.log is missing") && refused.err.contains("custos audit recover --state \(state)"), "\(refused.err)")
-        #expect(!FileManager.default.fileExists(atPath: state + "/audit/checkpoints.log"), "refusing writes nothing")
+        for file in ["checkpoints.log", "checkpoint.head"] {
+            #expect(!FileManager.default.fileExists(atPath: state + "/audit/" + file), "refusing writes nothing")
+        }
 
         let noReason = try runCustosCommand(["audit", "recover", "--state", state])
         #expect(noReason.status == 2)
