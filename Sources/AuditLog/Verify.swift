@@ -13,9 +13,9 @@ public enum AuditFailureKind: String, Sendable, Equatable {
     /// Checkpoints contradict each other: a later one is smaller (rolled back) or does not extend
     /// an earlier one.
     case inconsistentCheckpoints
-    /// Entries that no checkpoint covers, beyond what a crash leaves (one batch of at most
-    /// `CheckpointPolicy.maxEntries` entries at the end, after a checkpoint), or entries with no
-    /// checkpoint at all: checkpoints were removed.
+    /// Entries that no checkpoint covers beyond what a crash leaves (one batch of at most
+    /// `AuditWriter.maxBatch` entries at the end, with `checkpoint.head` present), or entries
+    /// while `checkpoints.log` holds no checkpoint: checkpoints were removed.
     case uncovered
 }
 
@@ -202,7 +202,8 @@ public enum AuditVerifier {
         let covered = report.latestCheckpoint?.size ?? 0
         let uncovered = report.entries - covered
         guard uncovered > 0 else { return nil }
-        guard !report.headExists || uncovered > UInt64(AuditWriter.maxBatch) || covered < lastSegmentFirst else { return nil }
+        let crashLeftThem = report.headExists && uncovered <= UInt64(AuditWriter.maxBatch) && covered >= lastSegmentFirst
+        guard !crashLeftThem else { return nil }
         let why = report.headExists
             ? "more than a crash leaves (one batch of at most \(AuditWriter.maxBatch) entries in the last segment)"
             : "and \(CheckpointHead.fileName), which covers every acknowledged entry, is missing"

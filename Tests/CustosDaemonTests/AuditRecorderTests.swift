@@ -156,9 +156,10 @@ import Testing
     @Test func idsContinueAfterTheLastEntryOfTheLogAcrossARestart() throws {
         let state = Self.tempState()
         defer { try? FileManager.default.removeItem(atPath: state) }
-        // The log's last id is ten minutes ahead, as after the clock was set back between runs.
-        let ahead = UInt64(WallTime.now().milliseconds + 600_000)
-        let lastID = DecisionID.format(hi: ahead << 16 | 0x7000, lo: 0x8000_0000_0000_0000)
+        // The log's last id is ten minutes ahead of a fresh one, as after the clock was set back
+        // between runs.
+        let (hi, lo) = DecisionID.next()
+        let lastID = DecisionID.format(hi: hi + (600_000 << 16), lo: lo)
         let signer = try AuditState.loadOrCreateSigner(state: state)
         let w = try AuditWriter.open(stateDirectory: state + "/audit", signer: signer)
         try w.append(AuditEntry(decisionID: lastID, caller: AuditCaller(uid: 1, gid: 1, pid: 1, user: "u"), method: "decide",
