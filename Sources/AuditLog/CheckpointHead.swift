@@ -54,7 +54,7 @@ final class HeadFile {
     /// is the slot holding the newest valid note, if any.
     static func open(path: String, newestSlot: Int?) throws(AuditError) -> HeadFile {
         let existed = FileSystem.exists(path)
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (existed ? 0 : O_CREAT | O_EXCL), 0o600)
         guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
         if !existed {
             do throws(AuditError) { try FileSystem.syncDirectory(containing: path) } catch {

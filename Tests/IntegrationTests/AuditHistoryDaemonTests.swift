@@ -152,10 +152,12 @@ import Testing
         let bytes = try AuditCommandTests.read(segment)
         let recs = Self.records(bytes)
         let ids = recs.map { (try? JSON.parse($0.text)["decision_id"]?.stringValue) ?? "" }
-        let lastAcknowledged = try #require(ids.lastIndex { acknowledged.contains($0) })
-        try #require(lastAcknowledged >= 9)
-        let cutAt = lastAcknowledged - 9
-        #expect(Set(ids[cutAt...]).intersection(acknowledged).count >= 10)
+        var cutAt = ids.count, cutAcknowledged = 0
+        while cutAt > 0 && cutAcknowledged < 10 {
+            cutAt -= 1
+            if acknowledged.contains(ids[cutAt]) { cutAcknowledged += 1 }
+        }
+        try #require(cutAcknowledged == 10, "the newest segment holds ten acknowledged decisions")
         try AuditCommandTests.write(segment, Array(bytes[..<recs[cutAt].range.lowerBound]))
 
         let verified = try AuditDaemonTests.verify(state)
