@@ -21,12 +21,18 @@ package enum LogReader {
     }
 
     /// Calls `body(index, payload)` for every whole record, in order, stopping at the first
-    /// damaged record or when `body` returns false.
-    package static func scan(_ dir: String,
+    /// damaged record or when `body` returns false. With `from`, records before that index are
+    /// not passed to `body` and segments that end before it are not read: for reading on where
+    /// an earlier scan of a growing log stopped.
+    package static func scan(_ dir: String, from start: UInt64 = 0,
                              _ body: (UInt64, UnsafeRawBufferPointer) -> Bool) throws(AuditError) -> Summary {
         var summary = Summary()
         let segments = try SegmentName.list(dir)
         for (i, seg) in segments.enumerated() {
+            if i + 1 < segments.count, segments[i + 1].first <= start, seg.first == summary.entries {
+                summary.entries = segments[i + 1].first
+                continue
+            }
             if seg.first != summary.entries {
                 summary.issue = .segmentGap(segment: seg.name, expected: summary.entries, found: seg.first)
                 return summary
@@ -35,7 +41,7 @@ package enum LogReader {
             var stopped = false
             var index = summary.entries
             let end = RecordFrame.scan(file.bytes) { _, payload in
-                if !body(index, payload) { stopped = true; return false }
+                if index >= start, !body(index, payload) { stopped = true; return false }
                 index += 1
                 return true
             }

@@ -76,17 +76,47 @@ public enum AuditVerifier {
         var report = AuditVerifyReport()
         var tree = MerkleTree()
         var seqs: [UInt64?] = []
-        let summary: LogReader.Summary
-        do {
-            summary = try LogReader.scan(dir) { _, payload in
-                seqs.append(LogReader.seq(of: payload))
-                tree.append(leafHash: MerkleHash.leaf(payload))
-                if let r = recovery(payload) { report.recoveries.append(r) }
-                return true
+        var summary = LogReader.Summary()
+        func readEntries(from start: UInt64) -> AuditVerifyFailure? {
+            do {
+                summary = try LogReader.scan(dir, from: start) { _, payload in
+                    seqs.append(LogReader.seq(of: payload))
+                    tree.append(leafHash: MerkleHash.leaf(payload))
+                    if let r = recovery(payload) { report.recoveries.append(r) }
+                    return true
+                }
+            } catch {
+                return AuditVerifyFailure(kind: .missing, message: error.description)
             }
-        } catch {
-            report.failure = AuditVerifyFailure(kind: .missing, message: error.description)
+            return nil
+        }
+        if let f = readEntries(from: 0) {
+            report.failure = f
             return report
+        }
+        // The checkpoint files are read after the entries: a daemon writing the folder meanwhile
+        // may have signed checkpoints over entries the scan has not seen, so read on until the
+        // checkpoints read are behind the entries (at once, for a copy). What still ends past
+        // the entries after that is a real cut, reported below.
+        var cps: (notes: [String], validLength: Int, corrupt: String?) = ([], 0, nil)
+        var head: (exists: Bool, notes: [(slot: Int, note: String)]) = (false, [])
+        var checkpointsUnreadable: AuditError? = nil
+        for _ in 0..<100 {
+            do {
+                cps = try LogReader.checkpoints(dir)
+                head = try CheckpointHead.read(dir)
+            } catch {
+                checkpointsUnreadable = error
+                break
+            }
+            let sizes = (cps.notes.suffix(1) + head.notes.map(\.note)).compactMap { unsignedSize($0) }
+            guard summary.issue == nil, let newest = sizes.max(), newest > tree.size else { break }
+            let before = tree.size
+            if let f = readEntries(from: before) {
+                report.failure = f
+                return report
+            }
+            if tree.size == before { break }
         }
         report.entries = summary.entries
         report.tornTailBytes = summary.tornBytes
@@ -110,9 +140,8 @@ public enum AuditVerifier {
             break
         }
 
-        let cps: (notes: [String], validLength: Int, corrupt: String?)
-        do { cps = try LogReader.checkpoints(dir) } catch {
-            report.failure = AuditVerifyFailure(kind: .corrupt, message: error.description)
+        if let checkpointsUnreadable {
+            report.failure = AuditVerifyFailure(kind: .corrupt, message: checkpointsUnreadable.description)
             return report
         }
         var previous: Checkpoint? = nil
@@ -143,11 +172,6 @@ public enum AuditVerifier {
         }
         // checkpoint.head: the newest checkpoint, rewritten after every batch (two slots; a torn
         // slot is what a crash mid-write leaves and is skipped).
-        let head: (exists: Bool, notes: [(slot: Int, note: String)])
-        do { head = try CheckpointHead.read(dir) } catch {
-            report.failure = AuditVerifyFailure(kind: .corrupt, message: error.description)
-            return report
-        }
         report.headExists = head.exists
         for h in head.notes {
             let cp: Checkpoint
@@ -185,6 +209,13 @@ public enum AuditVerifier {
             return report
         }
         return report
+    }
+
+    /// The size a note states, its signature unchecked (nil when it is not a checkpoint).
+    private static func unsignedSize(_ note: String) -> UInt64? {
+        let lines = note.utf8.split(separator: 0x0A, maxSplits: 2, omittingEmptySubsequences: false)
+        guard lines.count >= 2 else { return nil }
+        return parseCanonicalDecimal(lines[1])
     }
 
     /// Entries no checkpoint covers are legitimate only as what a crash leaves: the writer signs

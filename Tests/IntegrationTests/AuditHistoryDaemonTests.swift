@@ -168,6 +168,40 @@ import Testing
         #expect(refused.err.contains("a signed checkpoint covers"), "\(refused.err)")
     }
 
+    @Test func verifyOnTheFolderOfADaemonUnderLoadPasses() throws {
+        try requireBinary()
+        let dir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let state = dir + "/state", socket = dir + "/custos.sock"
+        let daemon = try AuditDaemonCrashTests.start(state: state, socket: socket)
+        let stop = Atomic<Bool>(false)
+        let answered = Atomic<Int>(0)
+        let group = DispatchGroup()
+        for _ in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                guard let c = try? RPCClient(path: socket, timeout: .seconds(60)) else { return }
+                defer { c.close() }
+                while !stop.load(ordering: .relaxed), case .success? = try? c.call("decide", params: AuditDaemonTests.decideParams) {
+                    answered.add(1, ordering: .relaxed)
+                }
+            }
+        }
+        // The head is rewritten after every batch while verify reads: it must read on to the
+        // entries the newest checkpoint covers, not report them cut.
+        var results: [(Int32, String)] = []
+        for round in 1...5 {
+            #expect(eventually { answered.load(ordering: .relaxed) >= 200 * round })
+            let v = try AuditDaemonTests.verify(state)
+            results.append((v.status, v.out))
+        }
+        stop.store(true, ordering: .relaxed)
+        group.wait()
+        try Self.stop(daemon)
+        for (status, out) in results { #expect(status == 0, "\(out)") }
+    }
+
     @Test func decisionIDsAndTimesIncreaseInLogOrderUnderConcurrentClients() throws {
         try requireBinary()
         let dir = makeShortTempDir()
