@@ -62,33 +62,35 @@ public struct AuditEntry: Sendable, Equatable {
     }
 
     /// Everything after the seq member, so the writer can encode outside its lock and only
-    /// prepend the sequence number once the entry has its place in the log.
+    /// prepend the sequence number once the entry has its place in the log. Every string member
+    /// and every context value is stored bounded (see `AuditBound`), so no caller can make an
+    /// entry exceed the record limit.
     func encodedTail() -> [UInt8] {
         var w = JSONWriter(capacity: 512)
         w.raw(",\"time\":\"")
         time.append(to: &w.bytes)
-        w.raw("\",\"decision_id\":"); w.string(decisionID)
+        w.raw("\",\"decision_id\":"); AuditBound.string(decisionID, &w)
         w.raw(",\"caller\":{\"uid\":"); w.int(Int64(caller.uid))
         w.raw(",\"gid\":"); w.int(Int64(caller.gid))
         w.raw(",\"pid\":"); w.int(Int64(caller.pid))
-        w.raw(",\"user\":"); w.string(caller.user)
-        w.raw("},\"method\":"); w.string(method)
-        w.raw(",\"principal\":"); w.string(principal)
-        w.raw(",\"action\":"); w.string(action)
-        w.raw(",\"resource\":"); w.string(resource)
-        if let purpose { w.raw(",\"purpose\":"); w.string(purpose) }
-        if let basis { w.raw(",\"basis\":"); w.string(basis) }
+        w.raw(",\"user\":"); AuditBound.string(caller.user, &w)
+        w.raw("},\"method\":"); AuditBound.string(method, &w)
+        w.raw(",\"principal\":"); AuditBound.string(principal, &w)
+        w.raw(",\"action\":"); AuditBound.string(action, &w)
+        w.raw(",\"resource\":"); AuditBound.string(resource, &w)
+        if let purpose { w.raw(",\"purpose\":"); AuditBound.string(purpose, &w) }
+        if let basis { w.raw(",\"basis\":"); AuditBound.string(basis, &w) }
         w.raw(",\"decision\":"); w.string(decision.rawValue)
         w.raw(",\"reasons\":[")
         for (i, r) in reasons.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(r)
+            AuditBound.string(r, &w)
         }
-        w.raw("],\"policy_revision\":"); w.string(policyRevision)
-        w.raw(",\"request_sha256\":"); w.string(requestSHA256)
+        w.raw("],\"policy_revision\":"); AuditBound.string(policyRevision, &w)
+        w.raw(",\"request_sha256\":"); AuditBound.string(requestSHA256, &w)
         if let context, !context.isEmpty {
             w.raw(",\"context\":")
-            w.value(canonicalized(.object(context)))
+            w.value(AuditBound.context(context))
         }
         w.byte(UInt8(ascii: "}"))
         return w.bytes
@@ -150,5 +152,67 @@ private func canonicalized(_ v: JSON) -> JSON {
         return .array(a.map(canonicalized))
     default:
         return v
+    }
+}
+
+/// How an entry keeps what a caller sent without letting the caller choose the entry's size.
+///
+/// A string member longer than `maxBytes` (UTF-8, before JSON escaping) is stored as its first
+/// whole characters within `prefixBytes`, then `…[N bytes, sha256:HEX]`: N and HEX are the
+/// length and SHA-256 of the whole value, so whoever holds the original can show it is the one
+/// logged, and `request_sha256` still covers the full request. A context value whose canonical
+/// JSON is longer than `maxBytes` becomes that form of its canonical JSON text (a string).
+/// With every member bounded, an entry stays far below the 1 MiB record limit whatever the
+/// caller sends; only the number of reasons (one per determining policy, set by the folder)
+/// and of allow-listed context keys (set by the operator) can still add to it.
+public enum AuditBound {
+    public static let maxBytes = 1024
+    public static let prefixBytes = 896
+
+    /// The stored form of `s` (itself when short enough).
+    public static func bounded(_ s: String) -> String {
+        let n = s.utf8.count
+        guard n > maxBytes else { return s }
+        var w = JSONWriter(capacity: maxBytes)
+        appendBounded(s, n, &w.bytes)
+        return w.text
+    }
+
+    /// Writes `s` as a JSON string in its stored form.
+    @inline(__always)
+    static func string(_ s: String, _ w: inout JSONWriter) {
+        let n = s.utf8.count
+        if n <= maxBytes { w.string(s); return }
+        var raw: [UInt8] = []
+        raw.reserveCapacity(maxBytes)
+        appendBounded(s, n, &raw)
+        w.string(String(decoding: raw, as: UTF8.self))
+    }
+
+    private static func appendBounded(_ s: String, _ n: Int, _ out: inout [UInt8]) {
+        let u = s.utf8
+        var cut = prefixBytes
+        // Back off to the start of a character: never store half of a UTF-8 sequence.
+        while cut > 0, u[u.index(u.startIndex, offsetBy: cut)] & 0xC0 == 0x80 { cut -= 1 }
+        out.append(contentsOf: u.prefix(cut))
+        out.append(contentsOf: "\u{2026}[\(n) bytes, sha256:".utf8)
+        out.append(contentsOf: SHA256Digest.hash(Array(u)).hex.utf8)
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// The context as stored: canonical (members sorted by UTF-8 bytes at every depth), each
+    /// top-level value bounded.
+    static func context(_ o: JSONObject) -> JSON {
+        guard case .object(let c) = canonicalized(.object(o)) else { return .object(o) }
+        var members: [JSONObject.Member] = []
+        members.reserveCapacity(c.count)
+        for m in c.members {
+            var vw = JSONWriter(capacity: 64)
+            vw.value(m.value)
+            // Keys are not bounded: only allow-listed keys (the operator's) and the fixed keys of
+            // change details reach an entry's context.
+            members.append(JSONObject.Member(key: m.key, value: vw.bytes.count > maxBytes ? .string(bounded(vw.text)) : m.value))
+        }
+        return .object(JSONObject(members))
     }
 }

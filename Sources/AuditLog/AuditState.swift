@@ -100,10 +100,11 @@ public enum AuditState {
         }
     }
 
-    /// The newest signed checkpoint note in the log folder, as written (nil when none yet).
-    /// Not verified here: it is what an operator copies off the machine as an anchor.
+    /// The newest signed checkpoint note in the log folder (of `checkpoint.head` and
+    /// `checkpoints.log`), as written (nil when none yet). Not verified here: it is what an
+    /// operator copies off the machine as an anchor.
     public static func latestCheckpointNote(logDirectory dir: String) throws(AuditError) -> String? {
-        try LogReader.checkpoints(dir).notes.last
+        try LogReader.newestCheckpoint(dir)?.note
     }
 
     /// Reads a verifier key line from a file (surrounding whitespace ignored).

@@ -32,18 +32,33 @@ public struct AuditTimestamp: Sendable, Hashable, Comparable, CustomStringConver
 
     public var description: String { rfc3339 }
 
+    /// The text's length: fixed, so an entry's time can be read, and written in place, at a
+    /// fixed offset.
+    public static let textLength = 24
+
     func append(to out: inout [UInt8]) {
+        render { out.append($0) }
+    }
+
+    /// Writes the text into `out`, which holds exactly `textLength` bytes.
+    func write(into out: UnsafeMutableRawBufferPointer) {
+        var i = 0
+        render { out[i] = $0; i += 1 }
+    }
+
+    @inline(__always)
+    private func render(_ emit: (UInt8) -> Void) {
         let ms = min(max(millisecondsSinceEpoch, Self.minMs), Self.maxMs)
         let (secs, milli) = floorDivMod(ms, 1000)
         let (days, secOfDay) = floorDivMod(secs, 86_400)
         let (y, m, d) = CivilCalendar.date(days: days)
-        digits(y, 4, &out); out.append(UInt8(ascii: "-"))
-        digits(m, 2, &out); out.append(UInt8(ascii: "-"))
-        digits(d, 2, &out); out.append(UInt8(ascii: "T"))
-        digits(secOfDay / 3600, 2, &out); out.append(UInt8(ascii: ":"))
-        digits(secOfDay / 60 % 60, 2, &out); out.append(UInt8(ascii: ":"))
-        digits(secOfDay % 60, 2, &out); out.append(UInt8(ascii: "."))
-        digits(milli, 3, &out); out.append(UInt8(ascii: "Z"))
+        digits(y, 4, emit); emit(UInt8(ascii: "-"))
+        digits(m, 2, emit); emit(UInt8(ascii: "-"))
+        digits(d, 2, emit); emit(UInt8(ascii: "T"))
+        digits(secOfDay / 3600, 2, emit); emit(UInt8(ascii: ":"))
+        digits(secOfDay / 60 % 60, 2, emit); emit(UInt8(ascii: ":"))
+        digits(secOfDay % 60, 2, emit); emit(UInt8(ascii: "."))
+        digits(milli, 3, emit); emit(UInt8(ascii: "Z"))
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z`. Only `Z` is accepted: audit times are UTC, and
@@ -88,12 +103,13 @@ private func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
     return (q, r)
 }
 
-private func digits(_ v: Int64, _ width: Int, _ out: inout [UInt8]) {
+@inline(__always)
+private func digits(_ v: Int64, _ width: Int, _ emit: (UInt8) -> Void) {
     var div: Int64 = 1
     for _ in 1..<width { div *= 10 }
     var v = v
     while div > 0 {
-        out.append(UInt8(ascii: "0") + UInt8(v / div))
+        emit(UInt8(ascii: "0") + UInt8(v / div))
         v %= div
         div /= 10
     }

@@ -14,10 +14,9 @@ public struct AuditInclusionProof: Sendable, Equatable {
 
     /// Builds the proof for entry `index` against the newest checkpoint of the state folder.
     public static func generate(stateDirectory dir: String, index: UInt64) throws(AuditError) -> AuditInclusionProof {
-        let cps = try LogReader.checkpoints(dir)
-        guard let note = cps.notes.last else { throw .checkpoint("the log has no checkpoint yet; close or wait for the writer to sign one") }
-        guard let split = note.range(of: "\n\n") else { throw .checkpoint("the newest checkpoint has no signature block") }
-        let cp = try Checkpoint(body: String(note[..<split.lowerBound]) + "\n")
+        guard let (note, cp) = try LogReader.newestCheckpoint(dir) else {
+            throw .checkpoint("the log has no checkpoint yet; close or wait for the writer to sign one")
+        }
         guard index < cp.size else {
             throw .checkpoint("entry \(index) is not covered by the newest checkpoint (size \(cp.size)); retry after the next checkpoint")
         }

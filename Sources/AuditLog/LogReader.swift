@@ -21,12 +21,18 @@ package enum LogReader {
     }
 
     /// Calls `body(index, payload)` for every whole record, in order, stopping at the first
-    /// damaged record or when `body` returns false.
-    package static func scan(_ dir: String,
+    /// damaged record or when `body` returns false. With `from`, records before that index are
+    /// not passed to `body` and segments that end before it are not read: for reading on where
+    /// an earlier scan of a growing log stopped.
+    package static func scan(_ dir: String, from start: UInt64 = 0,
                              _ body: (UInt64, UnsafeRawBufferPointer) -> Bool) throws(AuditError) -> Summary {
         var summary = Summary()
         let segments = try SegmentName.list(dir)
         for (i, seg) in segments.enumerated() {
+            if i + 1 < segments.count, segments[i + 1].first <= start, seg.first == summary.entries {
+                summary.entries = segments[i + 1].first
+                continue
+            }
             if seg.first != summary.entries {
                 summary.issue = .segmentGap(segment: seg.name, expected: summary.entries, found: seg.first)
                 return summary
@@ -35,7 +41,7 @@ package enum LogReader {
             var stopped = false
             var index = summary.entries
             let end = RecordFrame.scan(file.bytes) { _, payload in
-                if !body(index, payload) { stopped = true; return false }
+                if index >= start, !body(index, payload) { stopped = true; return false }
                 index += 1
                 return true
             }
@@ -74,6 +80,22 @@ package enum LogReader {
         case .torn(let offset): return (notes, offset, nil)
         case .corrupt(let offset, let reason): return (notes, offset, "\(path) at byte \(offset): \(reason)")
         }
+    }
+
+    /// The newest checkpoint note, of `checkpoint.head` and `checkpoints.log` (the one with the
+    /// largest size), as stored; nil when there is none. Not verified.
+    package static func newestCheckpoint(_ dir: String) throws(AuditError) -> (note: String, checkpoint: Checkpoint)? {
+        var best: (note: String, checkpoint: Checkpoint)? = nil
+        let notes = Array(try checkpoints(dir).notes.suffix(1)) + (try CheckpointHead.read(dir)).notes.map(\.note)
+        for note in notes {
+            let u = Array(note.utf8)
+            var i = u.count - 2
+            while i >= 0, !(u[i] == 0x0A && u[i + 1] == 0x0A) { i -= 1 }
+            guard i >= 0 else { throw .checkpoint("a stored checkpoint has no signature block") }
+            let cp = try Checkpoint(body: String(decoding: u[...i], as: UTF8.self))
+            if best == nil || cp.size > best!.checkpoint.size { best = (note, cp) }
+        }
+        return best
     }
 
     /// The seq member of an entry's canonical JSON, read without a JSON parse: canonical entries

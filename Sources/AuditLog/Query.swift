@@ -134,7 +134,7 @@ public struct AuditQuery: Sendable {
         return UnsafeRawBufferPointer(rebasing: p[start..<(start + 24)])
     }
 
-    private static func contains(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+    static func contains(_ hay: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
         // memchr for the first byte, memcmp for the rest (glibc's memmem needs _GNU_SOURCE).
         guard let base = hay.baseAddress, !needle.isEmpty else { return needle.isEmpty }
         return needle.withUnsafeBytes { n -> Bool in

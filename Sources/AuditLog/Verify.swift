@@ -13,6 +13,10 @@ public enum AuditFailureKind: String, Sendable, Equatable {
     /// Checkpoints contradict each other: a later one is smaller (rolled back) or does not extend
     /// an earlier one.
     case inconsistentCheckpoints
+    /// Entries that no checkpoint covers beyond what a crash leaves (one batch of at most
+    /// `AuditWriter.maxBatch` entries at the end, with `checkpoint.head` present), or entries
+    /// while `checkpoints.log` holds no checkpoint: checkpoints were removed.
+    case uncovered
 }
 
 public struct AuditVerifyFailure: Sendable, Equatable, CustomStringConvertible {
@@ -34,14 +38,19 @@ public struct AuditVerifyFailure: Sendable, Equatable, CustomStringConvertible {
 public struct AuditVerifyReport: Sendable {
     /// Whole entries found in the segments.
     public var entries: UInt64 = 0
-    /// Checkpoints read (all of them when the log is valid).
+    /// Checkpoints read from `checkpoints.log` (all of them when the log is valid).
     public var checkpoints: Int = 0
-    /// The newest checkpoint whose signature verified.
+    /// The newest checkpoint whose signature verified, of `checkpoints.log` and `checkpoint.head`.
     public var latestCheckpoint: Checkpoint?
     /// Bytes of a torn final record: never acknowledged, cut by the writer on its next start.
     public var tornTailBytes: Int = 0
     /// The first problem found, in log order; nil when everything verified.
     public var failure: AuditVerifyFailure?
+    /// Whether `checkpoint.head` exists (a log written by a custos before it has none).
+    public var headExists = false
+    /// Entries by which `custos audit recover` accepted entries no checkpoint covered, in log
+    /// order: the breaks a verifier must see even in a log that verifies.
+    public var recoveries: [AuditEntry] = []
 
     public var isValid: Bool { failure == nil }
 
@@ -67,16 +76,47 @@ public enum AuditVerifier {
         var report = AuditVerifyReport()
         var tree = MerkleTree()
         var seqs: [UInt64?] = []
-        let summary: LogReader.Summary
-        do {
-            summary = try LogReader.scan(dir) { _, payload in
-                seqs.append(LogReader.seq(of: payload))
-                tree.append(leafHash: MerkleHash.leaf(payload))
-                return true
+        var summary = LogReader.Summary()
+        func readEntries(from start: UInt64) -> AuditVerifyFailure? {
+            do {
+                summary = try LogReader.scan(dir, from: start) { _, payload in
+                    seqs.append(LogReader.seq(of: payload))
+                    tree.append(leafHash: MerkleHash.leaf(payload))
+                    if let r = recovery(payload) { report.recoveries.append(r) }
+                    return true
+                }
+            } catch {
+                return AuditVerifyFailure(kind: .missing, message: error.description)
             }
-        } catch {
-            report.failure = AuditVerifyFailure(kind: .missing, message: error.description)
+            return nil
+        }
+        if let f = readEntries(from: 0) {
+            report.failure = f
             return report
+        }
+        // The checkpoint files are read after the entries: a daemon writing the folder meanwhile
+        // may have signed checkpoints over entries the scan has not seen, so read on until the
+        // checkpoints read are behind the entries (at once, for a copy). What still ends past
+        // the entries after that is a real cut, reported below.
+        var cps: (notes: [String], validLength: Int, corrupt: String?) = ([], 0, nil)
+        var head: (exists: Bool, notes: [(slot: Int, note: String)]) = (false, [])
+        var checkpointsUnreadable: AuditError? = nil
+        for _ in 0..<100 {
+            do {
+                cps = try LogReader.checkpoints(dir)
+                head = try CheckpointHead.read(dir)
+            } catch {
+                checkpointsUnreadable = error
+                break
+            }
+            let sizes = (cps.notes.suffix(1) + head.notes.map(\.note)).compactMap { unsignedSize($0) }
+            guard summary.issue == nil, let newest = sizes.max(), newest > tree.size else { break }
+            let before = tree.size
+            if let f = readEntries(from: before) {
+                report.failure = f
+                return report
+            }
+            if tree.size == before { break }
         }
         report.entries = summary.entries
         report.tornTailBytes = summary.tornBytes
@@ -100,9 +140,8 @@ public enum AuditVerifier {
             break
         }
 
-        let cps: (notes: [String], validLength: Int, corrupt: String?)
-        do { cps = try LogReader.checkpoints(dir) } catch {
-            report.failure = AuditVerifyFailure(kind: .corrupt, message: error.description)
+        if let checkpointsUnreadable {
+            report.failure = AuditVerifyFailure(kind: .corrupt, message: checkpointsUnreadable.description)
             return report
         }
         var previous: Checkpoint? = nil
@@ -131,6 +170,27 @@ public enum AuditVerifier {
             report.failure = AuditVerifyFailure(kind: .corrupt, checkpointIndex: cps.notes.count, message: corrupt)
             return report
         }
+        // checkpoint.head: the newest checkpoint, rewritten after every batch (two slots; a torn
+        // slot is what a crash mid-write leaves and is skipped).
+        report.headExists = head.exists
+        for h in head.notes {
+            let cp: Checkpoint
+            do { cp = try Checkpoint(signedNote: h.note, verifier: publicKey) } catch {
+                report.failure = AuditVerifyFailure(kind: .badSignature, message: "\(CheckpointHead.fileName) slot \(h.slot): \(error.description)")
+                return report
+            }
+            guard cp.origin.utf8.elementsEqual(publicKey.name.utf8) else {
+                report.failure = AuditVerifyFailure(kind: .badSignature,
+                                                    message: "\(CheckpointHead.fileName) slot \(h.slot) is for log \"\(cp.origin)\", not \"\(publicKey.name)\"")
+                return report
+            }
+            if let f = check(cp, previous: nil, tree: tree, checkpointIndex: nil) {
+                report.failure = AuditVerifyFailure(kind: f.kind, entryIndex: f.entryIndex,
+                                                    message: "\(CheckpointHead.fileName) slot \(h.slot): " + f.message)
+                return report
+            }
+            if cp.size > report.latestCheckpoint?.size ?? 0 || report.latestCheckpoint == nil { report.latestCheckpoint = cp }
+        }
         for (a, note) in anchors.enumerated() {
             let cp: Checkpoint
             do { cp = try Checkpoint(signedNote: note, verifier: publicKey) } catch {
@@ -143,8 +203,58 @@ public enum AuditVerifier {
                 return report
             }
         }
+        if let f = uncoveredFailure(report, history: cps.notes.count, checkpointsFile: FileSystem.exists(dir + "/" + LogReader.checkpointFile),
+                                    lastSegmentFirst: summary.lastSegment.flatMap { SegmentName.firstIndex(of: $0.name) } ?? 0) {
+            report.failure = f
+            return report
+        }
         return report
     }
+
+    /// The size a note states, its signature unchecked (nil when it is not a checkpoint).
+    private static func unsignedSize(_ note: String) -> UInt64? {
+        let lines = note.utf8.split(separator: 0x0A, maxSplits: 2, omittingEmptySubsequences: false)
+        guard lines.count >= 2 else { return nil }
+        return parseCanonicalDecimal(lines[1])
+    }
+
+    /// Entries no checkpoint covers are legitimate only as what a crash leaves: the writer signs
+    /// a checkpoint into `checkpoint.head` after every batch of at most `AuditWriter.maxBatch`
+    /// entries, a batch never spans segments, and a new log starts with the empty tree's
+    /// checkpoint in `checkpoints.log`.
+    private static func uncoveredFailure(_ report: AuditVerifyReport, history: Int, checkpointsFile: Bool,
+                                         lastSegmentFirst: UInt64) -> AuditVerifyFailure? {
+        guard report.entries > 0 else { return nil }
+        guard history > 0 else {
+            let file = checkpointsFile ? "holds no checkpoint" : "is missing"
+            return AuditVerifyFailure(kind: .uncovered, entryIndex: 0,
+                                      message: "checkpoints.log \(file) but the log has \(report.entries) entries and a log starts with a checkpoint: the history of checkpoints was removed (see custos audit recover)")
+        }
+        let covered = report.latestCheckpoint?.size ?? 0
+        let uncovered = report.entries - covered
+        guard uncovered > 0 else { return nil }
+        let crashLeftThem = report.headExists && uncovered <= UInt64(AuditWriter.maxBatch) && covered >= lastSegmentFirst
+        guard !crashLeftThem else { return nil }
+        let why = report.headExists
+            ? "more than a crash leaves (one batch of at most \(AuditWriter.maxBatch) entries in the last segment)"
+            : "and \(CheckpointHead.fileName), which covers every acknowledged entry, is missing"
+        return AuditVerifyFailure(kind: .uncovered, entryIndex: covered,
+                                  message: "entries \(covered)..<\(report.entries) follow the newest checkpoint, \(why): checkpoints were removed, or a custos that signed less often wrote the log (see custos audit recover)")
+    }
+
+    /// The entry if it is one `custos audit recover` wrote. Canonical JSON spells the member one
+    /// way, so a byte search finds every candidate; the parse rules out a context value that
+    /// merely looks like it.
+    private static func recovery(_ payload: UnsafeRawBufferPointer) -> AuditEntry? {
+        guard AuditQuery.contains(payload, recoveryNeedle), let e = try? AuditEntry(canonicalJSON: payload), e.method.utf8.elementsEqual(AuditRecovery.method.utf8) else {
+            return nil
+        }
+        return e
+    }
+
+    /// The end of the caller object, then the method: `}` is rare in an entry, so the search
+    /// stops at few places.
+    private static let recoveryNeedle = Array("},\"method\":\"\(AuditRecovery.method)\",".utf8)
 
     /// The first entry whose seq is not its position. If the expected seq shows up later the
     /// entries were moved; if it never does, it was removed.

@@ -86,18 +86,36 @@ public final class AuditRecorder: Sendable {
                                           signer: signer)
         } catch {
             Glibc.close(fd)
+            switch error {
+            case .uncoveredEntries, .checkpointsMissing:
+                throw AuditRecorderError("audit log in \(dir) cannot be opened: \(error.description) (`custos audit recover --state \(state) --reason \"...\"`); `custos audit verify --state \(state) --pubkey FILE` shows the rest")
+            default:
+                break
+            }
             throw AuditRecorderError("audit log in \(dir) cannot be opened: \(error.description); run `custos audit verify --state \(state)` to see the damage")
         }
+        if let last = writer.openReport.lastEntry { DecisionID.continueAfter(last.decisionID) }
         return AuditRecorder(writer: writer, stateDirectory: state, lockFD: fd, allowList: options.contextAllowList)
     }
 
     /// The hook `DaemonOptions.recorder` takes.
     public var recorder: DecisionRecorder {
-        DecisionRecorder(record: { [self] records throws(RecorderError) in try self.keep(records) },
+        DecisionRecorder(record: { [self] records throws(RecorderError) in try self.keep(&records) },
                          event: { [self] event throws(RecorderError) in try self.keep(event) },
                          unavailable: { [self] in self.unavailable },
-                         enqueue: { [self] records throws(RecorderError) in try self.enqueue(records) },
+                         enqueue: { [self] records throws(RecorderError) in try self.enqueue(&records) },
                          commit: { [self] index throws(RecorderError) in try self.commit(through: index) })
+    }
+
+    /// What opening the log cut or found, for the start entry (nil when nothing).
+    public var openNotes: [String] {
+        var notes: [String] = []
+        let r = writer.openReport
+        if r.tornBytesCut > 0 { notes.append("cut a torn final record of \(r.tornBytesCut) bytes (never acknowledged)") }
+        if let c = r.uncoveredCut {
+            notes.append("cut entries \(c.from)..<\(c.to) (\(c.count)) written after the newest checkpoint and never covered by one (never acknowledged); sha256 of their records \(c.sha256 ?? "")")
+        }
+        return notes
     }
 
     /// Why nothing can be recorded (nil while healthy).
@@ -116,23 +134,40 @@ public final class AuditRecorder: Sendable {
 
     // MARK: recording
 
-    /// Returns once the records are as durable as the mode promises: in `always` mode, synced.
-    public func keep(_ records: [DecisionRecord]) throws(RecorderError) {
-        if let last = try enqueue(records) { try commit(through: last) }
+    /// Returns once the records are as durable as the mode promises: in `always` mode, synced
+    /// and covered by a checkpoint. Sets each record's decision id (see `enqueue`).
+    public func keep(_ records: inout [DecisionRecord]) throws(RecorderError) {
+        if let last = try enqueue(&records) { try commit(through: last) }
     }
 
     public func keep(_ event: DaemonEvent) throws(RecorderError) {
-        do { try writer.append(entry(for: event)) } catch { throw RecorderError(error.description) }
+        do { try writer.append(entry(for: event), stamp: Self.stampID) } catch { throw RecorderError(error.description) }
     }
 
     /// Queues the records; in `always` mode returns the index to pass to `commit` before any
-    /// of their answers leaves, otherwise nil (the mode promises nothing more).
-    public func enqueue(_ records: [DecisionRecord]) throws(RecorderError) -> UInt64? {
+    /// of their answers leaves, otherwise nil (the mode promises nothing more). Each record's
+    /// decision id is made when its entry takes its place in the log, and the entry's time is
+    /// read then, so both follow log order however many connections decide at once.
+    public func enqueue(_ records: inout [DecisionRecord]) throws(RecorderError) -> UInt64? {
         var last: UInt64? = nil
-        for r in records {
-            do { last = try writer.enqueue(entry(for: r)) } catch { throw RecorderError(error.description) }
+        for i in records.indices {
+            var hi: UInt64 = 0, lo: UInt64 = 0
+            do {
+                last = try writer.enqueue(entry(for: records[i])) { time, id in
+                    (hi, lo) = DecisionID.next(milliseconds: time.millisecondsSinceEpoch)
+                    DecisionID.write(hi: hi, lo: lo, into: id)
+                }
+            } catch {
+                throw RecorderError(error.description)
+            }
+            records[i].decisionID = DecisionID.format(hi: hi, lo: lo)
         }
         return writer.durability == .always ? last : nil
+    }
+
+    private static func stampID(_ time: AuditTimestamp, _ id: UnsafeMutableRawBufferPointer) {
+        let (hi, lo) = DecisionID.next(milliseconds: time.millisecondsSinceEpoch)
+        DecisionID.write(hi: hi, lo: lo, into: id)
     }
 
     /// Waits until every entry up to `index` is synced.
@@ -151,8 +186,9 @@ public final class AuditRecorder: Sendable {
         for c in r.guardrailCodes { reasons.append("guardrail: " + c) }
         for e in r.errors { reasons.append("error: " + e) }
         for f in r.forbidErrors { reasons.append(CedarVerdict.forbidErrorCode + ": " + f) }
+        // Time and id are set by the writer when the entry takes its place in the log.
         return AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
-                          decisionID: r.decisionID, caller: caller(r.caller), method: r.method,
+                          decisionID: DecisionID.placeholder, caller: caller(r.caller), method: r.method,
                           principal: r.request.principal.description, action: r.request.action.description,
                           resource: r.request.resource.description,
                           purpose: r.purpose ?? Self.string(ctx, "purpose"),
@@ -165,9 +201,9 @@ public final class AuditRecorder: Sendable {
     /// The entry for a daemon event. Events have no principal or resource in the Cedar sense:
     /// `principal` names the operating-system caller, `resource` what the event is about.
     public func entry(for event: DaemonEvent) -> AuditEntry {
-        let now = WallTime.now()
-        let time = AuditTimestamp(millisecondsSinceEpoch: now.milliseconds)
-        let id = DecisionID.nextString(now: now)
+        // Time and id are set by the writer when the entry takes its place in the log.
+        let time = AuditTimestamp.now()
+        let id = DecisionID.placeholder
         func make(_ method: String, _ who: AuditCaller, action: String, resource: String, decision: AuditDecision,
                   reasons: [String], revision: String?, hashOf: String, context: JSONObject? = nil) -> AuditEntry {
             AuditEntry(time: time, decisionID: id, caller: who, method: method, principal: Self.principal(who),
@@ -177,7 +213,7 @@ public final class AuditRecorder: Sendable {
         switch event {
         case .started(let revision):
             return make("daemon.start", own, action: "start", resource: "daemon", decision: .allow,
-                        reasons: ["revision " + (revision ?? "none")], revision: revision, hashOf: "daemon.start")
+                        reasons: ["revision " + (revision ?? "none")] + openNotes, revision: revision, hashOf: "daemon.start")
         case .stopped:
             return make("daemon.stop", own, action: "stop", resource: "daemon", decision: .allow,
                         reasons: [], revision: nil, hashOf: "daemon.stop")

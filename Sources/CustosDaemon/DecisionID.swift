@@ -28,9 +28,19 @@ public enum DecisionID {
         return k
     }()
 
+    /// The length of an id's text, and a placeholder of that length for entries whose id the
+    /// audit log's writer sets when the entry takes its place in the log.
+    public static let textLength = 36
+    public static let placeholder = "00000000-0000-7000-8000-000000000000"
+
     /// A new id as its 16 bytes.
     public static func next(now: WallTime = .now()) -> (UInt64, UInt64) {
-        let ms = UInt64(truncatingIfNeeded: max(0, now.milliseconds)) & 0xFFFF_FFFF_FFFF
+        next(milliseconds: now.milliseconds)
+    }
+
+    /// A new id for the given Unix milliseconds as its 16 bytes.
+    public static func next(milliseconds: Int64) -> (UInt64, UInt64) {
+        let ms = UInt64(truncatingIfNeeded: max(0, milliseconds)) & 0xFFFF_FFFF_FFFF
         var old = clockState.load(ordering: .relaxed)
         var new: UInt64
         repeat {
@@ -53,17 +63,46 @@ public enum DecisionID {
     }
 
     public static func format(hi: UInt64, lo: UInt64) -> String {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 36) { buf in
-            var j = 0
-            for i in 0..<32 {
-                if i == 8 || i == 12 || i == 16 || i == 20 { buf[j] = UInt8(ascii: "-"); j += 1 }
-                let word = i < 16 ? hi : lo
-                let shift = UInt64(60 - (i % 16) * 4)
-                buf[j] = hex[Int((word >> shift) & 0xF)]
-                j += 1
+        String(unsafeUninitializedCapacity: textLength) { buf in
+            write(hi: hi, lo: lo, into: UnsafeMutableRawBufferPointer(buf))
+            return textLength
+        }
+    }
+
+    /// Writes the text form into `out`, which holds `textLength` bytes.
+    public static func write(hi: UInt64, lo: UInt64, into out: UnsafeMutableRawBufferPointer) {
+        let hex: StaticString = "0123456789abcdef"
+        var j = 0
+        for i in 0..<32 {
+            if i == 8 || i == 12 || i == 16 || i == 20 { out[j] = UInt8(ascii: "-"); j += 1 }
+            let word = i < 16 ? hi : lo
+            let shift = UInt64(60 - (i % 16) * 4)
+            out[j] = hex.utf8Start[Int((word >> shift) & 0xF)]
+            j += 1
+        }
+    }
+
+    /// Makes every id handed out from now on sort after `text` when it is a UUIDv7, so ids keep
+    /// increasing in log order across a restart even if the clock was set back meanwhile.
+    public static func continueAfter(_ text: String) {
+        let u = Array(text.utf8)
+        guard u.count == textLength, u[8] == UInt8(ascii: "-"), u[13] == UInt8(ascii: "-"), u[14] == UInt8(ascii: "7") else { return }
+        var hi: UInt64 = 0
+        for c in u[0..<19] where c != UInt8(ascii: "-") {
+            let v: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
+            default: return
             }
-            return j
+            hi = hi << 4 | UInt64(v)
+        }
+        let state = (hi >> 16) << 12 | (hi & 0xFFF)
+        var old = clockState.load(ordering: .relaxed)
+        while old < state {
+            let (done, current) = clockState.compareExchange(expected: old, desired: state, ordering: .relaxed)
+            if done { break }
+            old = current
         }
     }
 

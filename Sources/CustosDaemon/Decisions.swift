@@ -100,6 +100,15 @@ public struct DecisionRecord: Sendable {
     public var forbidErrors: [String] = []
 }
 
+extension DecisionRecord {
+    /// For recorders outside the daemon's methods (tests, tools); the guardrail fields start empty.
+    public init(method: String, caller: CallContext, request: Request, decision: Decision,
+                policyRevision: String, decidedAt: WallTime) {
+        self.init(method: method, caller: caller, decisionID: "", request: request, decision: decision,
+                  reasons: [], errors: [], policyRevision: policyRevision, decidedAt: decidedAt)
+    }
+}
+
 /// Why the recorder could not keep a record: the answer must not leave (fail closed).
 public struct RecorderError: Error, Sendable, CustomStringConvertible {
     public var message: String
@@ -130,9 +139,11 @@ public enum DaemonEvent: Sendable {
 /// Receives every decision and event with the caller's identity. The audit log implements it;
 /// without one the daemon records nothing. Called on the connection's thread before the answer
 /// is sent: when it throws, the answer does not leave and the caller gets the not-ready error.
-/// Records of one call come together, so a batch can share one durable write.
+/// Records of one call come together, so a batch can share one durable write. A recorder may
+/// set the records' `decisionID`s (the audit log makes them in log order); ids it leaves empty
+/// are made by the daemon.
 public struct DecisionRecorder: Sendable {
-    public var record: @Sendable ([DecisionRecord]) throws(RecorderError) -> Void
+    public var record: @Sendable (inout [DecisionRecord]) throws(RecorderError) -> Void
     public var event: @Sendable (DaemonEvent) throws(RecorderError) -> Void
     /// Why the recorder cannot keep records (nil when it can); `health` reports it.
     public var unavailable: @Sendable () -> String?
@@ -140,13 +151,13 @@ public struct DecisionRecorder: Sendable {
     /// `commit` must see through before any of their answers leaves (nil: nothing to wait for).
     /// The transport commits once for all the answers of a read, so pipelined decisions share
     /// one sync. Without them `record` is used, which returns only once the records are kept.
-    public var enqueue: (@Sendable ([DecisionRecord]) throws(RecorderError) -> UInt64?)?
+    public var enqueue: (@Sendable (inout [DecisionRecord]) throws(RecorderError) -> UInt64?)?
     public var commit: (@Sendable (UInt64) throws(RecorderError) -> Void)?
 
-    public init(record: @escaping @Sendable ([DecisionRecord]) throws(RecorderError) -> Void,
+    public init(record: @escaping @Sendable (inout [DecisionRecord]) throws(RecorderError) -> Void,
                 event: @escaping @Sendable (DaemonEvent) throws(RecorderError) -> Void = { _ throws(RecorderError) in },
                 unavailable: @escaping @Sendable () -> String? = { nil },
-                enqueue: (@Sendable ([DecisionRecord]) throws(RecorderError) -> UInt64?)? = nil,
+                enqueue: (@Sendable (inout [DecisionRecord]) throws(RecorderError) -> UInt64?)? = nil,
                 commit: (@Sendable (UInt64) throws(RecorderError) -> Void)? = nil) {
         precondition((enqueue == nil) == (commit == nil), "enqueue and commit come together")
         self.record = record; self.event = event; self.unavailable = unavailable
@@ -156,22 +167,31 @@ public struct DecisionRecorder: Sendable {
 
 extension DaemonServices {
     /// Hands records to the recorder; a failure becomes the not-ready error (fail closed).
-    func keep(_ records: [DecisionRecord]) throws(RPCError) {
-        guard let recorder else { return }
-        do { try recorder.record(records) } catch {
-            throw Self.unkept(error)
+    /// Gives every record its decision id: the recorder's, else a fresh one.
+    func keep(_ records: inout [DecisionRecord]) throws(RPCError) {
+        if let recorder {
+            do { try recorder.record(&records) } catch {
+                throw Self.unkept(error)
+            }
         }
+        Self.identify(&records)
     }
 
     /// Queues records whose answer is about to be written; `ticket` tells the transport what to
     /// commit before sending it. Falls back to `keep` for recorders that cannot split.
-    func keep(_ records: [DecisionRecord], ticket: inout CommitTicket) throws(RPCError) {
-        guard let recorder else { return }
-        guard let enqueue = recorder.enqueue else { return try keep(records) }
+    func keep(_ records: inout [DecisionRecord], ticket: inout CommitTicket) throws(RPCError) {
+        guard let enqueue = recorder?.enqueue else { return try keep(&records) }
         do {
-            if let t = try enqueue(records) { ticket.require(t) }
+            if let t = try enqueue(&records) { ticket.require(t) }
         } catch {
             throw Self.unkept(error)
+        }
+        Self.identify(&records)
+    }
+
+    private static func identify(_ records: inout [DecisionRecord]) {
+        for i in records.indices where records[i].decisionID.isEmpty {
+            records[i].decisionID = DecisionID.nextString(now: records[i].decidedAt)
         }
     }
 
@@ -207,9 +227,11 @@ public enum DecisionMethods {
             let p = try DecideParams.parse(params.json)
             try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
                               method: "decide", field: "params")
-            let d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
+            var d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
                                  guardrailState: guardrailState)
-            try services.keep([d.record], ticket: &ticket)
+            var records = [d.record]
+            try services.keep(&records, ticket: &ticket)
+            d.record.decisionID = records[0].decisionID
             d.write(into: &out)
         }
         table.register("decide.batch") { params, caller throws(RPCError) in
@@ -234,33 +256,28 @@ public enum DecisionMethods {
                 try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
                                   method: "decide.batch", field: "params.requests[\(i)]")
             }
-            var results: [JSON] = []
-            var records: [DecisionRecord] = []
-            results.reserveCapacity(parsed.count)
-            records.reserveCapacity(parsed.count)
+            var answers: [DecideAnswer] = []
+            answers.reserveCapacity(parsed.count)
             for (i, p) in parsed.enumerated() {
-                let (answer, record) = try decide(p, snapshot: snapshot, services: services, caller: caller,
-                                                  method: "decide.batch", field: "params.requests[\(i)]",
-                                                  guardrailState: guardrailState)
-                results.append(answer)
-                records.append(record)
+                answers.append(try decision(p, snapshot: snapshot, services: services, caller: caller,
+                                            method: "decide.batch", field: "params.requests[\(i)]",
+                                            guardrailState: guardrailState))
             }
-            try services.keep(records)
+            var records = answers.map(\.record)
+            try services.keep(&records)
+            var results: [JSON] = []
+            results.reserveCapacity(answers.count)
+            for i in answers.indices {
+                answers[i].record.decisionID = records[i].decisionID
+                results.append(answers[i].json)
+            }
             return .object(JSONObject([JSONObject.Member(key: "results", value: .array(results))]))
         }
     }
 
-    /// Decides one request against one snapshot: the answer, and the record the caller must
-    /// hand to the recorder before the answer leaves. A deny is a result, never an error.
-    public static func decide(_ p: DecideParams, snapshot: PolicySnapshot, services: DaemonServices,
-                              caller: CallContext, method: String, field: String = "params",
-                              guardrailState: GuardrailState? = nil) throws(RPCError) -> (JSON, DecisionRecord) {
-        let d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: method,
-                             field: field, guardrailState: guardrailState)
-        return (d.json, d.record)
-    }
-
-    /// Decides one request against one snapshot (see `DecideAnswer` for the answer's shape).
+    /// Decides one request against one snapshot (see `DecideAnswer` for the answer's shape). The
+    /// record's decision id is left empty: `keep` gives it one, in log order, before the answer
+    /// is written. A deny is a result, never an error.
     ///
     /// The caller's request entities must have been admitted (`admitEntities`). Where the
     /// processing happens is settled first (`processingRegion`: the bound region, an inventory
@@ -301,9 +318,8 @@ public enum DecisionMethods {
         if let den = unknownData(request.resource, snapshot: snapshot) { outcome.denials.insert(den, at: 0); outcome.obligations = [] }
         let allowed = response.decision == .allow && outcome.allowed
         let obligations = allowed ? outcome.obligations : []
-        let id = DecisionID.nextString(now: now)
         let names = snapshot.policyNames
-        var record = DecisionRecord(method: method, caller: caller, decisionID: id, request: request,
+        var record = DecisionRecord(method: method, caller: caller, decisionID: "", request: request,
                                     decision: allowed ? .allow : .deny,
                                     reasons: response.reasons.map { names[$0] },
                                     errors: response.errors.map { names[$0.policy] },

@@ -88,8 +88,7 @@ public enum GuardrailMethods {
                                      now: .daemonNow(now), principalStudies: snapshot.guardrailIndex.studies(who),
                                      resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow })
-        let id = DecisionID.nextString(now: now)
-        var record = DecisionRecord(method: "place", caller: caller, decisionID: id, request: request,
+        var record = DecisionRecord(method: "place", caller: caller, decisionID: "", request: request,
                                     decision: result.allowed.isEmpty ? .deny : .allow,
                                     reasons: cedar.reasons.map { snapshot.policyNames[$0] },
                                     errors: cedar.errors.map { snapshot.policyNames[$0.policy] },
@@ -101,8 +100,9 @@ public enum GuardrailMethods {
         for r in result.rejected { for d in r.reasons where !codes.contains(d.code.rawValue) { codes.append(d.code.rawValue) } }
         record.guardrailCodes = codes
         record.forbidErrors = failures.forbidErrors
-        try services.keep([record], ticket: &ticket)
-        writePlaceAnswer(result, errors: failures, decisionID: id, policyRevision: snapshot.revision, into: &out)
+        var records = [record]
+        try services.keep(&records, ticket: &ticket)
+        writePlaceAnswer(result, errors: failures, decisionID: records[0].decisionID, policyRevision: snapshot.revision, into: &out)
     }
 
     /// `{"allowed", "rejected", "obligations", "node_obligations", "errors", "decision_id", "policy_revision"}`.
@@ -196,9 +196,8 @@ public enum GuardrailMethods {
         }
         let allowed = cedar.decision == .allow && outcome.allowed
         let obligations = allowed ? outcome.obligations : []
-        let id = DecisionID.nextString(now: now)
         let names = snapshot.policyNames
-        var record = DecisionRecord(method: "transfer", caller: caller, decisionID: id, request: request,
+        var record = DecisionRecord(method: "transfer", caller: caller, decisionID: "", request: request,
                                     decision: allowed ? .allow : .deny,
                                     reasons: cedar.reasons.map { names[$0] },
                                     errors: cedar.errors.map { names[$0.policy] },
@@ -208,7 +207,9 @@ public enum GuardrailMethods {
         record.guardrailCodes = outcome.denials.map(\.code.rawValue)
         let failures = cedar.errors.isEmpty ? [] : snapshot.failures(cedar)
         record.forbidErrors = failures.forbidErrors
-        try services.keep([record])
+        var records = [record]
+        try services.keep(&records)
+        let id = records[0].decisionID
         let errors: [JSON] = failures.map(\.json)
         return .object(JSONObject([
             JSONObject.Member(key: "decision", value: .string(allowed ? "allow" : "deny")),

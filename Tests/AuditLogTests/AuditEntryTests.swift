@@ -44,4 +44,71 @@ import Testing
         #expect(!text.contains("purpose") && !text.contains("basis") && !text.contains("context"))
         #expect(try AuditEntry(canonicalJSON: bytes) == e)
     }
+
+    enum Field: String, CaseIterable, Sendable { case principal, action, resource, purpose, basis, reason, method, user }
+
+    /// A caller can send about 1 MiB; escaping can double it. Whatever the field, the entry keeps
+    /// a prefix and the length and SHA-256 of the whole value, and stays small.
+    @Test(arguments: Field.allCases)
+    func anOversizeFieldIsStoredAsPrefixLengthAndHash(_ field: Field) throws {
+        let huge = "User::\"" + String(repeating: "\"\\", count: 500_000) + "\""
+        var e = Fixture.entry(3)
+        switch field {
+        case .principal: e.principal = huge
+        case .action: e.action = huge
+        case .resource: e.resource = huge
+        case .purpose: e.purpose = huge
+        case .basis: e.basis = huge
+        case .reason: e.reasons = ["policy1", huge]
+        case .method: e.method = huge
+        case .user: e.caller.user = huge
+        }
+        let bytes = e.canonicalJSON()
+        #expect(bytes.count < 8 * 1024, "\(field): \(bytes.count) bytes")
+        let back = try AuditEntry(canonicalJSON: bytes)
+        let stored = switch field {
+        case .principal: back.principal
+        case .action: back.action
+        case .resource: back.resource
+        case .purpose: back.purpose ?? ""
+        case .basis: back.basis ?? ""
+        case .reason: back.reasons.last ?? ""
+        case .method: back.method
+        case .user: back.caller.user
+        }
+        let suffix = "\u{2026}[\(huge.utf8.count) bytes, sha256:\(SHA256Digest.hash(huge).hex)]"
+        #expect(stored.hasSuffix(suffix), "\(field): \(stored.suffix(120))")
+        #expect(huge.hasPrefix(String(stored.dropLast(suffix.count))))
+        #expect(stored.utf8.count <= AuditBound.maxBytes)
+        #expect(stored == AuditBound.bounded(huge))
+    }
+
+    @Test(arguments: [AuditBound.maxBytes - 1, AuditBound.maxBytes, AuditBound.maxBytes + 1])
+    func valuesUpToTheBoundAreStoredAsTheyAre(_ length: Int) {
+        let s = String(repeating: "a", count: length)
+        #expect((AuditBound.bounded(s) == s) == (length <= AuditBound.maxBytes))
+    }
+
+    @Test func theKeptPrefixNeverSplitsACharacter() {
+        // 'é' is two bytes: with an odd start the cut falls inside one unless it backs off.
+        let s = "x" + String(repeating: "\u{E9}", count: 2000)
+        let b = AuditBound.bounded(s)
+        let prefix = b[..<b.firstIndex(of: "\u{2026}")!]
+        #expect(prefix.utf8.count <= AuditBound.prefixBytes)
+        #expect(s.hasPrefix(prefix))
+        #expect(!prefix.unicodeScalars.contains("\u{FFFD}"))
+    }
+
+    @Test func anOversizeContextValueBecomesTheBoundedFormOfItsJSON() throws {
+        var e = Fixture.entry(0)
+        let names: [JSON] = (0..<50_000).map { .string("node-\($0)") }
+        e.context = JSONObject(["names": .array(names), "count": .int(3)])
+        let bytes = e.canonicalJSON()
+        #expect(bytes.count < 4 * 1024)
+        let back = try AuditEntry(canonicalJSON: bytes)
+        var w = JSONWriter()
+        w.value(.array(names))
+        #expect(back.context?["names"]?.stringValue == AuditBound.bounded(w.text))
+        #expect(back.context?["count"] == .int(3), "small values are kept as they are")
+    }
 }

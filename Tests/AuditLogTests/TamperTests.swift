@@ -163,6 +163,8 @@ import Testing
         let priorNote = String(decoding: cps.bytes[(prior.lowerBound + 12)..<prior.upperBound], as: UTF8.self)
         let priorSize = try Checkpoint(signedNote: priorNote, verifier: s.verifierKey).size
         try Fixture.write(cps.path, Array(cps.bytes[..<last.lowerBound]))
+        // ... and checkpoint.head, which covers every entry too (the history then does).
+        try FileManager.default.removeItem(atPath: dir.path + "/checkpoint.head")
         let (path, r) = Self.locate(dir)[Int(priorSize)]
         try Fixture.write(path, Array(Fixture.read(path)[..<r.lowerBound]))
         for seg in dir.segments where seg > (path as NSString).lastPathComponent {

@@ -5,6 +5,7 @@ import CustosJSON
 import CustosServer
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @Suite struct AuditRecorderTests {
@@ -111,5 +112,85 @@ import Testing
         #expect(throws: RPCError.self) {
             try AuditMethods.query(Params(.object(JSONObject(["principle": .string("x")]))), logDirectory: state + "/audit")
         }
+    }
+
+    static func record(_ i: Int) -> DecisionRecord {
+        DecisionRecord(method: "decide", caller: caller,
+                       request: Request(principal: EntityUID("User", "u\(i)"), action: EntityUID("Action", "read"),
+                                        resource: EntityUID("Dataset", "d"), context: CedarRecord()),
+                       decision: .deny, policyRevision: "r",
+                       // A decision's own clock reading, taken before it reaches the log.
+                       decidedAt: WallTime(seconds: 1_700_000_000 - Int64(i), nanoseconds: 0))
+    }
+
+    @Test func decisionIDsAndTimesAreMadeInLogOrderWhateverConnectionGetsThereFirst() throws {
+        let state = Self.tempState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let r = try AuditRecorder.open(stateDirectory: state)
+        let hook = r.recorder
+        let given = Mutex<[String]>([])
+        let group = DispatchGroup()
+        for t in 0..<16 {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                for i in 0..<40 {
+                    var records = [Self.record(t * 100 + i), Self.record(t * 100 + i + 50)]
+                    guard let enqueue = hook.enqueue, let commit = hook.commit,
+                          let last = try? enqueue(&records), (try? commit(last)) != nil else { continue }
+                    given.withLock { $0 += records.map(\.decisionID) }
+                }
+            }
+        }
+        group.wait()
+        try r.close()
+        let entries = try AuditQuery().run(stateDirectory: state + "/audit")
+        #expect(entries.count == 16 * 40 * 2)
+        let ids = entries.map(\.decisionID)
+        #expect(zip(ids, ids.dropFirst()).allSatisfy { $0.utf8.lexicographicallyPrecedes($1.utf8) }, "ids increase in log order")
+        #expect(zip(entries, entries.dropFirst()).allSatisfy { $0.time <= $1.time }, "times never go back in log order")
+        #expect(given.withLock { $0 }.sorted() == ids, "each caller got the id that was logged")
+    }
+
+    @Test func idsContinueAfterTheLastEntryOfTheLogAcrossARestart() throws {
+        let state = Self.tempState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        // The log's last id is ten minutes ahead of a fresh one, as after the clock was set back
+        // between runs.
+        let (hi, lo) = DecisionID.next()
+        let lastID = DecisionID.format(hi: hi + (600_000 << 16), lo: lo)
+        let signer = try AuditState.loadOrCreateSigner(state: state)
+        let w = try AuditWriter.open(stateDirectory: state + "/audit", signer: signer)
+        try w.append(AuditEntry(decisionID: lastID, caller: AuditCaller(uid: 1, gid: 1, pid: 1, user: "u"), method: "decide",
+                                principal: "p", action: "a", resource: "r", decision: .deny, policyRevision: "r",
+                                requestSHA256: String(repeating: "0", count: 64)))
+        try w.close()
+        let r = try AuditRecorder.open(stateDirectory: state)
+        var records = [Self.record(0)]
+        try r.keep(&records)
+        try r.close()
+        #expect(records[0].decisionID > lastID)
+    }
+
+    @Test func theStartEntryNamesWhatOpeningTheLogCut() throws {
+        let state = Self.tempState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let first = try AuditRecorder.open(stateDirectory: state)
+        for _ in 0..<4 { try first.recorder.event(.stopped) }
+        try first.close()
+        let files = ["checkpoints.log", "checkpoint.head"].map { state + "/audit/" + $0 }
+        let covering4 = files.map { FileManager.default.contents(atPath: $0)! }
+        let second = try AuditRecorder.open(stateDirectory: state)
+        try second.recorder.event(.stopped)
+        try second.close()
+        // A crash between the fifth entry's write and its checkpoint leaves this.
+        for (path, data) in zip(files, covering4) { try data.write(to: URL(fileURLWithPath: path)) }
+        let again = try AuditRecorder.open(stateDirectory: state)
+        #expect(again.openNotes.count == 1)
+        try again.recorder.event(.started(revision: "sha256:r"))
+        try again.close()
+        let start = try #require(try AuditQuery(method: "daemon.start").run(stateDirectory: state + "/audit").first)
+        #expect(start.seq == 4, "the fifth entry was cut, and the start entry took its place")
+        #expect(start.reasons.count == 2 && start.reasons[1].hasPrefix("cut entries 4..<5 (1) written after the newest checkpoint"), "\(start.reasons)")
     }
 }

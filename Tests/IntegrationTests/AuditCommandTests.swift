@@ -146,7 +146,7 @@ import Testing
         let help = try Self.custos(["audit", "verify", "--help"])
         #expect(help.status == 0)
         for line in ["0  the log verified", "2  usage error", "3  corrupt", "4  missing", "5  reordered",
-                     "6  truncated", "7  bad-signature", "8  inconsistent-checkpoints"] {
+                     "6  truncated", "7  bad-signature", "8  inconsistent-checkpoints", "9  uncovered"] {
             #expect(help.stdout.contains(line), "verify --help lacks '\(line)'")
         }
         let group = try Self.custos(["audit", "--help"])
@@ -175,7 +175,7 @@ import Testing
         #expect(try Self.seqs(later.stdout) == Array(5..<12))
     }
 
-    @Test func uncoveredEntriesAreReportedButTornTailIsNotDamage() throws {
+    @Test func tornTailAndOneUncoveredBatchAreReportedButEntriesWithoutAnyCheckpointFail() throws {
         let scratch = try Scratch()
         defer { scratch.cleanup() }
         let (state, pub) = try Self.makeLog(scratch, entries: 100)
@@ -187,12 +187,25 @@ import Testing
         let r = try Self.verify(state, pub)
         #expect(r.status == 0, "\(r.stdout)")
         #expect(r.stdout.contains("torn record of 30 bytes"), "\(r.stdout)")
-        // Entries no signed checkpoint covers yet verify, with a warning that says so.
-        try Self.write(state + "/audit/checkpoints.log", [])
+        // A crash between a batch's write and its checkpoint: at most one batch, reported.
+        let cpsPath = state + "/audit/checkpoints.log", headPath = state + "/audit/checkpoint.head"
+        let covering100 = (try Self.read(cpsPath), try Self.read(headPath))
+        let more = try Self.custos(["audit", "generate", "--state", state, "--entries", "10"])
+        try #require(more.status == 0, "\(more.stderr)")
+        try Self.write(cpsPath, covering100.0)
+        try Self.write(headPath, covering100.1)
+        let batch = try Self.verify(state, pub)
+        #expect(batch.status == 0, "\(batch.stdout)")
+        #expect(batch.stdout.hasPrefix("OK: 110 entries, 2 checkpoints, latest checkpoint size 100"), "\(batch.stdout)")
+        #expect(batch.stdout.contains("the last 10 entries are not covered by a signed checkpoint"), "\(batch.stdout)")
+        // No checkpoint at all while entries exist is never what a crash leaves.
+        try Self.write(cpsPath, [])
         let bare = try Self.verify(state, pub)
-        #expect(bare.status == 0)
-        #expect(bare.stdout.hasPrefix("OK: 100 entries, 0 checkpoints, no checkpoint yet"), "\(bare.stdout)")
-        #expect(bare.stdout.contains("100 entries are not covered by a signed checkpoint"), "\(bare.stdout)")
+        #expect(bare.status == 9, "\(bare.stdout)")
+        #expect(bare.stdout.hasPrefix("FAIL: uncovered at entry 0: checkpoints.log holds no checkpoint but the log has 110 entries"), "\(bare.stdout)")
+        try FileManager.default.removeItem(atPath: cpsPath)
+        let missing = try Self.verify(state, pub)
+        #expect(missing.status == 9 && missing.stdout.hasPrefix("FAIL: uncovered at entry 0: checkpoints.log is missing"), "\(missing.stdout)")
     }
 
     @Test func anAnchorCatchesTheLogCutTogetherWithItsCheckpoints() throws {
@@ -214,6 +227,8 @@ import Testing
         let segment = try #require(try Self.segments(state).last)
         let seg = try Self.read(segment)
         try Self.write(segment, Array(seg[..<Self.records(seg)[priorSize].lowerBound]))
+        // ... and checkpoint.head, which covers every entry too (the history then does).
+        try FileManager.default.removeItem(atPath: state + "/audit/checkpoint.head")
 
         let alone = try Self.verify(state, pub)
         #expect(alone.status == 0 && alone.stdout.hasPrefix("OK: \(priorSize) entries"), "undetectable without an anchor: \(alone.stdout)")

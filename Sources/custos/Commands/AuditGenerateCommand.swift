@@ -13,7 +13,7 @@ enum AuditGenerateCommand {
             OptionSpec(name: "mode", valueName: "off|always", help: "off (default): fsync only at close; always: fsync before each append returns."),
             OptionSpec(name: "start", valueName: "RFC3339", help: "Time of the first new entry (default now); each next one is 1 ms later."),
             OptionSpec(name: "key-name", valueName: "NAME", help: "Key name (log origin) when a new key is created (default custos/<hostname>)."),
-            OptionSpec(name: "checkpoint-every", valueName: "N", help: "Sign a checkpoint after N new entries (default 1024; also every second and at close)."),
+            OptionSpec(name: "checkpoint-every", valueName: "N", help: "Add a checkpoint to checkpoints.log after N new entries (default 1024; also every second and at close)."),
             OptionSpec(name: "segment-bytes", valueName: "N", help: "Start a new segment file beyond N bytes (default 64 MiB, at least 4096)."),
         ],
         details: """

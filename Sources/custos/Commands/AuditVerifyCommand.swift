@@ -32,10 +32,16 @@ enum AuditVerifyCommand {
           6  truncated: the log ends before the size a signed checkpoint or anchor covers
           7  bad-signature: a checkpoint is not signed by the given key
           8  inconsistent-checkpoints: a checkpoint was rolled back or does not extend an earlier one
+          9  uncovered: entries no checkpoint covers beyond what a crash leaves (checkpoints.log
+             missing or empty while entries exist, or more than one batch of 1024 entries after
+             the newest checkpoint): checkpoints were removed
 
-        Entries written after the latest checkpoint are checked for framing and order only; a
-        torn final record (never acknowledged) is reported and not an error. Deleting the newest
-        entries together with the checkpoints that cover them is only caught with --anchor.
+        The daemon signs a checkpoint after every batch it writes, so after a crash at most one
+        batch (1024 entries, in the last segment) can follow the newest checkpoint: those are
+        reported with a warning (never acknowledged; the daemon cuts them on its next start).
+        A torn final record is reported and not an error. Entries that 'custos audit recover'
+        accepted are listed. Deleting the newest entries together with the checkpoints that
+        cover them is only caught with --anchor.
         """)
 
     static func exitStatus(_ kind: AuditFailureKind) -> Int32 {
@@ -46,6 +52,7 @@ enum AuditVerifyCommand {
         case .truncated: 6
         case .badSignature: 7
         case .inconsistentCheckpoints: 8
+        case .uncovered: 9
         }
     }
 
@@ -58,6 +65,7 @@ enum AuditVerifyCommand {
         case .truncated: "truncated"
         case .badSignature: "bad-signature"
         case .inconsistentCheckpoints: "inconsistent-checkpoints"
+        case .uncovered: "uncovered"
         }
     }
 
@@ -100,7 +108,10 @@ enum AuditVerifyCommand {
         out.write("OK: \(report.entries) entries, \(report.checkpoints) checkpoints, \(latest)\n")
         if report.entriesAfterLatestCheckpoint > 0 {
             let n = report.entriesAfterLatestCheckpoint
-            out.write("warning: the last \(n) entries are not covered by a signed checkpoint (seq \(report.entries - n)..<\(report.entries)): only their framing and order were checked. The daemon signs one within its checkpoint interval and at shutdown; if it is stopped and none follows, treat them as unverified.\n")
+            out.write("warning: the last \(n) entries are not covered by a signed checkpoint (seq \(report.entries - n)..<\(report.entries)): only their framing and order were checked. A daemon signs one right after each batch it writes: either it is writing them now, or it stopped between their write and their checkpoint (they were never acknowledged, and it cuts them on its next start), or their checkpoint was removed.\n")
+        }
+        for r in report.recoveries {
+            out.write("recovery: entry \(r.seq) at \(r.time.rfc3339) by \(r.principal): \(r.reasons.joined(separator: "; "))\n")
         }
         if report.tornTailBytes > 0 {
             out.write("note: the last segment ends with a torn record of \(report.tornTailBytes) bytes (never acknowledged; the daemon cuts it on its next start)\n")

@@ -17,7 +17,7 @@ enum ServeCommand {
             OptionSpec(name: "region", valueName: "NAME", help: "The region this daemon decides for (a regions.json name), overriding the configuration: a decide naming another region is refused, one naming none is decided for NAME (docs/security.md)."),
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "always (default): an answer leaves only after its audit entry is fdatasync'd; batch: sync every --audit-batch-ms (a crash loses at most that window); off: no sync (benchmarks only)."),
             OptionSpec(name: "audit-batch-ms", valueName: "MS", help: "Sync interval of --audit-sync batch (default 10)."),
-            OptionSpec(name: "checkpoint-every", valueName: "N", help: "Sign a checkpoint after N new entries (default 1024), after 1 s, and at shutdown."),
+            OptionSpec(name: "checkpoint-every", valueName: "N", help: "Add a checkpoint to the history (checkpoints.log) after N new entries (default 1024), after 1 s, and at shutdown; checkpoint.head gets one after every batch."),
             OptionSpec(name: "audit-context", valueName: "KEYS", help: "Comma-separated request context keys whose values the audit log keeps (default none)."),
             OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start). The state folder is still created, for the consent journal."),
         ],
