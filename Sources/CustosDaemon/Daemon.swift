@@ -114,6 +114,18 @@ public final class Daemon: Sendable {
         sc.idleTimeout = .seconds(c.limits.idleTimeoutSeconds)
         sc.writeTimeout = .seconds(c.limits.writeTimeoutSeconds)
         sc.drainTimeout = .seconds(c.limits.drainTimeoutSeconds)
+        sc.lineTimeout = .seconds(c.limits.lineTimeoutSeconds)
+        sc.batchLimit = c.limits.batchLimit
+        sc.maxConnectionsPerUID = c.limits.maxConnectionsPerUID
+        sc.reservedConnections = c.limits.reservedAdminConnections
+        // The admin: the daemon's own uid, and whoever the access rules name for
+        // policy.reload. They may take the reserved slots and have no per-uid share, so the
+        // daemon can be inspected and repaired while others hold every other slot.
+        let ownUID = getuid()
+        let dispatcher = self.dispatcher
+        sc.isPrivileged = { cred in
+            cred.uid == ownUID || dispatcher.namesCaller(of: "policy.reload", uid: cred.uid, gid: cred.gid, groups: cred.groups)
+        }
         server = Server(configuration: sc, dispatcher: dispatcher)
         _ = services.reload(nil)
     }

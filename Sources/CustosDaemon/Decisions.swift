@@ -200,7 +200,8 @@ public enum DecisionMethods {
             try services.keep([d.record], ticket: &ticket)
             d.write(into: &out)
         }
-        table.register("decide.batch") { params, caller throws(RPCError) in
+        // In a batch array, a decide.batch counts for its requests (ServerConfiguration.batchLimit).
+        table.register("decide.batch", weight: { $0.object?["requests"]?.arrayValue?.count ?? 1 }) { params, caller throws(RPCError) in
             let v = try params.required("requests")
             guard case .array(let items) = v else {
                 throw .invalidParams(field: "params.requests", "expected an array of decide requests, got \(v.kindName)")
@@ -209,11 +210,7 @@ public enum DecisionMethods {
                 throw .invalidParams(field: "params.\(k)", "unknown member (decide.batch takes only \"requests\")")
             }
             let limit = services.limits.batchLimit
-            guard items.count <= limit else {
-                throw RPCError(code: RPCError.overloadedCode,
-                               message: "overloaded: decide.batch holds \(items.count) requests, the limit is \(limit); split it into smaller batches",
-                               data: .object(JSONObject(["limit": .int(Int64(limit)), "requests": .int(Int64(items.count))])))
-            }
+            guard items.count <= limit else { throw .batchTooLarge(requests: items.count, limit: limit) }
             // Validate everything first: a batch is answered whole or refused whole.
             var parsed: [DecideParams] = []
             parsed.reserveCapacity(items.count)
@@ -256,9 +253,7 @@ public enum DecisionMethods {
                                 guardrailState: GuardrailState? = nil) throws(RPCError) -> DecideAnswer {
         var entities = snapshot.entities
         if !p.entities.isEmpty {
-            do { entities = try entities.adding(p.entities) } catch {
-                throw .invalidParams(field: "\(field).entities", "\(error.description); request entities must not repeat the folder's entities.json")
-            }
+            entities = try entities.addingRequestEntities(p.entities, limits: services.limits, field: field)
         }
         let response = snapshot.policies.authorize(p.request, entities: entities)
         let now = services.clock()

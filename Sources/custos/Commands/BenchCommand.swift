@@ -8,7 +8,7 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "Measure decision speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
@@ -25,6 +25,9 @@ enum BenchCommand {
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket: params to send (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
+            OptionSpec(name: "connections", valueName: "N", help: "trickle: connections to hold, each sending a byte per interval of a line that never ends (default 1100)."),
+            OptionSpec(name: "interval-ms", valueName: "MS", help: "trickle: milliseconds between bytes (default 1000)."),
+            OptionSpec(name: "seconds", valueName: "S", help: "trickle: how long to keep it up (default 30)."),
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
@@ -39,6 +42,7 @@ enum BenchCommand {
         if args.positionals.first == "socket" { return try runSocket(args) }
         if args.positionals.first == "echo-server" { return try runEchoServer(args) }
         if args.positionals.first == "place" { return try runPlace(args) }
+        if args.positionals.first == "trickle" { return try runTrickle(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }
