@@ -104,6 +104,26 @@ import Testing
         #expect(health?["reasons"]?.serialized.contains("the limit is 1000") == true, "\(String(describing: health))")
     }
 
+    /// Nesting is bounded by the JSON reader (jansson stops at 2048 levels), and every
+    /// recursion of ours over a value (to Cedar values, evaluation, the audit entry and back)
+    /// handles what it lets through on a connection's stack.
+    @Test func valuesNestedToTheReadersDepthLimitAreDecidedAndDeeperOnesAreParseErrors() throws {
+        let d = try TestDaemon(extraArguments: ["--audit-context", "x"]).start()
+        func line(_ depth: Int, _ open: String, _ leaf: String, _ close: String) -> String {
+            #"{"jsonrpc":"2.0","method":"decide","params":{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"onc301-de-clinical"},"context":{"purpose":"primary_research","region":"eu-central-1","x":"#
+                + String(repeating: open, count: depth) + leaf + String(repeating: close, count: depth) + #"}},"id":1}"#
+        }
+        let c = try d.client()
+        for (open, leaf, close) in [("[", "", "]"), (#"{"a":"#, "1", "}")] {
+            try c.send(line: line(2_040, open, leaf, close))
+            #expect(decisionOf(try decodeReply(try #require(try c.readLine())).outcome) == "allow")
+            try c.send(line: line(5_000, open, leaf, close))
+            #expect(errorCodeOf(try decodeReply(try #require(try c.readLine())).outcome) == RPCError.parseErrorCode)
+        }
+        #expect(answersHealth(d.socket, ready: true))
+        #expect(try AuditDaemonTests.verify(d.dir).status == 0)
+    }
+
     /// Before: a 1 MiB line `[1,1,...]` made a 56.6 MB reply in memory; 129 such connections
     /// that never read exhausted 8 GiB. Now each gets one short error, and 40 of them at once
     /// leave the daemon's peak memory within a few line limits per connection.
