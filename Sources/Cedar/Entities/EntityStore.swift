@@ -45,13 +45,23 @@ public struct EntityStore: Sendable {
         public static let `default` = RequestLimits()
     }
 
+    /// The loaded entities, or in a store with request entities (see `adding`) those, looked
+    /// up first: a loaded store pays nothing for the overlay a request store may have.
     private var entries: UIDMap<Entry>
+    /// Under a request's entities, the loaded ones; nil for a loaded store.
+    private var loaded: Loaded?
     /// Uids that some loaded entity names as a parent without the store defining them, with the
     /// first entity that names each; nil when there are none (the usual case). A request may
     /// not define one: that would change loaded entities' ancestors.
     private var namedOnly: UIDMap<EntityUID>?
-    /// A request's own entities (see `adding`); nil for a loaded store.
-    private var overlay: UIDMap<Entry>?
+
+    /// A class, so a request store refers to the loaded entries without copying their tables.
+    private final class Loaded: Sendable {
+        let entries: UIDMap<Entry>
+        init(_ entries: UIDMap<Entry>) { self.entries = entries }
+    }
+
+    private var loadedEntries: UIDMap<Entry> { loaded?.entries ?? entries }
 
     public static let empty = EntityStore(uncheckedEntries: UIDMap(), namedOnly: nil)
 
@@ -88,15 +98,16 @@ public struct EntityStore: Sendable {
     }
 
     /// Loaded entities plus the request's own.
-    public var count: Int { entries.count + (overlay?.count ?? 0) }
+    public var count: Int { entries.count + (loaded?.entries.count ?? 0) }
 
     @inline(__always) public func entry(_ uid: EntityUID) -> Entry? {
-        if let overlay, let e = overlay[uid] { return e }
-        return entries[uid]
+        if let e = entries[uid] { return e }
+        guard let loaded else { return nil }
+        return loaded.entries[uid]
     }
 
     /// The loaded entities (not a request's own).
-    public var all: [Entity] { entries.entries.map(\.value.entity) }
+    public var all: [Entity] { loadedEntries.entries.map(\.value.entity) }
 
     /// Cedar's `a in b`: reflexive and transitive.
     @inline(__always) public func isDescendant(_ a: EntityUID, of b: EntityUID) -> Bool {
@@ -115,15 +126,15 @@ public struct EntityStore: Sendable {
     public func adding(_ extra: [Entity], limits: RequestLimits = .default) throws(EntityError) -> EntityStore {
         if extra.isEmpty { return self }
         guard extra.count <= limits.maxEntities else { throw .tooManyRequestEntities(count: extra.count, limit: limits.maxEntities) }
+        let base = loadedEntries
         var byUID = UIDMap<Entity>(capacity: extra.count)
         for e in extra {
-            if entries[e.uid] != nil || byUID.updateValue(e, forKey: e.uid) != nil { throw .duplicate(e.uid) }
+            if base[e.uid] != nil || byUID.updateValue(e, forKey: e.uid) != nil { throw .duplicate(e.uid) }
             if let namedOnly, let child = namedOnly[e.uid] { throw .namedByLoadedEntity(e.uid, child: child) }
         }
         let order = try Self.topologicalOrder(extra.map(\.uid), byUID, maxDepth: limits.maxDepth, request: true)
         var added = UIDMap<Entry>(capacity: extra.count)
         var links = 0
-        let base = entries
         for uid in order {
             let entity = byUID[uid]!
             let anc = try Self.ancestors(of: entity, links: &links, limit: limits.maxAncestorLinks, request: true) {
@@ -132,7 +143,8 @@ public struct EntityStore: Sendable {
             added.updateValue(Entry(entity: entity, ancestors: anc), forKey: uid)
         }
         var out = self
-        out.overlay = added
+        out.loaded = loaded ?? Loaded(entries)
+        out.entries = added
         return out
     }
 
