@@ -194,6 +194,7 @@ public enum DecisionMethods {
         let guardrailState = GuardrailState.forStateDirectory(services.stateDirectory)
         table.registerStreaming("decide") { params, caller, out, ticket throws(RPCError) in
             let snapshot = try services.readySnapshot()
+            try services.limits.checkRequestEntityCount(params.json, field: "params")
             let p = try DecideParams.parse(params.json)
             let d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
                                  guardrailState: guardrailState)
@@ -214,7 +215,10 @@ public enum DecisionMethods {
             // Validate everything first: a batch is answered whole or refused whole.
             var parsed: [DecideParams] = []
             parsed.reserveCapacity(items.count)
-            for (i, item) in items.enumerated() { parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]")) }
+            for (i, item) in items.enumerated() {
+                try services.limits.checkRequestEntityCount(item, field: "params.requests[\(i)]")
+                parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]"))
+            }
             // One snapshot for the whole batch, so every result names the same revision.
             let snapshot = try services.readySnapshot()
             var results: [JSON] = []

@@ -1,4 +1,5 @@
 import Cedar
+import CustosJSON
 import CustosServer
 
 // The cost rule for a request's own `entities` (issue 10 §3): they are an overlay on the
@@ -10,6 +11,17 @@ extension DaemonLimits {
     var requestEntityLimits: EntityStore.RequestLimits {
         EntityStore.RequestLimits(maxEntities: maxRequestEntities, maxDepth: maxRequestEntityDepth,
                                   maxAncestorLinks: maxRequestAncestors)
+    }
+}
+
+extension DaemonLimits {
+    /// Refuses a decide whose `entities` array is over the count limit before any of it is
+    /// read into entities (the same error `addingRequestEntities` gives).
+    func checkRequestEntityCount(_ params: JSON?, field: String) throws(RPCError) {
+        guard case .object(let o)? = params, case .array(let items)? = o["entities"], items.count > maxRequestEntities else { return }
+        throw .invalidParams(field: "\(field).entities",
+                             EntityError.tooManyRequestEntities(count: items.count, limit: maxRequestEntities).description
+                                 + " (limits.max_request_entities)")
     }
 }
 
