@@ -159,6 +159,36 @@ import Testing
         #expect(answersHealth(d.socket, ready: true))
     }
 
+    /// A batch array within the limit can still ask for much more than it sends: here 1,000
+    /// `nodes.list` calls (45 KB) over a 2,000-node inventory, about 300 MB of replies. They
+    /// leave as they are made, so a client that never reads holds up its own batch (until the
+    /// write timeout closes it) and the daemon holds one reply at a time, not all of them.
+    @Test func aBatchWhoseRepliesDwarfItsLineHoldsOnlyAFewRepliesForAClientThatNeverReads() throws {
+        let d = try TestDaemon(config: #"{"limits":{"write_timeout_seconds":2}}"#).start()
+        let pad = String(repeating: "n", count: 120)
+        let nodes = JSON.array((0..<2_000).map { .object(JSONObject(["name": .string("\(pad)-\($0)")])) })
+        _ = try d.call("nodes.sync", .object(JSONObject(["nodes": nodes, "replace": .bool(true)]))).get()
+        let pid = d.process.processIdentifier
+        let baseline = try #require(Self.peakRSS(pid))
+        let c = try d.client()
+        try c.send(line: "[" + (1...1_000).map { #"{"jsonrpc":"2.0","method":"nodes.list","id":\#($0)}"# }.joined(separator: ",") + "]")
+        // The first replies have arrived (and the client reads none of them).
+        #expect(eventually {
+            var p = pollfd(fd: c.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            return poll(&p, 1, 0) == 1
+        })
+        let grown = try #require(Self.peakRSS(pid)) - baseline
+        #expect(grown < 64 << 20, "the daemon's peak grew by \(grown >> 20) MiB")
+        #expect(answersHealth(d.socket, ready: true))
+        // The write timeout ends the connection (seen without reading, which would let the
+        // batch go on); the daemon lives on.
+        #expect(eventually {
+            var p = pollfd(fd: c.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            return poll(&p, 1, 0) == 1 && p.revents & Int16(POLLHUP) != 0
+        })
+        #expect(answersHealth(d.socket, ready: true))
+    }
+
     /// Before: 4,112 decides in one batch array were decided and audited whatever batch_limit said.
     @Test func aBatchArrayOverTheBatchLimitIsRefusedWholeAndNothingIsDecidedOrAudited() throws {
         let d = try TestDaemon(config: #"{"limits":{"batch_limit":3}}"#).start()
@@ -196,7 +226,7 @@ import Testing
         chmod(d.dir, 0o755)
         try d.start()
         let report = d.dir + "/trickle.out"
-        FileManager.default.createFile(atPath: report, contents: nil)
+        _ = FileManager.default.createFile(atPath: report, contents: nil)
         let attacker = Process()
         attacker.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         attacker.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", daemonCustosBinary,
