@@ -132,6 +132,24 @@ public final class Daemon: Sendable {
         sc.idleTimeout = .seconds(c.limits.idleTimeoutSeconds)
         sc.writeTimeout = .seconds(c.limits.writeTimeoutSeconds)
         sc.drainTimeout = .seconds(c.limits.drainTimeoutSeconds)
+        sc.lineTimeout = .seconds(c.limits.lineTimeoutSeconds)
+        sc.batchLimit = c.limits.batchLimit
+        sc.maxConnectionsPerUID = c.limits.maxConnectionsPerUID
+        sc.reservedConnections = c.limits.reservedAdminConnections
+        // The admin: the daemon's own uid, the admins of the access configuration
+        // (`access.admin_uids`/`admin_gids`), and whoever the rule of policy.reload names. They
+        // may take the reserved slots and have no per-uid share, so the daemon can be inspected
+        // and repaired while others hold every other slot.
+        let ownUID = getuid()
+        let dispatcher = self.dispatcher
+        let admins = c.access.defaultRule
+        // An open rule names nobody (as in `namesCaller`): only listed uids and groups count.
+        let adminsNamed = admins.allowedUIDs != nil || admins.allowedGIDs != nil
+        sc.isPrivileged = { cred in
+            cred.uid == ownUID
+                || (adminsNamed && admins.permits(uid: cred.uid, gid: cred.gid, groups: cred.groups))
+                || dispatcher.namesCaller(of: "policy.reload", uid: cred.uid, gid: cred.gid, groups: cred.groups)
+        }
         server = Server(configuration: sc, dispatcher: dispatcher)
         _ = services.reload(nil)
     }

@@ -224,6 +224,7 @@ public enum DecisionMethods {
         let entities = table.registerPrivilege(entitiesPrivilegeName)
         table.registerStreaming("decide") { params, caller, out, ticket throws(RPCError) in
             let snapshot = try services.readySnapshot()
+            try services.limits.checkRequestEntityCount(params.json, field: "params")
             let p = try DecideParams.parse(params.json)
             try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
                               method: "decide", field: "params")
@@ -234,22 +235,22 @@ public enum DecisionMethods {
             d.record.decisionID = records[0].decisionID
             d.write(into: &out)
         }
-        table.register("decide.batch") { params, caller throws(RPCError) in
+        // In a batch array, a decide.batch counts for its requests (ServerConfiguration.batchLimit).
+        table.register("decide.batch", weight: { $0.object?["requests"]?.arrayValue?.count ?? 1 }) { params, caller throws(RPCError) in
             try params.only(["requests"], method: "decide.batch")
             let v = try params.required("requests")
             guard case .array(let items) = v else {
                 throw .invalidParams(field: "params.requests", "expected an array of decide requests, got \(v.kindName)")
             }
             let limit = services.limits.batchLimit
-            guard items.count <= limit else {
-                throw RPCError(code: RPCError.overloadedCode,
-                               message: "overloaded: decide.batch holds \(items.count) requests, the limit is \(limit); split it into smaller batches",
-                               data: .object(JSONObject(["limit": .int(Int64(limit)), "requests": .int(Int64(items.count))])))
-            }
+            guard items.count <= limit else { throw .batchTooLarge(requests: items.count, limit: limit) }
             // Validate everything first: a batch is answered whole or refused whole.
             var parsed: [DecideParams] = []
             parsed.reserveCapacity(items.count)
-            for (i, item) in items.enumerated() { parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]")) }
+            for (i, item) in items.enumerated() {
+                try services.limits.checkRequestEntityCount(item, field: "params.requests[\(i)]")
+                parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]"))
+            }
             // One snapshot for the whole batch, so every result names the same revision.
             let snapshot = try services.readySnapshot()
             for (i, p) in parsed.enumerated() {
@@ -292,9 +293,7 @@ public enum DecisionMethods {
                                 guardrailState: GuardrailState? = nil) throws(RPCError) -> DecideAnswer {
         var entities = snapshot.entities
         if !p.entities.isEmpty {
-            do { entities = try entities.adding(p.entities) } catch {
-                throw .invalidParams(field: "\(field).entities", "\(error.description); request entities must not repeat the folder's entities.json")
-            }
+            entities = try entities.addingRequestEntities(p.entities, limits: services.limits, field: field)
         }
         var request = p.request
         let place = try processingRegion(request.context, services: services, field: field)

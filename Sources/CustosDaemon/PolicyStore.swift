@@ -58,7 +58,11 @@ public final class PolicySnapshot: Sendable {
     /// The same folder with `extra` entities added as if `entities.json` held them (the
     /// revision is unchanged): `custos test` gives a suite's fixture entities folder trust.
     public func addingFolderEntities(_ extra: [Entity]) throws(EntityError) -> PolicySnapshot {
-        PolicySnapshot(policies: policies, entities: try entities.adding(extra), revision: revision, loadedAt: loadedAt,
+        // Built as a folder store (not a request overlay): fixtures are the folder's own, so
+        // they count in the guardrail index and the trust sets like entities.json's entities.
+        if extra.isEmpty { return self }
+        let combined = try EntityStore(entities.all + extra)
+        return PolicySnapshot(policies: policies, entities: combined, revision: revision, loadedAt: loadedAt,
                        files: files, guardrails: guardrails, settings: settings, disabledReason: disabledReason,
                        switchedOff: switchedOff)
     }

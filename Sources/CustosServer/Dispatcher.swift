@@ -79,6 +79,8 @@ public struct MethodTable: Sendable {
     struct Method: Sendable {
         let name: String
         let handler: Handler
+        /// How many requests one call counts for against a line's batch limit (nil: one).
+        var weight: (@Sendable (Params) -> Int)? = nil
     }
 
     var methods: [Method] = []
@@ -90,6 +92,14 @@ public struct MethodTable: Sendable {
     public mutating func register(_ name: String, _ handler: @escaping RPCHandler) {
         precondition(index(of: name) == nil && privilege(named: name) == nil, "method \(name) registered twice")
         methods.append(Method(name: name, handler: .value(handler)))
+    }
+
+    /// Registers a method that carries several requests in one call (such as `decide.batch`):
+    /// `weight` says how many, so a batch array of such calls counts what it really asks for
+    /// against the batch limit.
+    public mutating func register(_ name: String, weight: @escaping @Sendable (Params) -> Int, _ handler: @escaping RPCHandler) {
+        register(name, handler)
+        methods[methods.count - 1].weight = weight
     }
 
     /// Registers a hot-path method (see `StreamingRPCHandler`).
@@ -148,6 +158,23 @@ public final class Dispatcher: Sendable {
     }
 
     public var methodNames: [String] { table.names }
+
+    /// How many requests a call counts for against the batch limit: one, unless its method
+    /// registered a weight; at least one.
+    func weight(_ method: String, params: Params) -> Int {
+        guard let i = table.index(of: method), let w = table.methods[i].weight else { return 1 }
+        return max(1, w(params))
+    }
+
+    /// Whether `policy.reload`-style access is granted to this caller by name: the method's
+    /// rule lists allowed uids or groups and the caller is among them. An open rule
+    /// ("anyone") names nobody.
+    public func namesCaller(of method: String, uid: UInt32, gid: UInt32, groups: [UInt32]) -> Bool {
+        guard let i = table.index(of: method) else { return false }
+        let rule = rules.withLock { $0.methods[i] }
+        guard rule.allowedUIDs != nil || rule.allowedGIDs != nil else { return false }
+        return rule.permits(uid: uid, gid: gid, groups: groups)
+    }
 
     public func updateAccess(_ policy: AccessPolicy) throws(AccessConfigError) {
         let resolved = try Dispatcher.resolve(policy, in: table)

@@ -7,8 +7,8 @@ import CustosServer
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR] [--rounds R]",
+        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack).",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
@@ -26,6 +26,9 @@ enum BenchCommand {
             OptionSpec(name: "request", valueName: "FILE", help: "socket: params to send (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
             OptionSpec(name: "corpus", valueName: "DIR", help: "validate: the extracted upstream corpus-tests folder, instead of the workload."),
+            OptionSpec(name: "connections", valueName: "N", help: "trickle: connections to hold, each sending a byte per interval of a line that never ends (default 1100)."),
+            OptionSpec(name: "interval-ms", valueName: "MS", help: "trickle: milliseconds between bytes (default 1000)."),
+            OptionSpec(name: "seconds", valueName: "S", help: "trickle: how long to keep it up (default 30)."),
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
@@ -41,6 +44,7 @@ enum BenchCommand {
         if args.positionals.first == "echo-server" { return try runEchoServer(args) }
         if args.positionals.first == "place" { return try runPlace(args) }
         if args.positionals.first == "validate" { return try runValidate(args) }
+        if args.positionals.first == "trickle" { return try runTrickle(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }
