@@ -39,6 +39,11 @@ let badConfigs: [BadConfig] = [
               path: "$.last_reviwed", message: "unknown key"),
     BadConfig(file: "regions.json", find: "\"IS\", \"LI\", \"NO\"]", replace: "\"IS\", \"LI\", \"NO\", \"CH\"]",
               path: "$.eea[30]", message: "not in the EEA"),
+    // EU spellings are named as the file wrote them, beside the ISO code the check used.
+    BadConfig(file: "regions.json", find: "\"IS\", \"LI\", \"NO\"]", replace: "\"IS\", \"LI\", \"NO\", \"UK\"]",
+              path: "$.eea[30]", message: "UK (read as GB) is not in the EEA"),
+    BadConfig(file: "transfers.json", find: "{\"destination\": \"NZ\"", replace: "{\"destination\": \"EL\"",
+              path: "$.adequacy[8].destination", message: "EL (read as GR) is in the EEA"),
     BadConfig(file: "regions.json", find: "\"FR\", \"DE\",", replace: "\"FR\",",
               path: "$.eea", message: "missing EEA members DE"),
     BadConfig(file: "regions.json", find: "\"EPO\": {", replace: "\"DE\": {",

@@ -75,6 +75,23 @@ extension DaemonIntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: d.socket), "the socket file is removed")
     }
 
+    /// Start-up errors say each thing once: no "custos: custos serve:" and no "access
+    /// configuration: access configuration".
+    @Test func aConfigurationErrorIsPrintedOnceWithoutRepeatedPrefixes() throws {
+        let dir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"access":{"methods":{"decidee":"anyone"}}}"#.write(toFile: dir + "/c.json", atomically: true, encoding: .utf8)
+        let out = try runCustosCommand(["serve", "--config", dir + "/c.json", "--policies", daemonExamplePolicies,
+                                        "--state", dir + "/state", "--no-audit"])
+        #expect(out.status == 2)
+        #expect(out.err.contains(#"custos: access configuration: access.methods names unknown method "decidee""#), "\(out.err)")
+        #expect(out.err.contains("custos: serve: running WITHOUT an audit log"), "\(out.err)")
+        for repeated in ["custos: custos", "access configuration: access configuration"] {
+            #expect(!out.err.contains(repeated), "\(out.err)")
+        }
+        #expect(out.err.components(separatedBy: "decidee").count == 2, "the error is printed once: \(out.err)")
+    }
+
     @Test func aStaleSocketFileIsReplacedButALiveDaemonIsNot() throws {
         let dir = makeShortTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

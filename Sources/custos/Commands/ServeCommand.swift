@@ -84,7 +84,7 @@ enum ServeCommand {
         }
         if let audit {
             do { try audit.close() } catch {
-                IO.printError("custos serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
+                IO.printError("serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
                 return 1
             }
         }
@@ -98,7 +98,7 @@ enum ServeCommand {
             for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context"] where args.value(o) != nil {
                 throw UsageError(message: "--\(o) contradicts --no-audit")
             }
-            IO.printError("custos serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
+            IO.printError("serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
             return nil
         }
         let batchMs = try args.int("audit-batch-ms", default: 10)
