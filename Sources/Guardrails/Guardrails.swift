@@ -61,10 +61,12 @@ public enum Guardrails {
                 }
             }
             out.denials += IsolationCheck.check(d, requestStudy: request.study, principalStudies: request.principalStudies)
-            let r = RetentionCheck.check(d, operation: request.operation, config: config,
-                                         holds: consent.holdMatters(dataset: d.id, at: request.now), now: request.now)
-            out.denials += r.denials
-            out.obligations += r.obligations
+            if request.operation != .metadata {
+                let r = RetentionCheck.check(d, operation: request.operation, config: config,
+                                             holds: consent.holdMatters(dataset: d.id, at: request.now), now: request.now)
+                out.denials += r.denials
+                out.obligations += r.obligations
+            }
         }
         if !out.denials.isEmpty { out.obligations = [] }
         return out
