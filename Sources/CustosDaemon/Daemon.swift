@@ -60,6 +60,15 @@ public final class Daemon: Sendable {
         AuditMethods.register,
     ]
 
+    /// Every method the daemon serves, in registration order (for help texts): the table a
+    /// daemon builds, over services that hold nothing.
+    public static var methodNames: [String] {
+        var table = MethodTable()
+        let services = DaemonServices(store: PolicyStore(directory: "/nonexistent"))
+        for register in methodFamilies { register(&table, services) }
+        return table.names
+    }
+
     public let store: PolicyStore
     public let services: DaemonServices
     public let dispatcher: Dispatcher

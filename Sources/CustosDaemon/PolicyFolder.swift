@@ -156,7 +156,7 @@ public enum PolicyFolder {
         guard let p = realpath(directory, nil) else {
             let e = errno
             if e == ENOENT || e == ENOTDIR {
-                throw PolicyStoreError("\(directory): no such folder; pass --policies DIR with the folder holding your *.cedar files")
+                throw PolicyStoreError("\(directory): no such folder (a policies folder holds the *.cedar files, entities.json and guardrails/)")
             }
             throw PolicyStoreError("\(directory): cannot be opened (\(String(cString: strerror(e))))")
         }
@@ -165,7 +165,7 @@ public enum PolicyFolder {
         var st = stat()
         guard stat(root, &st) == 0 else { throw PolicyStoreError("\(directory): cannot be opened (\(String(cString: strerror(errno))))") }
         guard st.st_mode & S_IFMT == S_IFDIR else {
-            throw PolicyStoreError("\(directory): is a file; --policies takes a folder of *.cedar files and entities.json")
+            throw PolicyStoreError("\(directory): is a file, not a policies folder (a folder of *.cedar files, entities.json and guardrails/)")
         }
         return root
     }

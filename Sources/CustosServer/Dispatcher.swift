@@ -198,7 +198,7 @@ public final class Dispatcher: Sendable {
                 out.privileges[k].1 = e.rule
             } else {
                 let privileges = table.privilegeNames.isEmpty ? "" : "; privileges: \(table.privilegeNames.joined(separator: ", "))"
-                throw AccessConfigError(message: "access configuration names unknown method \"\(e.method)\"; known methods: \(table.names.joined(separator: ", "))\(privileges)")
+                throw AccessConfigError(message: "access.methods names unknown method \"\(e.method)\"; known methods: \(table.names.joined(separator: ", "))\(privileges)")
             }
         }
         return out

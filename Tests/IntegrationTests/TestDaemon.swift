@@ -110,6 +110,12 @@ final class TestDaemon: @unchecked Sendable {
         eventually { !process.isRunning } ? process.terminationStatus : nil
     }
 
+    /// What the daemon printed on stdout; read once it has exited.
+    func stdoutText() -> String {
+        if process.isRunning { return "(still running)" }
+        return String(decoding: outPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
     func stderrText() -> String {
         if process.isRunning { return "(still running)" }
         return String(decoding: errPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -22,16 +22,57 @@ enum ServeCommand {
             OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start). The state folder is still created, for the consent journal."),
         ],
         details: """
-        Methods: docs/protocol.md. Without a --config, whoever can open the socket may call the
-        decisions (decide, decide.batch, place, transfer) and health; every other method (policy
-        state, consent, holds, retention, the node inventory, the audit log) is for the daemon's
-        own uid only: widen it with access.admin_uids/admin_gids (docs/operations.md).
+        Methods (docs/protocol.md). Without a --config, whoever can open the socket may call
+        \(wrapped(openMethods))
+        and every other method is for the daemon's own uid only (widen it with
+        access.admin_uids/admin_gids, or give one method its own rule; docs/operations.md):
+        \(wrapped(adminMethods))
         The audit log lives in STATE/audit (docs/audit.md); when it cannot be written the daemon
         stops answering decisions (fail closed).
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
         state folder is unusable.
         """)
+
+    static var openMethods: [String] { Daemon.methodNames.filter { DaemonConfig.openMethods.contains($0) } }
+    static var adminMethods: [String] { Daemon.methodNames.filter { !DaemonConfig.openMethods.contains($0) } }
+
+    /// Method names, comma-separated, indented two spaces, in lines of at most 96 characters.
+    static func wrapped(_ names: [String]) -> String {
+        var lines: [String] = [], line = " "
+        for (i, n) in names.enumerated() {
+            let word = " " + n + (i == names.count - 1 ? "" : ",")
+            if line.count + word.count > 96 { lines.append(line); line = " " }
+            line += word
+        }
+        return (lines + [line]).joined(separator: "\n")
+    }
+
+    /// What to try once the daemon serves, for the folder it serves: health, and a decision from
+    /// the folder's own example requests when it has any. Commands name this binary as it was
+    /// started, so they work as printed (`.build/release/custos` after `make run`).
+    static func banner(program: String, socket: String, policies: String, revision: String?) -> String {
+        let quoted = shellQuoted(socket)
+        var s = "custos serve: socket \(socket), policies \(policies), revision \(revision ?? "none (not ready: see the error above)")\n"
+        s += "try:  \(program) call health --socket \(quoted)\n"
+        guard revision != nil else { return s + "      \(program) call policy.status --socket \(quoted)\n" }
+        let requests = (policies as NSString).appendingPathComponent("requests")
+        let examples = ((try? FileManager.default.contentsOfDirectory(atPath: requests)) ?? [])
+            .filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        if let first = examples.first(where: { $0.hasPrefix("allow") }) ?? examples.first {
+            s += "      \(program) call decide --socket \(quoted) \"$(cat \(shellQuoted((requests as NSString).appendingPathComponent(first))))\"\n"
+        }
+        return s
+    }
+
+    /// `s` as one shell word: unchanged when it holds only safe characters, else single-quoted.
+    static func shellQuoted(_ s: String) -> String {
+        let safe = s.utf8.allSatisfy { b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || "/._-+,:=@".utf8.contains(b)
+        }
+        return safe && !s.isEmpty ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
         let policies = args.value("policies") ?? "policies"
@@ -70,12 +111,8 @@ enum ServeCommand {
         }
         do {
             try daemon.run {
-                let rev = daemon.store.snapshot?.revision ?? "none (not ready; see the error above)"
-                print("""
-                custos serve: socket \(socket), policies \(policies), revision \(rev)
-                try:  custos call health --socket \(socket)
-                      custos decide --socket \(socket) --principal 'User::"alice"' --action 'Action::"read"' --resource 'Dataset::"onc301-de-clinical"' --context '{"purpose":"primary_research","region":"eu-central-1"}'
-                """)
+                print(banner(program: CommandLine.arguments.first ?? "custos", socket: socket, policies: policies,
+                             revision: daemon.store.snapshot?.revision), terminator: "")
                 fflush(nil)
             }
         } catch {
@@ -84,7 +121,7 @@ enum ServeCommand {
         }
         if let audit {
             do { try audit.close() } catch {
-                IO.printError("custos serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
+                IO.printError("serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
                 return 1
             }
         }
@@ -98,7 +135,7 @@ enum ServeCommand {
             for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context"] where args.value(o) != nil {
                 throw UsageError(message: "--\(o) contradicts --no-audit")
             }
-            IO.printError("custos serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
+            IO.printError("serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
             return nil
         }
         let batchMs = try args.int("audit-batch-ms", default: 10)
