@@ -108,7 +108,10 @@ extension CedarRecord {
                 }
             } catch { throw error.within(m.key) }
         }
-        for name in type.names where type[name]!.required && o[name] == nil {
+        // Unordered and allocation-free when nothing is missing (requests are read this way on
+        // the daemon's hot path); the error names the first missing attribute by name order.
+        for (k, a) in type.attributes where a.required && o[k.value] == nil {
+            let name = type.names.first { type[$0]!.required && o[$0] == nil } ?? k.value
             throw FormatError("required attribute \(cedarAttributeName(name)) is missing")
         }
         self.init(fields: fields)
