@@ -47,7 +47,7 @@ public struct DecideParams: Sendable {
         let r = try uid(resource, field, "resource")
         var declared: RecordType? = nil
         if let schema {
-            do { declared = try schema.checkRequestScope(principal: p, action: a, resource: r).context } catch { throw invalid(error, field) }
+            do { declared = try schema.checkRequestScope(principal: p, action: a, resource: r) } catch { throw invalid(error, field) }
         }
         var ctx = CedarRecord()
         if let c = context, !c.isNull {

@@ -14,19 +14,19 @@ extension Request {
             do { return try EntityUID(json: j) } catch { throw error.within(key) }
         }
         let p = try uid("principal"), a = try uid("action"), r = try uid("resource")
-        let action = validate ? try schema.checkRequestScope(principal: p, action: a, resource: r) : schema.actions[a]
+        let declared = validate ? try schema.checkRequestScope(principal: p, action: a, resource: r) : schema.actions[a]?.context
         var ctx = CedarRecord()
         if let c = o["context"] {
             guard case .object(let co) = c else { throw FormatError(path: "context", "expected an object, got \(c.kindName)") }
             do {
-                if let action {
-                    ctx = try CedarRecord(json: co, expected: action.context, schema: schema)
+                if let declared {
+                    ctx = try CedarRecord(json: co, expected: declared, schema: schema)
                 } else {
                     ctx = try CedarRecord(json: co)
                 }
             } catch { throw error.within("context") }
-        } else if let action, validate {
-            for name in action.context.names where action.context[name]!.required {
+        } else if let declared, validate {
+            for name in declared.names where declared[name]!.required {
                 throw FormatError(path: "context", "required attribute \(cedarAttributeName(name)) is missing")
             }
         }
@@ -38,30 +38,34 @@ extension Schema {
     /// What the reference engine checks of a request's principal, action and resource, in its
     /// order (`validate_scope_variables`): the principal's type is declared (and, for an
     /// enumerated type, its id), then the resource's, then the action is declared, then it
-    /// applies to the principal's type and to the resource's. Returns the action. An error's
+    /// applies to the principal's type and to the resource's. Returns the action's context
+    /// type. An error's
     /// path is `principal`, `action` or `resource`; undeclared names get the nearest declared
     /// one as a suggestion.
-    public func checkRequestScope(principal p: EntityUID, action a: EntityUID, resource r: EntityUID) throws(FormatError) -> ActionDefinition {
-        for (key, u) in [("principal", p), ("resource", r)] {
-            guard let def = entityTypes[u.type] else {
-                let hint = Suggestion.nearest(u.type.description, among: entityTypeNames.map(\.description)).map { "; did you mean \($0)?" } ?? ""
-                throw FormatError(path: key, "entity type \(u.type) is not declared in the schema\(hint)")
-            }
-            if let ids = def.enumIDs, !def.allows(id: u.id) {
-                throw FormatError(path: key, "\(u) is not one of the ids declared for \(u.type): \(ids.map(cedarQuoted).joined(separator: ", "))")
-            }
-        }
-        guard let action = actions[a] else {
+    public func checkRequestScope(principal p: EntityUID, action a: EntityUID, resource r: EntityUID) throws(FormatError) -> RecordType {
+        try checkDeclared(p, "principal")
+        try checkDeclared(r, "resource")
+        guard let shape = requestShapes[a] else {
             let hint = Suggestion.nearest(a.description, among: actions.keys.sorted().map(\.description)).map { "; did you mean \($0)?" } ?? ""
             throw FormatError(path: "action", "action \(a) is not declared in the schema\(hint)")
         }
-        guard action.appliesTo(principal: p.type) else {
-            throw FormatError(path: "principal", "\(a) does not apply to principal type \(p.type) (\(Self.appliesList(action.principalTypes)))")
+        guard shape.principals.contains(p.type) else {
+            throw FormatError(path: "principal", "\(a) does not apply to principal type \(p.type) (\(Self.appliesList(shape.principals)))")
         }
-        guard action.appliesTo(resource: r.type) else {
-            throw FormatError(path: "resource", "\(a) does not apply to resource type \(r.type) (\(Self.appliesList(action.resourceTypes)))")
+        guard shape.resources.contains(r.type) else {
+            throw FormatError(path: "resource", "\(a) does not apply to resource type \(r.type) (\(Self.appliesList(shape.resources)))")
         }
-        return action
+        return shape.context
+    }
+
+    private func checkDeclared(_ u: EntityUID, _ key: String) throws(FormatError) {
+        guard entityTypes.index(forKey: u.type) != nil else {
+            let hint = Suggestion.nearest(u.type.description, among: entityTypeNames.map(\.description)).map { "; did you mean \($0)?" } ?? ""
+            throw FormatError(path: key, "entity type \(u.type) is not declared in the schema\(hint)")
+        }
+        if !enumeratedIDs.isEmpty, let ids = enumeratedIDs[u.type], !ids.contains(u.id) {
+            throw FormatError(path: key, "\(u) is not one of the ids declared for \(u.type): \(entityTypes[u.type]!.enumIDs!.map(cedarQuoted).joined(separator: ", "))")
+        }
     }
 
     private static func appliesList(_ types: [EntityType]) -> String {
