@@ -2,6 +2,7 @@ import CustosJSON
 import CustosServer
 import CustosTestSupport
 import Foundation
+import Glibc
 import Testing
 
 /// Issue 11 through the real binary and socket: the example folder's schema refuses a misspelt
@@ -72,6 +73,10 @@ import Testing
         #expect(allowed["reasons"] == .array([.string("guest-bob-onc301")]))
         let linked = try d.call("policy.status").get()
         #expect(linked["templates"] == .int(1) && linked["links"] == .int(1) && linked["warnings"] == .array([]))
+        // The daemon's log named the unlinked template at start.
+        d.signal(SIGTERM)
+        #expect(d.waitForExit() == 0)
+        #expect(d.stderrText().contains("warning: \(d.policies)/60-guests.cedar:1:1: template \"study-guest\" (policy12) has no link"), "\(d.stderrText())")
     }
 
     @Test func validateRequestsRefusesANonConformingDecideThroughTheSocketNamingTheField() throws {
