@@ -87,13 +87,19 @@ struct FolderPolicies {
     }
 
     /// Links every spec. A template is named as in reasons (its `@id`, else `policyN`); a link
-    /// id must differ from every other policy's, template's and link's name, so a reason always
-    /// names one policy.
+    /// id must differ from every other policy's, template's and link's name and Cedar id, so a
+    /// reason always names one policy.
     private static func link(_ specs: [TemplateLinkSpec], templates: [Policy], statics: [Policy],
                              path: String) throws(PolicyStoreError) -> [Policy] {
+        // Cedar's own ids (`policyN`) are taken too, as the reference engine refuses a link id
+        // that is one, even where an `@id` names the policy.
         var taken: [ScalarString: String] = [:]
-        for p in statics where taken[ScalarString(name(p))] == nil { taken[ScalarString(name(p))] = "policy \(p.id) at \(p.location)" }
-        for t in templates where taken[ScalarString(name(t))] == nil { taken[ScalarString(name(t))] = "template \(t.id) at \(t.location)" }
+        for p in statics {
+            for n in [name(p), p.id] where taken[ScalarString(n)] == nil { taken[ScalarString(n)] = "policy \(p.id) at \(p.location)" }
+        }
+        for t in templates {
+            for n in [name(t), t.id] where taken[ScalarString(n)] == nil { taken[ScalarString(n)] = "template \(t.id) at \(t.location)" }
+        }
         var out: [Policy] = []
         out.reserveCapacity(specs.count)
         for (i, spec) in specs.enumerated() {

@@ -229,6 +229,8 @@ import Testing
         (#"[{"template_id": "readers", "link_id": "l", "args": {}}]"#, #"links.json: [0].template_id: "readers" is a policy without slots, not a template"#),
         (#"[{"template_id": "team-reads", "link_id": "readers", "args": {"?principal": "Team::\"onc\"", "?resource": "Folder::\"f1\""}}]"#, #"links.json: [0].link_id: "readers" is already the name of policy policy0"#),
         (#"[{"template_id": "team-reads", "link_id": "team-reads", "args": {"?principal": "Team::\"onc\"", "?resource": "Folder::\"f1\""}}]"#, #"links.json: [0].link_id: "team-reads" is already the name of template policy2"#),
+        (#"[{"template_id": "team-reads", "link_id": "policy1", "args": {"?principal": "Team::\"onc\"", "?resource": "Folder::\"f1\""}}]"#, #"links.json: [0].link_id: "policy1" is already the name of policy policy1"#),
+        (#"[{"template_id": "policy2", "link_id": "l", "args": {"?principal": "Team::\"onc\"", "?resource": "Folder::\"f1\""}}]"#, #"links.json: [0].template_id: no template is named "policy2""#),
         (#"[{"template_id": "team-reads", "link_id": "l", "args": {"?principal": "Team::\"onc\"", "?resource": "Folder::\"f1\""}}, {"template_id": "team-reads", "link_id": "l", "args": {"?principal": "Team::\"onc\"", "?resource": "Folder::\"f2\""}}]"#, #"links.json: [1].link_id: "l" is already the name of link [0] of"#),
         (#"[{"template_id": "team-reads", "link_id": "l", "args": {"?principal": "Team::\"onc\""}}]"#, "links.json: [0].args: no value for ?resource: the template has ?principal and ?resource"),
         (#"[{"template_id": "team-reads", "link_id": "l", "arg": {}}]"#, "links.json:[0].arg: unknown key (a link has template_id, link_id and args)"),
