@@ -180,6 +180,8 @@ public final class PolicyStore: Sendable {
     /// Reads the folder once (see `PolicyFolder` for what it may hold; the revision and the
     /// parsed policies describe the same bytes) and builds a snapshot. A guardrail
     /// configuration that does not validate fails the whole load, naming the file and field.
+    /// With a schema, so does any policy, template link or entity that does not validate
+    /// against it (`FolderPolicies`; every error is in the error's `details`).
     ///
     /// `inService` is the guardrail set in service (nil: nothing to compare with). A load
     /// without one of those guardrails is refused unless `guardrails/DISABLED` gives the
