@@ -29,13 +29,12 @@ struct FolderPolicies {
     /// Cedar numbers them), links the templates, and validates everything against `schema`.
     static func build(_ asts: [PolicyAST], links: PolicyStore.File?, linksPath: String,
                       schema: Schema?) throws(PolicyStoreError) -> FolderPolicies {
-        var statics: [Policy] = []
-        var templates: [Policy] = []
+        var all: [Policy] = []
+        all.reserveCapacity(asts.count)
         for (i, a) in asts.enumerated() {
-            let p: Policy
-            do { p = try Policy(id: "policy\(i)", ast: a) } catch { throw PolicyStoreError(error.redactedDescription) }
-            if p.isTemplate { templates.append(p) } else { statics.append(p) }
+            do { all.append(try Policy(id: "policy\(i)", ast: a)) } catch { throw PolicyStoreError(error.redactedDescription) }
         }
+        let statics = all.filter { !$0.isTemplate }, templates = all.filter(\.isTemplate)
         let specs = try links.map { f throws(PolicyStoreError) in try parseLinks(f.contents, path: linksPath) } ?? []
         let linked = try link(specs, templates: templates, statics: statics, path: linksPath)
         var warnings: [String] = []
@@ -46,7 +45,7 @@ struct FolderPolicies {
         if let schema {
             let validator = Validator(schema: schema)
             var errors: [String] = []
-            for p in statics + templates {
+            for p in all {  // in file order, so the first error shown is the first in the folder
                 let (e, w) = validator.validate(p)
                 errors += e.map(\.description)
                 warnings += w.map(\.description)
@@ -67,7 +66,6 @@ struct FolderPolicies {
     private static func label(_ t: Policy) -> String {
         t.annotatedID.map { "\(cedarQuoted($0)) (\(t.id))" } ?? t.id
     }
-
 
     private static func templateName(_ linked: Policy, _ templates: [Policy]) -> String {
         let id = linked.link?.template ?? ""
