@@ -27,9 +27,11 @@ run: build
 
 # Every test: unit, corpus, integration, conformance. Release mode so the corpus runs in seconds;
 # the tests use only public and package API, so no @testable build is needed.
-# Then the example policies' conformance suites, which must exercise every policy and code.
+# Then the example policies: strictly valid against their schema (no warning either), and their
+# conformance suites, which must exercise every policy and code.
 test: build
 	$(SWIFT) test -c $(CONFIG) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(BIN) check --strict --policies policies
 	$(BIN) test --coverage --min-coverage 100 conformance/
 
 clean:

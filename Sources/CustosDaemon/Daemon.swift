@@ -105,6 +105,7 @@ public final class Daemon: Sendable {
             switch r {
             case .success(let s):
                 log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)")
+                for w in s.warnings { log("warning: \(w)") }
                 noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller,
                                         guardrails: s.guardrails.status.description), "the policy load")
                 if let off = s.switchedOff {

@@ -8,12 +8,12 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
             OptionSpec(name: "seed", valueName: "S", help: "Workload seed (default 1)."),
-            OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies)."),
+            OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies); validate: a folder with a schema, to time validate_requests on a decide request."),
             OptionSpec(name: "nodes", valueName: "N", help: "place: candidate nodes per call (default 1000)."),
             OptionSpec(name: "iterations", valueName: "K", help: "place: timed calls (default 500)."),
             OptionSpec(name: "write", valueName: "DIR", help: "Also write the workload (policies.cedar, entities.json, requests.jsonl) to DIR."),
@@ -23,7 +23,7 @@ enum BenchCommand {
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
             OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
-            OptionSpec(name: "request", valueName: "FILE", help: "socket: params to send (default: a data scientist reading a dataset of her study)."),
+            OptionSpec(name: "request", valueName: "FILE", help: "socket, validate --folder: decide params to send or read (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
             OptionSpec(name: "corpus", valueName: "DIR", help: "validate: the extracted upstream corpus-tests folder, instead of the workload."),
             OptionSpec(name: "connections", valueName: "N", help: "trickle: connections to hold, each sending a byte per interval of a line that never ends (default 1100)."),
