@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= release
 BIN := .build/$(CONFIG)/custos
-APT_PACKAGES := libjansson-dev libssl-dev pkg-config
+APT_PACKAGES := libjansson-dev libssl-dev pkg-config libmicrohttpd-dev curl nginx prometheus
 
 .PHONY: deps build run test clean
 

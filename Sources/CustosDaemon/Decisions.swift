@@ -157,22 +157,24 @@ public struct DecisionRecorder: Sendable {
 extension DaemonServices {
     /// Hands records to the recorder; a failure becomes the not-ready error (fail closed).
     func keep(_ records: [DecisionRecord]) throws(RPCError) {
-        guard let recorder else { return }
+        guard let recorder else { return metrics.count(records) }
         do { try recorder.record(records) } catch {
             throw Self.unkept(error)
         }
+        metrics.count(records)
     }
 
     /// Queues records whose answer is about to be written; `ticket` tells the transport what to
     /// commit before sending it. Falls back to `keep` for recorders that cannot split.
     func keep(_ records: [DecisionRecord], ticket: inout CommitTicket) throws(RPCError) {
-        guard let recorder else { return }
+        guard let recorder else { return metrics.count(records) }
         guard let enqueue = recorder.enqueue else { return try keep(records) }
         do {
             if let t = try enqueue(records) { ticket.require(t) }
         } catch {
             throw Self.unkept(error)
         }
+        metrics.count(records)
     }
 
     /// The dispatcher's barrier: waits until queued records up to `index` are kept.
