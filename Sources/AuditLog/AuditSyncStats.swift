@@ -5,7 +5,7 @@ import Metrics
 public final class AuditSyncStats: Sendable {
     public let duration = HistogramFamily(name: "custos_audit_sync_duration_seconds",
                                           help: "Time of one fdatasync of the audit log's segment, covering one batch of entries.",
-                                          bounds: latencyBucketsNanos, scale: 1e-9)
+                                          bounds: latencyBucketsNanos, perUnit: 1e9)
     public let batchEntries = HistogramFamily(name: "custos_audit_sync_batch_entries",
                                               help: "Entries made durable by one audit log sync.",
                                               bounds: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])

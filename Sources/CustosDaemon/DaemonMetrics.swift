@@ -76,7 +76,7 @@ public final class DaemonMetrics: Sendable {
         let latency = HistogramFamily(name: "custos_request_duration_seconds",
                                       help: "Time a method's handler took (the decision; without the wait for the audit log's sync), by method.",
                                       labelNames: ["method"], series: methodNames.map { [$0] },
-                                      bounds: latencyBucketsNanos, scale: 1e-9)
+                                      bounds: latencyBucketsNanos, perUnit: 1e9)
         let decisionOf = methodNames.map { Self.decisionIndex($0) ?? -1 }
         addSource { [latency.family] }
         return { [self] method, nanos, failed in

@@ -440,7 +440,7 @@ public final class Gateway: Sendable {
     }
 
     /// Compact JSON with every non-ASCII character escaped, for a header value.
-    static func asciiJSON(_ v: JSON) -> String {
+    public static func asciiJSON(_ v: JSON) -> String {
         var w = JSONWriter(capacity: 128)
         w.value(v)
         var out = ""

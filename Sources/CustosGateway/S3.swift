@@ -1,9 +1,9 @@
 /// S3 REST calls as an authorizer sees them: which IAM action a method, path and query mean.
 /// Path-style addressing only (`/bucket/key`); the action names are AWS's (and MinIO's).
-enum S3Request {
+public enum S3Request {
     /// Splits `/bucket/key/with/slashes` into bucket and key ("" for a bucket-level call);
     /// nil for the service root (`/`, ListAllMyBuckets), which names no bucket.
-    static func split(path: String) -> (bucket: String, key: String)? {
+    public static func split(path: String) -> (bucket: String, key: String)? {
         var p = Substring(path)
         while p.hasPrefix("/") { p = p.dropFirst() }
         guard !p.isEmpty else { return nil }
@@ -15,7 +15,7 @@ enum S3Request {
 
     /// The IAM action of a REST call; nil when the call is not one the front door knows (it is
     /// then refused, never guessed). `copySource`: the request carries `x-amz-copy-source`.
-    static func action(method: String, key: String, arguments: [(String, String?)], copySource: Bool) -> String? {
+    public static func action(method: String, key: String, arguments: [(String, String?)], copySource: Bool) -> String? {
         func has(_ name: String) -> Bool { arguments.contains { $0.0 == name } }
         if key.isEmpty {
             switch method {

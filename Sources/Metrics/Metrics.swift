@@ -72,7 +72,8 @@ public final class CounterFamily: Sendable {
 }
 
 /// Histograms with fixed buckets and a fixed set of label values. Observations are raw
-/// integers (nanoseconds, entries); `scale` turns them into the exposed unit (seconds: 1e-9).
+/// integers (nanoseconds, entries); `perUnit` raw units make one exposed unit (1e9 nanoseconds
+/// a second), divided at exposition so `10_000` ns shows as exactly `1e-05`.
 public final class HistogramFamily: Sendable {
     public let name: String
     public let help: String
@@ -80,13 +81,13 @@ public final class HistogramFamily: Sendable {
     public let series: [[String]]
     /// Upper bounds, in raw units, ascending; +Inf is implied.
     public let bounds: [UInt64]
-    public let scale: Double
+    public let perUnit: Double
     /// Per series: one slot per bound, one for +Inf, then the sum and the count.
     private let slots: AtomicSlots
     private let stride: Int
 
     public init(name: String, help: String, labelNames: [String] = [], series: [[String]] = [[]],
-                bounds: [UInt64], scale: Double = 1) {
+                bounds: [UInt64], perUnit: Double = 1) {
         precondition(series.allSatisfy { $0.count == labelNames.count }, "every series of \(name) needs a value per label")
         precondition(zip(bounds, bounds.dropFirst()).allSatisfy { $0 < $1 }, "bounds of \(name) must ascend")
         self.name = name
@@ -94,7 +95,7 @@ public final class HistogramFamily: Sendable {
         self.labelNames = labelNames
         self.series = series
         self.bounds = bounds
-        self.scale = scale
+        self.perUnit = perUnit
         stride = bounds.count + 3
         slots = AtomicSlots(count: stride * series.count)
     }
@@ -125,12 +126,12 @@ public final class HistogramFamily: Sendable {
             var buckets: [HistogramBucket] = []
             for b in 0...bounds.count {
                 cumulative &+= slots.load(base + b)
-                buckets.append(HistogramBucket(upperBound: b < bounds.count ? Double(bounds[b]) * scale : .infinity,
+                buckets.append(HistogramBucket(upperBound: b < bounds.count ? Double(bounds[b]) / perUnit : .infinity,
                                                count: cumulative))
             }
             out.histograms.append(HistogramSample(
                 labels: Array(zip(labelNames, series[i])).map { MetricLabel(name: $0.0, value: $0.1) },
-                buckets: buckets, sum: Double(slots.load(base + bounds.count + 1)) * scale,
+                buckets: buckets, sum: Double(slots.load(base + bounds.count + 1)) / perUnit,
                 count: slots.load(base + bounds.count + 2)))
         }
         return out
