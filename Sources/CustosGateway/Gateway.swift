@@ -29,7 +29,7 @@ public final class Gateway: Sendable {
     /// started are stopped again.
     public func start() throws(SocketError) {
         var started: [HTTPListener] = []
-        for (i, l) in config.listeners.enumerated() {
+        for l in config.listeners {
             do throws(SocketError) {
                 let socket: BoundSocket
                 let name: String
@@ -49,7 +49,6 @@ public final class Gateway: Sendable {
                     throw error
                 }
                 started.append(listener)
-                _ = i
             } catch {
                 for s in started { s.stop(drain: .zero) }
                 throw error
@@ -162,16 +161,52 @@ public final class Gateway: Sendable {
         var message: String
     }
 
-    func decide(_ q: Question, _ caller: inout HTTPCaller) -> Result<JSONObject, RPCError> {
+    /// The `decide` answer as the daemon wrote it (its audit entry already durable).
+    func decideBytes(_ q: Question, _ caller: inout HTTPCaller) -> Result<[UInt8], RPCError> {
         var context = caller.context
         context.onBehalfOf = q.onBehalfOf
+        var w = JSONWriter(capacity: 512)
         do {
-            let answer = try dispatcher.call("decide", params: Params(.object(q.params)), context: context, cache: &caller.cache)
-            guard case .object(let o) = answer else { return .failure(.internalError("decide answered \(answer.kindName)")) }
-            return .success(o)
+            try dispatcher.write("decide", params: Params(.object(q.params)), context: context, cache: &caller.cache, into: &w)
+            return .success(w.bytes)
         } catch {
             return .failure(error)
         }
+    }
+
+    func decide(_ q: Question, _ caller: inout HTTPCaller) -> Result<JSONObject, RPCError> {
+        switch decideBytes(q, &caller) {
+        case .success(let bytes):
+            guard case .object(let o)? = try? JSON.parse(bytes) else { return .failure(.internalError("decide answered something that is not an object")) }
+            return .success(o)
+        case .failure(let e):
+            return .failure(e)
+        }
+    }
+
+    /// Decision and id of a `decide` answer, read off the bytes the daemon writes
+    /// (`{"decision":"allow"|"deny",...,"decision_id":"<uuid>",...}`, `DecideAnswer.write`)
+    /// without building a tree; any other shape is parsed in full.
+    static func verdict(_ bytes: [UInt8]) -> (allow: Bool, id: String?)? {
+        let allow = Array(#"{"decision":"allow","#.utf8), deny = Array(#"{"decision":"deny","#.utf8)
+        let isAllow = bytes.starts(with: allow)
+        if isAllow || bytes.starts(with: deny) {
+            let key = Array(#","decision_id":""#.utf8)
+            var i = 0
+            while i + key.count < bytes.count {
+                if bytes[i] == key[0] && bytes[i..<(i + key.count)].elementsEqual(key) {
+                    let start = i + key.count
+                    if let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")),
+                       !bytes[start..<end].contains(UInt8(ascii: "\\")) {
+                        return (isAllow, String(decoding: bytes[start..<end], as: UTF8.self))
+                    }
+                    break
+                }
+                i += 1
+            }
+        }
+        guard case .object(let o)? = try? JSON.parse(bytes), case .string(let d)? = o["decision"] else { return nil }
+        return (d == "allow", o["decision_id"]?.stringValue)
     }
 
     func opa(_ g: GatewayConfig, _ r: HTTPRequest, _ caller: inout HTTPCaller) -> HTTPResponse {
@@ -199,13 +234,20 @@ public final class Gateway: Sendable {
         } catch {
             return refuse(error.status, error.message, code: error.status == 400 ? "invalid_parameter" : "unmapped")
         }
-        switch decide(question, &caller) {
-        case .success(let answer):
-            let allow = answer["decision"] == .string("allow")
-            let id = answer["decision_id"] ?? .null
-            var headers: [(String, String)] = []
-            if case .string(let s) = id { headers.append(("x-custos-decision-id", s)) }
-            return Self.json(200, ["decision_id": id, "result": result(allow)], headers: headers)
+        switch decideBytes(question, &caller) {
+        case .success(let bytes):
+            guard let (allow, id) = Self.verdict(bytes) else {
+                return Self.json(500, ["result": result(false), "code": .string("custos_error"),
+                                       "error": .string("decide answered without a decision")])
+            }
+            // Written directly: this is every storage request's answer.
+            var w = JSONWriter(capacity: 96)
+            w.raw("{\"decision_id\":")
+            if let id { w.string(id) } else { w.null() }
+            w.raw(",\"result\":")
+            if g.resultObject { w.raw(allow ? "{\"allow\":true}" : "{\"allow\":false}") } else { w.raw(allow ? "true" : "false") }
+            w.raw("}\n")
+            return HTTPResponse(status: 200, headers: id.map { [("x-custos-decision-id", $0)] } ?? [], body: w.bytes)
         case .failure(let e):
             return Self.json(Self.status(of: e), ["result": result(false), "code": .string("custos_error"), "error": Self.errorJSON(e)])
         }
@@ -240,22 +282,47 @@ public final class Gateway: Sendable {
     // MARK: questions
 
     func minioQuestion(_ g: GatewayConfig, _ input: JSONObject) throws(Refusal) -> Question {
-        let known = ["account", "groups", "action", "originalAction", "bucket", "object", "conditions", "owner", "claims", "denyOnly"]
-        if let m = input.members.first(where: { k in !known.contains { $0.utf8.elementsEqual(k.key.utf8) } }) {
-            throw Refusal(status: 400, message: "input.\(m.key): unknown member (MinIO's policy.Args has \(known.joined(separator: ", ")))")
+        // One pass over MinIO's policy.Args, keys compared by bytes (this runs for every request).
+        var account: JSON?, action: JSON?, bucket: JSON?, object: JSON?, conditions: JSON?, claims: JSON?
+        for m in input.members {
+            switch Self.memberIndex(m.key, Self.minioMemberBytes) {
+            case 0?: account = m.value
+            case 1?: action = m.value
+            case 2?: bucket = m.value
+            case 3?: object = m.value
+            case 4?: conditions = m.value
+            case 5?: claims = m.value
+            case _?: break
+            case nil:
+                throw Refusal(status: 400, message: "input.\(m.key): unknown member (MinIO's policy.Args has \(Self.minioMembers.joined(separator: ", ")))")
+            }
         }
-        let account = try identity(input["account"], "input.account")
-        guard case .string(let action)? = input["action"] else { throw Refusal(status: 400, message: "input.action: missing or not a string") }
-        let bucket = try optionalString(input["bucket"], "input.bucket")
-        var key = try optionalString(input["object"], "input.object")
-        let claims = input["claims"]?.objectValue
-        if key.isEmpty, case .object(let conds)? = input["conditions"], case .array(let p)? = conds["prefix"] ?? conds["Prefix"],
+        let who = try identity(account, "input.account")
+        guard case .string(let s3Action)? = action else { throw Refusal(status: 400, message: "input.action: missing or not a string") }
+        let b = try optionalString(bucket, "input.bucket")
+        var key = try optionalString(object, "input.object")
+        if key.isEmpty, case .object(let conds)? = conditions, case .array(let p)? = conds["prefix"] ?? conds["Prefix"],
            case .string(let prefix)? = p.first {
             key = prefix
         }
-        return try question(g, action: action, bucket: bucket, key: key, principal: account,
-                            onBehalfOf: "account:" + account, facts: FactInput(account: account, claims: claims))
+        return try question(g, action: s3Action, bucket: b, key: key, principal: who,
+                            onBehalfOf: "account:" + who, facts: FactInput(account: who, claims: claims?.objectValue))
     }
+
+    /// The position of `key` in `table`, by bytes.
+    @inline(__always) static func memberIndex(_ key: String, _ table: [[UInt8]]) -> Int? {
+        var k = key
+        return k.withUTF8 { kb in
+            guard kb.count > 0 else { return nil }
+            for (i, t) in table.enumerated() where t.count == kb.count {
+                if t.withUnsafeBytes({ memcmp($0.baseAddress!, kb.baseAddress!, kb.count) }) == 0 { return i }
+            }
+            return nil
+        }
+    }
+
+    static let minioMembers = ["account", "action", "bucket", "object", "conditions", "claims", "groups", "originalAction", "owner", "denyOnly"]
+    static let minioMemberBytes = minioMembers.map { Array($0.utf8) }
 
     func rgwQuestion(_ g: GatewayConfig, _ input: JSONObject) throws(Refusal) -> Question {
         let known = ["method", "relative_uri", "decoded_uri", "params", "request_uri_aws4", "object_name", "subuser", "user_info", "bucket_info"]

@@ -13,7 +13,9 @@ public struct HTTPLimits: Sendable, Equatable {
     public var maxConnectionsPerAddress: Int = 256
     /// Memory per connection for the request line, headers and read buffer (libmicrohttpd's
     /// connection memory limit): headers that do not fit are answered 431 (or 414 for a URI).
-    public var maxHeaderBytes: Int = 32 * 1024
+    /// libmicrohttpd clears this memory for every request, so it is not made larger than the
+    /// callers need (nginx's own header buffers are 4 x 8 KiB).
+    public var maxHeaderBytes: Int = 16 * 1024
     /// A request body above this is answered 413 (known length) or cut (chunked).
     public var maxBodyBytes: Int = 1 << 20
     /// A connection idle or stalled this long is closed: slow clients cannot hold a thread.

@@ -238,6 +238,15 @@ public final class Dispatcher: Sendable {
         }
     }
 
+    /// Writes a method's result value into `out` and keeps the promise of its ticket (the audit
+    /// sync) before returning: for a front door that reads the answer itself, without a tree.
+    public func write(_ method: String, params: Params, context: CallContext, cache: inout CallerCache,
+                      into out: inout JSONWriter) throws(RPCError) {
+        var ticket = CommitTicket()
+        try write(method, params: params, context: context, verdicts: &cache.verdicts, into: &out, ticket: &ticket)
+        try commit(ticket)
+    }
+
     /// Per-connection cache of which methods the (fixed) caller may use, so the shared policy
     /// is read once per connection and reload, not once per request.
     struct Verdicts {

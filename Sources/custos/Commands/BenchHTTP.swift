@@ -45,16 +45,27 @@ extension BenchCommand {
             throw UsageError(message: "the two paths do not give the same decision; check the gateway mapping and --input/--request")
         }
         print("load: \(clients) clients x \(requests) requests each, one in flight per connection, \(rounds) alternating rounds")
+        // The daemon's pid from the kernel (SO_PEERCRED of a connection), for its CPU time.
+        let pid = (try? RPCClient(path: socket)).flatMap { c in defer { c.close() }; return PeerCredentials.of(socket: c.fileDescriptor)?.pid }
         var rpc: [BenchResult] = []
         var http: [BenchResult] = []
+        var rpcCPU: [Double] = []
+        var httpCPU: [Double] = []
         for r in 0..<rounds {
             var o = BenchOptions(socketPath: socket, request: line)
             o.clients = clients
             o.requestsPerClient = requests
+            let c0 = HTTPLoad.cpuMicros(pid)
             let a = try Bench.run(o)
-            print("json-rpc \(a)  [\(r + 1)/\(rounds)]")
+            let c1 = HTTPLoad.cpuMicros(pid)
             let b = try HTTPLoad.run(target: target, request: request, clients: clients, requests: requests)
-            print("http     \(b)  [\(r + 1)/\(rounds)]")
+            let c2 = HTTPLoad.cpuMicros(pid)
+            // Warm-up requests (200 per client) count in the CPU time too.
+            let n = Double(clients * (requests + 200))
+            rpcCPU.append((c1 - c0) / n)
+            httpCPU.append((c2 - c1) / n)
+            print("json-rpc \(a), daemon CPU \(String(format: "%.1f", rpcCPU.last!)) us/req  [\(r + 1)/\(rounds)]")
+            print("http     \(b), daemon CPU \(String(format: "%.1f", httpCPU.last!)) us/req  [\(r + 1)/\(rounds)]")
             rpc.append(a)
             http.append(b)
         }
@@ -70,6 +81,9 @@ extension BenchCommand {
         print(String(format: "p50 http/json-rpc: median %.2fx (rounds: %@); throughput http/json-rpc %.0f%%",
                      median(ratios), ratios.map { String(format: "%.2f", $0) }.joined(separator: ", "),
                      100 * median(http.map(\.requestsPerSecond)) / max(median(rpc.map(\.requestsPerSecond)), 0.001)))
+        if pid != nil {
+            print("daemon CPU per request (median): json-rpc \(f(median(rpcCPU))) us, http \(f(median(httpCPU))) us")
+        }
         return rpc.allSatisfy({ $0.errors == 0 }) && http.allSatisfy({ $0.errors == 0 }) ? 0 : 1
     }
 }
@@ -77,6 +91,16 @@ extension BenchCommand {
 /// A keep-alive HTTP/1.1 client for the benchmark only: it sends one fixed request and reads
 /// replies framed by Content-Length (what libmicrohttpd sends for a buffer response).
 enum HTTPLoad {
+    /// utime + stime of a process in microseconds (fields 14 and 15 of /proc/PID/stat); 0 when unknown.
+    static func cpuMicros(_ pid: Int32?) -> Double {
+        guard let pid, let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+        guard fields.count > 12, let u = Double(fields[11]), let s = Double(fields[12]) else { return 0 }
+        return (u + s) * 1_000_000 / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     static func connect(_ target: String) throws -> Int32 {
         if target.hasPrefix("/") {
             var addr = sockaddr_un()
@@ -111,7 +135,8 @@ enum HTTPLoad {
         return try exchange(fd, request, &buffer, &used)
     }
 
-    static func exchange(_ fd: Int32, _ request: [UInt8], _ buffer: inout [UInt8], _ used: inout Int) throws -> (UInt32, [UInt8]) {
+    static func exchange(_ fd: Int32, _ request: [UInt8], _ buffer: inout [UInt8], _ used: inout Int,
+                         keepBody: Bool = true) throws -> (UInt32, [UInt8]) {
         var off = 0
         while off < request.count {
             let n = request.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
@@ -120,15 +145,12 @@ enum HTTPLoad {
         }
         while true {
             if let end = headerEnd(buffer, used) {
-                let head = String(decoding: buffer[0..<end], as: UTF8.self)
-                let status = UInt32(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-                var length = 0
-                for l in head.split(separator: "\r\n") where l.lowercased().hasPrefix("content-length:") {
-                    length = Int(l.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
-                }
+                // Byte scanning, no strings: the client's own cost should not weigh on the figures.
+                let status = used > 12 ? UInt32(buffer[9] &- 48) * 100 + UInt32(buffer[10] &- 48) * 10 + UInt32(buffer[11] &- 48) : 0
+                let length = contentLength(buffer, end)
                 let total = end + 4 + length
                 if used >= total {
-                    let body = Array(buffer[(end + 4)..<total])
+                    let body = keepBody ? Array(buffer[(end + 4)..<total]) : []
                     buffer.withUnsafeMutableBytes { b in _ = memmove(b.baseAddress!, b.baseAddress! + total, used - total) }
                     used -= total
                     return (status, body)
@@ -139,6 +161,27 @@ enum HTTPLoad {
             guard n > 0 else { throw UsageError(message: "the front door closed the connection") }
             used += n
         }
+    }
+
+    /// The value of the Content-Length header (case-insensitive) in `b[0..<end]`, else 0.
+    static func contentLength(_ b: [UInt8], _ end: Int) -> Int {
+        let name = Array("content-length:".utf8)
+        var i = 0
+        while i + name.count < end {
+            if b[i] == 10 {
+                var j = 0
+                while j < name.count && (b[i + 1 + j] | 0x20) == name[j] { j += 1 }
+                if j == name.count {
+                    var k = i + 1 + j
+                    var v = 0
+                    while k < end && b[k] == 32 { k += 1 }
+                    while k < end && b[k] >= 48 && b[k] <= 57 { v = v * 10 + Int(b[k] - 48); k += 1 }
+                    return v
+                }
+            }
+            i += 1
+        }
+        return 0
     }
 
     static func headerEnd(_ b: [UInt8], _ used: Int) -> Int? {
@@ -169,7 +212,7 @@ enum HTTPLoad {
                         var ts = timespec()
                         clock_gettime(CLOCK_MONOTONIC, &ts)
                         let t0 = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-                        let (status, _) = try exchange(fd, request, &buffer, &used)
+                        let (status, _) = try exchange(fd, request, &buffer, &used, keepBody: false)
                         clock_gettime(CLOCK_MONOTONIC, &ts)
                         slot.latencies.append(UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec) - t0)
                         if status != 200 { slot.errors += 1 }
