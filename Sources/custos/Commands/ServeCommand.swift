@@ -29,6 +29,9 @@ enum ServeCommand {
         own uid only: widen it with access.admin_uids/admin_gids (docs/operations.md).
         The audit log lives in STATE/audit (docs/audit.md); when it cannot be written the daemon
         stops answering decisions (fail closed).
+        With an `http` member in the --config file, the daemon also serves the HTTP front door
+        (MinIO, Ceph RGW, Envoy, nginx, /healthz, /readyz, /metrics) on a Unix socket or loopback
+        TCP, translated onto the same methods (docs/gateways.md).
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
         state folder is unusable.
