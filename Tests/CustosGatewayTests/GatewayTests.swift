@@ -346,3 +346,23 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], with
         do { _ = try HTTPConfig.parse(try JSON.parse(text)) } catch let e as GatewayConfigError { #expect(e.key == key, "\(e)") }
     }
 }
+
+@Suite struct GatewaysGuideTests {
+    /// docs/gateways.md's configuration examples are copied by operators as they stand: each
+    /// `http` member there must be one this version reads.
+    @Test func everyConfigurationInTheGuideParses() throws {
+        let guide = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/gateways.md").path
+        let text = try String(contentsOfFile: guide, encoding: .utf8)
+        var checked = 0
+        for block in text.components(separatedBy: "```json\n").dropFirst() {
+            let body = try #require(block.components(separatedBy: "```").first)
+            let json = try JSON.parse(body)
+            guard let http = json.objectValue?["http"] else { continue }
+            let c = try HTTPConfig.parse(http)
+            #expect(!c.listeners.isEmpty)
+            checked += 1
+        }
+        #expect(checked >= 5, "the guide's MinIO, RGW, Envoy and nginx examples and the listener example")
+    }
+}
