@@ -112,13 +112,22 @@ public final class Gateway: Sendable {
             let rest = path.utf8.dropFirst(7)
             let nameEnd = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
             let name = Substring(rest[..<nameEnd])
-            guard let g = config.gateways.first(where: { !$0.kind.isOPA && $0.name.utf8.elementsEqual(name.utf8) }) else {
+            guard let g = config.gateways.first(where: { ($0.kind == .envoy || $0.kind == .nginx) && $0.name.utf8.elementsEqual(name.utf8) }) else {
                 return (.authz, Self.authzRefusal("no gateway named \(name) is configured"))
             }
             return (.authz, authz(g, r, original: String(Substring(rest[nameEnd...])), &caller))
         }
+        if path.hasPrefix("/scheduler/") {
+            let parts = path.split(separator: "/")
+            guard parts.count == 3, parts[2] == "filter",
+                  let g = config.gateways.first(where: { $0.kind == .kubernetes && $0.name.utf8.elementsEqual(parts[1].utf8) }) else {
+                return (.scheduler, Self.extenderError("no scheduler extender gateway serves \(path) (POST /scheduler/<gateway>/filter)", nodes: []))
+            }
+            guard r.method == "POST" else { return (.scheduler, Self.methodNotAllowed("POST")) }
+            return (.scheduler, extenderFilter(g, r, &caller))
+        }
         return (.other, Self.json(404, ["code": .string("not_found"),
-                                        "message": .string("no endpoint \(path); endpoints: /v1/data/<path>, /authz/<gateway>, /healthz, /readyz, /metrics")]))
+                                        "message": .string("no endpoint \(path); endpoints: /v1/data/<path>, /authz/<gateway>, /scheduler/<gateway>/filter, /healthz, /readyz, /metrics")]))
     }
 
     // MARK: probes and metrics
@@ -525,8 +534,8 @@ public final class Gateway: Sendable {
 /// Requests by endpoint and status class, counted with one atomic add each.
 final class GatewayStats: Sendable {
     enum Endpoint: Int, CaseIterable {
-        case opa, authz, healthz, readyz, metrics, other
-        var label: String { ["opa", "authz", "healthz", "readyz", "metrics", "other"][rawValue] }
+        case opa, authz, scheduler, healthz, readyz, metrics, other
+        var label: String { ["opa", "authz", "scheduler", "healthz", "readyz", "metrics", "other"][rawValue] }
     }
     static let classes = ["2xx", "3xx", "4xx", "5xx"]
     let requests: CounterFamily

@@ -31,6 +31,9 @@ public enum GatewayKind: String, Sendable, CaseIterable {
     case envoy
     /// nginx `auth_request`: a subrequest naming the original URI and method in headers.
     case nginx
+    /// The Kubernetes scheduler extender's filter verb: `ExtenderArgs` in, `ExtenderFilterResult`
+    /// out, onto `place`.
+    case kubernetes
 
     var isOPA: Bool { self == .minio || self == .rgw }
 }
@@ -80,6 +83,20 @@ public struct GatewayConfig: Sendable {
     public var principalHeader: String?
     public var purpose: [FactSource] = []
     public var region: [FactSource] = []
+    /// kubernetes: the pod annotations naming the job's principal (a Cedar reference such as
+    /// `User::"carol"`), study, purpose, datasets (comma-separated ids) and GxP flag (`"true"`).
+    public var podAnnotations = PodAnnotations()
+    /// kubernetes: the node label giving the region of nodes sent as objects (`Nodes`); nodes
+    /// sent by name (`NodeNames`, `nodeCacheCapable: true`) take theirs from the inventory.
+    public var regionLabel: String?
+
+    public struct PodAnnotations: Sendable, Equatable {
+        public var principal = "custos.io/principal"
+        public var study = "custos.io/study"
+        public var purpose = "custos.io/purpose"
+        public var datasets = "custos.io/datasets"
+        public var gxp = "custos.io/gxp"
+    }
 }
 
 /// A configuration that cannot be used: the key (`http.gateways.minio.actions`) and what to change.
@@ -175,8 +192,10 @@ extension HTTPConfig {
         case .minio: known += ["path", "result"]
         case .rgw: known += ["path"]
         case .envoy, .nginx: known += ["s3", "principal_header"]
+        case .kubernetes: known = ["kind", "annotations", "region_label"]
         }
         try onlyKeys(o, key, known)
+        if kind == .kubernetes { return try kubernetes(name, o, key) }
         guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "/") }) else {
             throw GatewayConfigError(key: key, "a gateway name is printable ASCII without spaces or slashes")
         }
@@ -253,6 +272,29 @@ extension HTTPConfig {
         }
         if let p = o["purpose"] { g.purpose = try sources(p, "\(key).purpose", kind: kind) }
         if let r = o["region"] { g.region = try sources(r, "\(key).region", kind: kind) }
+        return g
+    }
+
+    static func kubernetes(_ name: String, _ o: JSONObject, _ key: String) throws(GatewayConfigError) -> GatewayConfig {
+        var g = GatewayConfig(name: name, kind: .kubernetes, dataPath: name)
+        if let a = o["annotations"] {
+            let ao = try object(a, "\(key).annotations")
+            try onlyKeys(ao, "\(key).annotations", ["principal", "study", "purpose", "datasets", "gxp"])
+            func text(_ k: String) throws(GatewayConfigError) -> String? {
+                guard let v = ao[k] else { return nil }
+                guard case .string(let s) = v, !s.isEmpty else { throw GatewayConfigError(key: "\(key).annotations.\(k)", "expected an annotation key") }
+                return s
+            }
+            if let v = try text("principal") { g.podAnnotations.principal = v }
+            if let v = try text("study") { g.podAnnotations.study = v }
+            if let v = try text("purpose") { g.podAnnotations.purpose = v }
+            if let v = try text("datasets") { g.podAnnotations.datasets = v }
+            if let v = try text("gxp") { g.podAnnotations.gxp = v }
+        }
+        if let r = o["region_label"] {
+            guard case .string(let s) = r, !s.isEmpty else { throw GatewayConfigError(key: "\(key).region_label", "expected a node label key") }
+            g.regionLabel = s
+        }
         return g
     }
 

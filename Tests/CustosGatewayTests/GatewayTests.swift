@@ -31,6 +31,7 @@ let gatewayConfigText = #"""
             "actions": {"s3:GetObject": "read", "s3:GetObjectVersion": "read"},
             "resources": [{"bucket": "onc301", "prefix": "de/clinical/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}],
             "purpose": [{"header": "x-custos-purpose"}], "region": [{"value": "eu-central-1"}]},
+  "k8s": {"kind": "kubernetes", "region_label": "node-restriction.kubernetes.io/region"},
   "files": {"kind": "nginx", "principal_header": "x-forwarded-user",
             "actions": {"GET": "read", "HEAD": "read"},
             "resources": [{"path_prefix": "/files/onc301-de/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}],
@@ -64,6 +65,18 @@ final class FakeDaemon: Sendable {
                 "errors": .array([]),
                 "decision_id": .string("019ab5c0-4f1e-7a3b-8c2d-1e5f7a9b0c3d"),
                 "policy_revision": .string("sha256:00"),
+            ]))
+        }
+        // The first node is allowed, every other one rejected.
+        table.register("place") { params, caller throws(RPCError) in
+            if let e = state.failure.withLock({ $0 }) { throw e }
+            state.asked.withLock { $0.append((params.json ?? .null, caller)) }
+            let names = (params.json?.objectValue?["nodes"]?.arrayValue ?? []).compactMap { $0.stringValue ?? $0.objectValue?["name"]?.stringValue }
+            let denial = JSON.object(JSONObject(["guardrail": .string("residency"), "code": .string("residency.cross_border"), "message": .string("EU data outside the EEA")]))
+            return .object(JSONObject([
+                "allowed": .array(names.prefix(1).map { .string($0) }),
+                "rejected": .object(JSONObject(names.dropFirst().map { JSONObject.Member(key: $0, value: .array([denial])) })),
+                "decision_id": .string("019ab5c0-4f1e-7a3b-8c2d-1e5f7a9b0c3e"),
             ]))
         }
         table.register("health") { _, _ throws(RPCError) in
@@ -320,7 +333,7 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], with
 @Suite struct HTTPConfigTests {
     @Test func theTestMappingParses() throws {
         let c = try HTTPConfig.parse(try JSON.parse(gatewayConfigText))
-        #expect(c.gateways.count == 5)
+        #expect(c.gateways.count == 6)
         #expect(c.limits == HTTPLimits())
     }
 
@@ -364,5 +377,65 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], with
             checked += 1
         }
         #expect(checked >= 5, "the guide's MinIO, RGW, Envoy and nginx examples and the listener example")
+    }
+}
+
+@Suite struct SchedulerExtenderTests {
+    @Test func nodeNamesBecomeAPlaceByNameAndTheAnswerKeepsTheGoFieldNames() throws {
+        let (g, fake) = try makeGateway()
+        let r = send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: try fixture("k8s-filter-names.json")))
+        #expect(r.status == 200)
+        let b = try body(r)
+        #expect(b["NodeNames"] == .array([.string("fra-h100-01")]))
+        #expect(b["Nodes"] == .null)
+        #expect(b["FailedAndUnresolvableNodes"] == .object(JSONObject(["ore-7": .string("residency.cross_border: EU data outside the EEA")])))
+        #expect(b["Error"] == .string(""))
+        #expect(r.header("x-custos-decision-id") == "019ab5c0-4f1e-7a3b-8c2d-1e5f7a9b0c3e")
+        let job = try #require(fake.lastParams?["job"]?.objectValue)
+        #expect(job["id"] == .string("onc301/seg-42-0"))
+        #expect(job["principal"] == .string(#"User::"carol""#))
+        #expect(job["datasets"] == .array([.string("onc301-de-clinical"), .string("onc301-fr-genomic")]))
+        #expect(job["gxp"] == .bool(true))
+        #expect(job["image"] == .string("registry.helix.example/onc/tumour-seg:2.4.1@sha256:3f1e"))
+        #expect(fake.lastParams?["nodes"] == .array([.string("fra-h100-01"), .string("ore-7")]))
+        #expect(fake.lastCaller?.onBehalfOf == "pod onc301/seg-42-0")
+    }
+
+    @Test func nodeObjectsTakeTheirRegionFromTheConfiguredLabelAndComeBackFiltered() throws {
+        let (g, fake) = try makeGateway()
+        let r = send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: try fixture("k8s-filter-nodes.json")))
+        let b = try body(r)
+        #expect(b["NodeNames"] == .null)
+        let kept = b["Nodes"]?.objectValue?["items"]?.arrayValue ?? []
+        #expect(kept.count == 1)
+        #expect(kept.first?.objectValue?["metadata"]?.objectValue?["name"] == .string("fra-h100-01"))
+        let first = try #require(fake.lastParams?["nodes"]?.arrayValue?.first?.objectValue)
+        #expect(first["region"] == .string("eu-central-1"))
+    }
+
+    /// Filter errors are fatal to the scheduling attempt unless the extender is `ignorable`:
+    /// every node failed and `Error` set, so no reading of the answer places the pod.
+    @Test(arguments: [RPCError.notReady("policies not loaded yet"), .forbidden(method: "place", uid: 1, gid: 1), .internalError("bug")])
+    func noDecisionIsAnErrorForEveryNode(error: RPCError) throws {
+        let (g, fake) = try makeGateway()
+        fake.fail(with: error)
+        let b = try body(send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: try fixture("k8s-filter-names.json"))))
+        #expect(b["Error"]?.stringValue?.hasPrefix("custos: ") == true)
+        #expect(b["NodeNames"] == .null)
+        #expect(b["FailedAndUnresolvableNodes"]?.objectValue?.keys == ["fra-h100-01", "ore-7"])
+    }
+
+    @Test(arguments: [
+        (#"{"Pod": {"metadata": {"name": "p"}}, "NodeNames": ["a"], "nodeNames": ["b"]}"#, "nodeNames: unknown member"),
+        (#"{"Pod": {"metadata": {"name": "p"}}, "NodeNames": ["a"]}"#, "custos.io/principal"),
+        (#"{"Pod": {"metadata": {"name": "p"}}, "Nodes": null, "NodeNames": null}"#, "neither NodeNames nor Nodes"),
+        ("[", "not JSON"),
+    ] as [(String, String)])
+    func badExtenderArgsAreAnErrorNeverAPlacement(text: String, message: String) throws {
+        let (g, fake) = try makeGateway()
+        let b = try body(send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: Array(text.utf8))))
+        #expect(b["Error"]?.stringValue?.contains(message) == true, "\(b)")
+        #expect(b["NodeNames"] == .null)
+        #expect(fake.count == 0)
     }
 }

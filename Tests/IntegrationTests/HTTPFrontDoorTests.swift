@@ -76,6 +76,7 @@ final class FrontDoor {
                 "actions": {"s3:GetObject": "read", "s3:GetObjectVersion": "read"},
                 "resources": [{"bucket": "onc301", "prefix": "de/clinical/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}],
                 "purpose": [{"header": "x-custos-purpose"}], "region": [{"value": "eu-central-1"}]},
+      "k8s": {"kind": "kubernetes", "region_label": "node-restriction.kubernetes.io/region"},
       "files": {"kind": "nginx", "principal_header": "x-forwarded-user", "actions": {"GET": "read", "HEAD": "read"},
                 "resources": [{"path_prefix": "/files/onc301-de/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}},
                               {"path_prefix": "/files/card201/", "resource": {"type": "Dataset", "id": "card201-us-ehr"}}],
@@ -190,6 +191,21 @@ final class FrontDoor {
         #expect(why.body.contains("purpose.missing"))
     }
 
+    @Test func theSchedulerExtenderFilterIsDecidedByPlace() throws {
+        let d = try FrontDoor()
+        let r = try curl(["--unix-socket", d.http, "-X", "POST", "-H", "Content-Type: application/json",
+                          "--data-binary", "@" + gatewayFixtures + "/k8s-filter-nodes.json", "http://x/scheduler/k8s/filter"])
+        #expect(r.status == 200)
+        let b = try #require(r.json)
+        #expect(b["Error"] == .string(""))
+        #expect(b["NodeNames"] == .null)
+        #expect(b["Nodes"]?.objectValue?["items"]?.arrayValue?.compactMap { $0.objectValue?["metadata"]?.objectValue?["name"]?.stringValue } == ["fra-h100-01"])
+        #expect(b["FailedAndUnresolvableNodes"]?.objectValue?["ore-7"]?.stringValue?.hasPrefix("residency.cross_border: ") == true)
+        let entry = try d.auditEntry(try #require(r.header("x-custos-decision-id")))
+        #expect(entry["method"] == .string("place"))
+        #expect(entry["on_behalf_of"] == .string("pod onc301/seg-42-0"))
+    }
+
     @Test func tcpCallersHaveTheConfiguredIdentityAndItsAccessRules() throws {
         let d = try FrontDoor()
         let ports = try d.tcpPorts()
@@ -262,6 +278,10 @@ final class FrontDoor {
         let envoy = try curl(["--unix-socket", d.http, "-H", "x-forwarded-user: alice", "-H", "x-custos-purpose: primary_research",
                               "http://x/authz/envoy/onc301/de/clinical/visits.parquet"])
         #expect(envoy.status == 403)
+        let extender = try curl(["--unix-socket", d.http, "-X", "POST", "--data-binary", "@" + gatewayFixtures + "/k8s-filter-names.json",
+                                 "http://x/scheduler/k8s/filter"])
+        #expect(extender.json?["Error"]?.stringValue?.hasPrefix("custos: ") == true)
+        #expect(extender.json?["FailedAndUnresolvableNodes"]?.objectValue?.keys == ["fra-h100-01", "ore-7"])
     }
 
     @Test func nginxAuthRequestServesAllowedFilesAndRefusesTheRestEvenWithTheDaemonDown() throws {
