@@ -192,6 +192,7 @@ extension DaemonServices {
             }
         }
         Self.identify(&records)
+        metrics.count(records)
     }
 
     /// Queues records whose answer is about to be written; `ticket` tells the transport what to
@@ -204,6 +205,7 @@ extension DaemonServices {
             throw Self.unkept(error)
         }
         Self.identify(&records)
+        metrics.count(records)
     }
 
     private static func identify(_ records: inout [DecisionRecord]) {
