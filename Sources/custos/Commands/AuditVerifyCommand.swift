@@ -53,6 +53,7 @@ enum AuditVerifyCommand {
         case .badSignature: 7
         case .inconsistentCheckpoints: 8
         case .uncovered: 9
+        case .forked: 10
         }
     }
 
@@ -66,6 +67,7 @@ enum AuditVerifyCommand {
         case .badSignature: "bad-signature"
         case .inconsistentCheckpoints: "inconsistent-checkpoints"
         case .uncovered: "uncovered"
+        case .forked: "forked"
         }
     }
 
