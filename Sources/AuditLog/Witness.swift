@@ -91,3 +91,10 @@ public enum AuditWitness {
         return report
     }
 }
+
+extension AuditVerifyFailure {
+    /// For checks made beside the verifier's own (the witness, in the command line tool).
+    public init(kind: AuditFailureKind, message: String) {
+        self.init(kind: kind, entryIndex: nil, checkpointIndex: nil, message: message)
+    }
+}

@@ -35,7 +35,8 @@ public struct FleetOptions: Sendable {
 
 /// A signed checkpoint as the witness table holds it.
 public struct WitnessedCheckpoint: Sendable, Hashable {
-    /// The log's name (the checkpoint's origin and its key's name).
+    /// The log: its verifier key line (`name+keyid+key`), so two logs of one name (two daemons
+    /// on one host keep the default `custos/<hostname>`) never mix.
     public var log: String
     public var size: UInt64
     /// base64 of the root, as the checkpoint body writes it.
@@ -199,64 +200,71 @@ public final class FleetStateStore: StateStore, @unchecked Sendable {
         if let why = snapshot.unavailable { throw .unavailable("the change is refused: \(why)") }
         let timeout = options.queryTimeoutMs
         return try writer.withLock { w throws(ConsentStoreError) -> ConsentSnapshot in
-            do throws(PGError) {
-                if w == nil || !w!.isOpen {
-                    w = try PGConnection(conninfo: options.conninfo)
+            // A connection the server dropped (a restart) looks open until it is used: one retry
+            // on a fresh connection, as long as nothing was audited yet.
+            for attempt in 0..<2 {
+                do throws(PGError) {
+                    if w == nil || !w!.isOpen { w = try PGConnection(conninfo: options.conninfo) }
+                } catch {
+                    noteError(error.message)
+                    throw .unavailable("the change is refused: \(error.message)")
                 }
-            } catch {
-                throw .unavailable("the change is refused: \(error.message)")
-            }
-            let c = w!
-            var audited: StateAuditReference? = nil
-            var auditAttempted = false
-            do {
-                try c.query("BEGIN", timeoutMs: timeout)
-                try c.query("SELECT pg_advisory_xact_lock($1)", [String(FleetSchema.writeLock)], timeoutMs: timeout)
-                try catchUp(c)
-                let (seq, snap) = local.withLock { ($0.seq, $0.snapshot) }
-                let op: JournalChange.Op
-                do throws(ConsentStoreError) { op = try make(snap) } catch {
-                    _ = try? c.query("ROLLBACK", timeoutMs: timeout)
-                    throw error
-                }
-                let change = JournalChange(seq: seq + 1, at: now, actor: actor, op: op)
-                auditAttempted = true
-                do throws(ConsentStoreError) { audited = try audit(change) } catch {
-                    _ = try? c.query("ROLLBACK", timeoutMs: timeout)
-                    throw error
-                }
-                var line = JSONWriter()
-                line.value(change.json)
-                try c.query("""
-                    INSERT INTO custos_state_changes (seq, at_ms, op, actor, change, daemon, audit_decision_id, audit_seq)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                    """, [String(change.seq), String(change.at.millisecondsSinceEpoch), op.name, actor, line.text,
-                          options.daemon, audited?.decisionID, audited.map { String($0.seq) }], timeoutMs: timeout)
-                try c.query("SELECT pg_notify($1, $2)", [FleetSchema.channel, String(change.seq)], timeoutMs: timeout)
-                try c.query("COMMIT", timeoutMs: timeout)
-                let after = local.withLock { l -> ConsentSnapshot in
-                    if l.seq + 1 == change.seq {
-                        l.snapshot.apply(change)
-                        l.history.append(change)
-                        l.seq = change.seq
-                        published.replace(l.snapshot)
+                let c = w!
+                var audited: StateAuditReference? = nil
+                var auditAttempted = false
+                do {
+                    try c.query("BEGIN", timeoutMs: timeout)
+                    try c.query("SELECT pg_advisory_xact_lock($1)", [String(FleetSchema.writeLock)], timeoutMs: timeout)
+                    try catchUp(c)
+                    let (seq, snap) = local.withLock { ($0.seq, $0.snapshot) }
+                    let op: JournalChange.Op
+                    do throws(ConsentStoreError) { op = try make(snap) } catch {
+                        _ = try? c.query("ROLLBACK", timeoutMs: timeout)
+                        throw error
                     }
-                    return l.snapshot
+                    let change = JournalChange(seq: seq + 1, at: now, actor: actor, op: op)
+                    auditAttempted = true
+                    do throws(ConsentStoreError) { audited = try audit(change) } catch {
+                        _ = try? c.query("ROLLBACK", timeoutMs: timeout)
+                        throw error
+                    }
+                    var line = JSONWriter()
+                    line.value(change.json)
+                    try c.query("""
+                        INSERT INTO custos_state_changes (seq, at_ms, op, actor, change, daemon, audit_decision_id, audit_seq)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                        """, [String(change.seq), String(change.at.millisecondsSinceEpoch), op.name, actor, line.text,
+                              options.daemon, audited?.decisionID, audited.map { String($0.seq) }], timeoutMs: timeout)
+                    try c.query("SELECT pg_notify($1, $2)", [FleetSchema.channel, String(change.seq)], timeoutMs: timeout)
+                    try c.query("COMMIT", timeoutMs: timeout)
+                    return local.withLock { l -> ConsentSnapshot in
+                        if l.seq + 1 == change.seq {
+                            l.snapshot.apply(change)
+                            l.history.append(change)
+                            l.seq = change.seq
+                            published.replace(l.snapshot)
+                        }
+                        return l.snapshot
+                    }
+                } catch let e as PGError {
+                    if !e.connectionLost { _ = try? c.query("ROLLBACK", timeoutMs: timeout) }
+                    if e.connectionLost && !auditAttempted && attempt == 0 {
+                        w = nil
+                        continue
+                    }
+                    noteError(e.message)
+                    var m = "the shared state store did not take the change: \(e.message)"
+                    if let a = audited {
+                        m += "; the audit entry \(a.decisionID) (seq \(a.seq)) records a change that is then not committed, unless consent.get shows it"
+                    }
+                    throw .unavailable(m)
+                } catch let e as ConsentStoreError {
+                    throw e
+                } catch {
+                    throw .unavailable("\(error)")
                 }
-                return after
-            } catch let e as PGError {
-                if !e.connectionLost { _ = try? c.query("ROLLBACK", timeoutMs: timeout) }
-                noteError(e.message)
-                var m = "the shared state store did not take the change: \(e.message)"
-                if auditAttempted, let a = audited {
-                    m += "; the audit entry \(a.decisionID) (seq \(a.seq)) records a change that is not committed, unless consent.get shows it"
-                }
-                throw .unavailable(m)
-            } catch let e as ConsentStoreError {
-                throw e
-            } catch {
-                throw .unavailable("\(error)")
             }
+            throw .unavailable("the shared state store did not take the change")
         }
     }
 

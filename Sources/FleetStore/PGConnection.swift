@@ -157,11 +157,21 @@ final class PGConnection {
         return out
     }
 
+    /// libpq's message on one line: it breaks long ones with a newline and a tab.
     static func trimmed(_ p: UnsafePointer<CChar>?) -> String {
         guard let p else { return "" }
-        var s = String(cString: p)
-        while s.last == "\n" || s.last == " " { s.removeLast() }
-        return s
+        var out = ""
+        var blank = false
+        for u in String(cString: p).unicodeScalars {
+            if u == "\n" || u == "\t" || u == " " {
+                blank = true
+                continue
+            }
+            if blank && !out.isEmpty { out += " " }
+            blank = false
+            out.unicodeScalars.append(u)
+        }
+        return out
     }
 
     static func monotonicMs() -> Int64 {

@@ -7,13 +7,15 @@ enum AuditVerifyCommand {
     static let spec = CommandSpec(
         name: "audit",
         summary: "Verify a state folder's audit log offline: entries, Merkle roots, checkpoint signatures and consistency.",
-        usage: "custos audit verify [--state DIR] [--pubkey FILE] [--anchor FILE]...",
+        usage: "custos audit verify [--state DIR] [--pubkey FILE] [--anchor FILE]... [--witness URI|FILE]",
         options: [
             AuditOptions.state,
             OptionSpec(name: "pubkey", valueName: "FILE",
                        help: "The log's verifier key line (from 'custos audit pubkey'), obtained out of band. Without it the key file in the state folder is used, which proves only that the folder is self-consistent."),
             OptionSpec(name: "anchor", valueName: "FILE",
                        help: "A signed checkpoint copied off the machine earlier; the log must still extend it. Repeatable."),
+            OptionSpec(name: "witness", valueName: "URI|FILE",
+                       help: "The checkpoints a shared state store witnessed (docs/fleet.md): its postgres:// URI, or a dump from 'custos audit witness'. The log must extend every one signed by its key."),
         ],
         details: """
         Recomputes the RFC 9162 Merkle tree from every entry, checks that each entry sits at its
@@ -35,13 +37,16 @@ enum AuditVerifyCommand {
           9  uncovered: entries no checkpoint covers beyond what a crash leaves (checkpoints.log
              missing or empty while entries exist, or more than one batch of 1024 entries after
              the newest checkpoint): checkpoints were removed
+         10  forked: with --witness, two checkpoints of one size with different roots, both
+             signed by the key (in the witness, or a witnessed one against the log): rewritten
 
         The daemon signs a checkpoint after every batch it writes, so after a crash at most one
         batch (1024 entries, in the last segment) can follow the newest checkpoint: those are
         reported with a warning (never acknowledged; the daemon cuts them on its next start).
         A torn final record is reported and not an error. Entries that 'custos audit recover'
         accepted are listed. Deleting the newest entries together with the checkpoints that
-        cover them is only caught with --anchor.
+        cover them is only caught with --anchor or --witness: with --witness a log shorter than
+        a witnessed checkpoint is 'truncated' (rolled back together with its checkpoints).
         """)
 
     static func exitStatus(_ kind: AuditFailureKind) -> Int32 {
@@ -96,7 +101,19 @@ enum AuditVerifyCommand {
             }
         }
 
-        let report = AuditVerifier.verify(stateDirectory: dir, publicKey: key, anchors: anchors)
+        let witness = try args.value("witness").map { try AuditWitnessCommand.witnessed($0, key: key) }
+        var report = AuditVerifier.verify(stateDirectory: dir, publicKey: key, anchors: anchors)
+        var witnessReport: WitnessReport? = nil
+        if report.failure == nil, let witness {
+            let w = AuditWitness.check(logDirectory: dir, publicKey: key, witnessed: witness)
+            witnessReport = w
+            if let f = w.failure {
+                report.failure = f
+            } else if let u = w.unsigned.first {
+                // Whoever may write the table could add it; the log's key did not sign it.
+                report.failure = AuditVerifyFailure(kind: .badSignature, message: "witness: \(u)")
+            }
+        }
         let out = StdoutBuffer()
         defer { out.flush() }
         if let failure = report.failure {
@@ -119,6 +136,9 @@ enum AuditVerifyCommand {
             out.write("note: the last segment ends with a torn record of \(report.tornTailBytes) bytes (never acknowledged; the daemon cuts it on its next start)\n")
         }
         if !anchors.isEmpty { out.write("anchors: \(anchors.count) checked, the log extends each\n") }
+        if let w = witnessReport {
+            out.write("witness: \(w.checked) checkpoints of this log checked, the log extends each\(w.newest.map { " (newest size \($0.size))" } ?? "")\n")
+        }
         return 0
     }
 }

@@ -163,7 +163,8 @@ enum ServeCommand {
                 throw UsageError(message: "audit log: \(error.description)")
             }
         }
-        let name = key?.name ?? "host:" + ProcessInfo.processInfo.hostName
+        // The log's name and key id: unique even when two daemons of one host share the name.
+        let name = key.map { $0.text.split(separator: "+").prefix(2).joined(separator: "+") } ?? "host:" + ProcessInfo.processInfo.hostName
         let store: FleetStateStore
         do {
             store = try FleetStateStore(FleetOptions(conninfo: uri, maxStalenessMs: config.maxStalenessMs,
@@ -173,7 +174,7 @@ enum ServeCommand {
         }
         guard let audit, let key else { return store }
         let witnessed: [WitnessedCheckpoint]
-        do { witnessed = try store.witnessed(log: key.name) } catch {
+        do { witnessed = try store.witnessed(log: key.text) } catch {
             store.stop()
             throw UsageError(message: "state store: cannot read the witnessed checkpoints of \(key.name): \(error.description)")
         }
@@ -187,7 +188,7 @@ enum ServeCommand {
         let writer = audit.writer
         store.witness {
             guard let note = writer.latestCheckpoint, let cp = try? Checkpoint(signedNote: note, verifier: key) else { return nil }
-            return WitnessedCheckpoint(log: key.name, size: cp.size, root: cp.root.base64, note: note)
+            return WitnessedCheckpoint(log: key.text, size: cp.size, root: cp.root.base64, note: note)
         }
         return store
     }
