@@ -7,7 +7,7 @@ enum AuditVerifyCommand {
     static let spec = CommandSpec(
         name: "audit",
         summary: "Verify a state folder's audit log offline: entries, Merkle roots, checkpoint signatures and consistency.",
-        usage: "custos audit verify [--state DIR] [--pubkey FILE] [--anchor FILE]... [--witness URI|FILE]",
+        usage: "custos audit verify [--state DIR]... [--pubkey FILE]... [--anchor FILE]... [--witness URI|FILE]",
         options: [
             AuditOptions.state,
             OptionSpec(name: "pubkey", valueName: "FILE",
@@ -47,6 +47,11 @@ enum AuditVerifyCommand {
         accepted are listed. Deleting the newest entries together with the checkpoints that
         cover them is only caught with --anchor or --witness: with --witness a log shorter than
         a witnessed checkpoint is 'truncated' (rolled back together with its checkpoints).
+
+        Several --state (a fleet, one folder per daemon; docs/fleet.md): each log is verified in
+        turn under a line '== DIR', with the --pubkey of the same position (one per --state, or
+        none) and the same --witness; --anchor is for one log only. The exit status is that of
+        the first log that fails, else 0.
         """)
 
     static func exitStatus(_ kind: AuditFailureKind) -> Int32 {
@@ -78,18 +83,47 @@ enum AuditVerifyCommand {
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
         guard AuditOptions.operands(args).isEmpty else { throw UsageError(message: "usage: \(spec.usage)") }
-        let dir = try AuditOptions.existingLogDirectory(args)
+        let states = args.all("state")
+        guard states.count > 1 else {
+            return try verify(state: AuditOptions.stateDirectory(args), pubkey: args.value("pubkey"),
+                              anchors: try args.all("anchor").map { try IO.readText($0) }, witness: args.value("witness"))
+        }
+        // A fleet (docs/fleet.md): one log per daemon, each with its own key. An anchor belongs
+        // to one log, so it is given with that log alone.
+        guard args.all("anchor").isEmpty else {
+            throw UsageError(message: "--anchor applies to one log: verify that state folder on its own")
+        }
+        let keys = args.all("pubkey")
+        guard keys.isEmpty || keys.count == states.count else {
+            throw UsageError(message: "with several --state, give one --pubkey per --state, in the same order (or none)")
+        }
+        var status: Int32 = 0
+        for (i, state) in states.enumerated() {
+            let out = StdoutBuffer()
+            out.write("== \(state)\n")
+            out.flush()
+            let s = try verify(state: state, pubkey: keys.isEmpty ? nil : keys[i], anchors: [], witness: args.value("witness"))
+            if status == 0 { status = s }
+        }
+        return status
+    }
+
+    /// Verifies the log of one state folder; the exit status of its first failure, else 0.
+    static func verify(state: String, pubkey: String?, anchors: [String], witness witnessSource: String?) throws -> Int32 {
+        let dir = AuditState.logDirectory(state: state)
+        guard IO.isDirectory(dir) else {
+            throw UsageError(message: "no audit log at \(dir): pass the daemon's state folder with --state DIR")
+        }
         let key: NoteVerifierKey
-        if let file = args.value("pubkey") {
+        if let file = pubkey {
             key = try AuditOptions.publicKey(file: file)
         } else {
-            let path = AuditState.verifierKeyPath(state: AuditOptions.stateDirectory(args))
+            let path = AuditState.verifierKeyPath(state: state)
             do { key = try AuditState.readVerifierKey(path: path) } catch {
                 throw UsageError(message: "\(error.description); pass the log's verifier key with --pubkey FILE")
             }
             IO.printError("warning: no --pubkey given, using \(path) from the state folder itself: this shows the folder is consistent, not that it is the original log")
         }
-        let anchors = try args.all("anchor").map { try IO.readText($0) }
         // The verifier reports any failure to read as damage; a permission problem is the
         // user's to fix (exit 2), not evidence of tampering.
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
@@ -101,7 +135,7 @@ enum AuditVerifyCommand {
             }
         }
 
-        let witness = try args.value("witness").map { try AuditWitnessCommand.witnessed($0, key: key) }
+        let witness = try witnessSource.map { try AuditWitnessCommand.witnessed($0, key: key) }
         var report = AuditVerifier.verify(stateDirectory: dir, publicKey: key, anchors: anchors)
         var witnessReport: WitnessReport? = nil
         if report.failure == nil, let witness {
