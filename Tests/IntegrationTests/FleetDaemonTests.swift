@@ -234,7 +234,7 @@ struct FleetDaemonTests {
         writer.stop(); reader.stop()
     }
 
-    @Test func killMinus9OfADaemonWritingChangesKeepsEveryAcknowledgedChange() throws {
+    @Test func killMinus9OfADaemonWritingConsentAndHoldChangesKeepsEveryAcknowledgedChange() throws {
         let pg = try PostgresServer()
         let victim = try FleetNode(store: pg).start()
         let other = try FleetNode(store: pg).start()
@@ -245,11 +245,15 @@ struct FleetDaemonTests {
                 var i = 0
                 while !stop.isSet {
                     i += 1
-                    let matter = "K-\(w)-\(i)"
-                    let params: JSON = .object(JSONObject(["dataset": .string("onc301-de-clinical"), "matter": .string(matter),
-                                                          "reason": .string("kill test")]))
-                    guard let r = try? victim.call("hold.set", params) else { break }
-                    if case .success = r { acked.append(matter) }
+                    // Consent grants and holds in turn: one write path, both kinds of change.
+                    let key = "K-\(w)-\(i)"
+                    let (method, params): (String, JSON) = i % 2 == 0
+                        ? ("consent.grant", .object(JSONObject(["cohort": .string(key), "purpose": .string("secondary_research"),
+                                                                 "evidence": .string("kill test")])))
+                        : ("hold.set", .object(JSONObject(["dataset": .string("onc301-de-clinical"), "matter": .string(key),
+                                                            "reason": .string("kill test")])))
+                    guard let r = try? victim.call(method, params) else { break }
+                    if case .success = r { acked.append(key) }
                 }
                 stop.finish()
             }
@@ -258,14 +262,16 @@ struct FleetDaemonTests {
         victim.kill9()
         stop.set()
         for _ in 0..<3 { stop.waitFinished() }
-        let matters = Set(try pg.psql("SELECT change::json->>'matter' FROM custos_state_changes").split(separator: "\n").map(String.init))
-        for m in acked.items { #expect(matters.contains(m), "acknowledged hold \(m) is missing from the store") }
+        let keys = Set(try pg.psql("SELECT coalesce(change::json->>'matter', change::json->>'cohort') FROM custos_state_changes")
+            .split(separator: "\n").map(String.init))
+        #expect(acked.items.contains { $0.hasSuffix("-2") } && acked.items.contains { $0.hasSuffix("-1") }, "grants and holds were acknowledged")
+        for k in acked.items { #expect(keys.contains(k), "acknowledged change \(k) is missing from the store") }
         // Every stored change names an audit entry that the killed daemon's log holds.
         let refs = try pg.psql("SELECT audit_decision_id FROM custos_state_changes ORDER BY seq").split(separator: "\n").map(String.init)
         try victim.start()
         for id in refs.prefix(3) + refs.suffix(3) {
             let q = try victim.custos(["audit", "query", "--state", victim.state, "--decision-id", id])
-            #expect(q.out.contains("\"method\":\"hold.set\""), "no audit entry \(id)")
+            #expect(q.out.contains("\"method\":\"hold.set\"") || q.out.contains("\"method\":\"consent.grant\""), "no audit entry \(id)")
         }
         let rows = Int64(try pg.psql("SELECT count(*) FROM custos_state_changes"))
         #expect(try eventually { (try other.storeState())?["seq"]?.intValue == rows })
