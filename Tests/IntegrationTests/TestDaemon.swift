@@ -47,8 +47,10 @@ final class TestDaemon: @unchecked Sendable {
     /// `config` is the JSON text of a --config file; `files` replace or add policy files.
     /// The example's schema is copied only with `schema`: most tests add policies and entities
     /// it does not declare, which the schema would refuse (SchemaFolderDaemonTests use it).
+    /// `environment` adds variables to the daemon's (PGPASSFILE for a shared state store).
     init(config: String? = nil, files: [String: String] = [:], copyExample: Bool = true,
-         schema: Bool = false, socket: String? = nil, extraArguments: [String] = []) throws {
+         schema: Bool = false, socket: String? = nil, extraArguments: [String] = [],
+         environment: [String: String] = [:]) throws {
         try requireBinary()
         dir = makeShortTempDir()
         policies = dir + "/policies"
@@ -72,6 +74,9 @@ final class TestDaemon: @unchecked Sendable {
         }
         process.executableURL = URL(fileURLWithPath: daemonCustosBinary)
         process.arguments = args + extraArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.standardError = errPipe
         process.standardOutput = outPipe
     }
