@@ -10,7 +10,9 @@
 //   CustosJSON              jansson-backed JSON reading, a fast writer
 //   CivilCalendar, ReadMostly   date arithmetic; values read per request, replaced rarely
 //   CustosVersion           the product's version string
-//   CJansson, COpenSSL      Debian's C libraries
+//   CustosLog               the daemon's log lines (JSON or text)
+//   CustosSystemd           socket activation and readiness notification (libsystemd)
+//   CJansson, COpenSSL, CSystemd   Debian's C libraries
 import PackageDescription
 
 let package = Package(
@@ -22,17 +24,20 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "CivilCalendar"),
         .target(name: "ReadMostly"),
         .target(name: "CustosVersion"),
+        .target(name: "CustosLog", dependencies: ["CustosJSON", "CivilCalendar"]),
+        .target(name: "CustosSystemd", dependencies: ["CSystemd"]),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosLog"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosLog", "CustosSystemd"]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
@@ -43,7 +48,8 @@ let package = Package(
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON", "CustosTestSupport"]),
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
-        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion"]),
+        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion", "CustosLog"]),
+        .testTarget(name: "CustosLogTests", dependencies: ["CustosLog", "CustosJSON"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
         .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion"]),
         // Rules every test follows (no time bounds, no fixed sleeps), checked over Tests/.

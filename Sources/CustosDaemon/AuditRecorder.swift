@@ -13,12 +13,18 @@ public struct AuditRecorderOptions: Sendable {
     /// Request context keys whose values are copied into entries. Every other context value
     /// stays out of the log: the log is itself personal data and must hold no clinical payload.
     public var contextAllowList: [String]
+    /// A segment is sealed and the next one started beyond this many bytes, or once its first
+    /// entry is `segmentMaxAgeSeconds` old (nil: by size only); sealed segments can be archived.
+    public var segmentBytes: Int
+    public var segmentMaxAgeSeconds: Int?
 
     public init(mode: AuditDurability = .always, checkpoint: CheckpointPolicy = CheckpointPolicy(),
-                contextAllowList: [String] = []) {
+                contextAllowList: [String] = [], segmentBytes: Int = 64 << 20, segmentMaxAgeSeconds: Int? = nil) {
         self.mode = mode
         self.checkpoint = checkpoint
         self.contextAllowList = contextAllowList
+        self.segmentBytes = segmentBytes
+        self.segmentMaxAgeSeconds = segmentMaxAgeSeconds
     }
 }
 
@@ -83,7 +89,8 @@ public final class AuditRecorder: Sendable {
         let writer: AuditWriter
         do {
             writer = try AuditWriter.open(stateDirectory: dir, mode: options.mode, checkpointEvery: options.checkpoint,
-                                          signer: signer)
+                                          signer: signer, segmentBytes: options.segmentBytes,
+                                          segmentMaxAgeMs: options.segmentMaxAgeSeconds.map { Int64($0) * 1000 })
         } catch {
             Glibc.close(fd)
             switch error {

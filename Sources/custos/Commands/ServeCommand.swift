@@ -1,5 +1,7 @@
 import AuditLog
 import CustosDaemon
+import CustosLog
+import CustosSystemd
 import Foundation
 
 /// `custos serve`: the decision daemon on a Unix socket.
@@ -7,7 +9,7 @@ enum ServeCommand {
     static let spec = CommandSpec(
         name: "serve",
         summary: "Run the decision daemon: JSON-RPC 2.0, one message per line, on a Unix socket.",
-        usage: "custos serve [--policies DIR] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL] [--region NAME]\n       [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N] [--audit-context KEY,...] [--no-audit]",
+        usage: "custos serve [--policies DIR] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL] [--region NAME]\n       [--log-format auto|json|text] [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N]\n       [--audit-segment-bytes N] [--audit-segment-seconds S] [--audit-context KEY,...] [--no-audit]",
         options: [
             OptionSpec(name: "policies", valueName: "DIR", help: "Policies folder: *.cedar files and entities.json (default policies)."),
             OptionSpec(name: "state", valueName: "DIR", help: "Folder for the daemon's runtime files (default state; created when missing)."),
@@ -18,6 +20,9 @@ enum ServeCommand {
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "always (default): an answer leaves only after its audit entry is fdatasync'd; batch: sync every --audit-batch-ms (a crash loses at most that window); off: no sync (benchmarks only)."),
             OptionSpec(name: "audit-batch-ms", valueName: "MS", help: "Sync interval of --audit-sync batch (default 10)."),
             OptionSpec(name: "checkpoint-every", valueName: "N", help: "Add a checkpoint to the history (checkpoints.log) after N new entries (default 1024), after 1 s, and at shutdown; checkpoint.head gets one after every batch."),
+            OptionSpec(name: "audit-segment-bytes", valueName: "N", help: "Seal the audit log's current segment and start a new one beyond N bytes (default 67108864, at least 4096)."),
+            OptionSpec(name: "audit-segment-seconds", valueName: "S", help: "Also seal it once its first entry is S seconds old (default 86400; 0: by size only). Sealed segments are what 'custos audit archive' copies."),
+            OptionSpec(name: "log-format", valueName: "FORMAT", help: "auto (default): text on a terminal, JSON lines otherwise; json: one JSON object per line (time, level, event, message, fields); text: one readable line."),
             OptionSpec(name: "audit-context", valueName: "KEYS", help: "Comma-separated request context keys whose values the audit log keeps (default none)."),
             OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start). The state folder is still created, for the consent journal."),
         ],
@@ -31,12 +36,34 @@ enum ServeCommand {
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
         state folder is unusable.
+        Under systemd (deploy/systemd): a socket passed by socket activation (LISTEN_FDS) is
+        served instead of binding --socket, and left in place at stop; READY=1 is sent through
+        NOTIFY_SOCKET once the policies are loaded and the audit log is open, with the revision
+        in STATUS=, and RELOADING=1 then READY=1 around each reload.
         """)
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
+        let format: LogFormat
+        switch args.value("log-format") ?? "auto" {
+        case "auto": format = .auto
+        case "json": format = .json
+        case "text": format = .text
+        case let other: throw UsageError(message: "--log-format expects auto, json or text, got '\(other)'")
+        }
+        let logger = Logger(format: format)
+        // From here on every line on stderr is a log line, the reason a start failed included.
+        do {
+            return try serve(args, logger: logger)
+        } catch let e as UsageError {
+            logger.error("daemon.start_failed", e.message)
+            return 2
+        }
+    }
+
+    private static func serve(_ args: ParsedArguments, logger: Logger) throws -> Int32 {
         let policies = args.value("policies") ?? "policies"
         let state = args.value("state") ?? "state"
-        let socket = args.value("socket") ?? (state as NSString).appendingPathComponent("custos.sock")
+        var socket = args.value("socket") ?? (state as NSString).appendingPathComponent("custos.sock")
         var config = DaemonConfig()
         if let file = args.value("config") {
             do { config = try DaemonConfig.load(file: file) } catch { throw UsageError(message: error.description) }
@@ -49,8 +76,9 @@ enum ServeCommand {
             guard !r.isEmpty else { throw UsageError(message: "--region expects the name of a region of guardrails/regions.json") }
             config.region = r
         }
+        let inherited = try inheritedSocket(logger: logger, socket: &socket)
         let socketDir = (socket as NSString).deletingLastPathComponent
-        if !socketDir.isEmpty && !IO.isDirectory(socketDir) {
+        if inherited == nil, !socketDir.isEmpty && !IO.isDirectory(socketDir) {
             do {
                 try FileManager.default.createDirectory(atPath: socketDir, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o750])
@@ -58,12 +86,19 @@ enum ServeCommand {
                 throw UsageError(message: "cannot create \(socketDir) for the socket: \(error.localizedDescription)")
             }
         }
-        let audit = try openAudit(args, state: state)
+        let audit = try openAudit(args, state: state, logger: logger)
+        let logDirectory = AuditState.logDirectory(state: state)
+        var diskUsage: (@Sendable () -> AuditDiskUsage?)? = nil
+        if audit != nil {
+            diskUsage = { @Sendable in try? AuditDiskUsage.measure(logDirectory: logDirectory) }
+        }
         let daemon: Daemon
         do {
-            daemon = try Daemon(DaemonOptions(policiesDirectory: policies, socketPath: socket, config: config,
-                                              recorder: audit?.recorder, stateDirectory: state,
-                                              log: { IO.printError($0) }))
+            daemon = try Daemon(DaemonOptions(
+                policiesDirectory: policies, socketPath: socket, config: config,
+                recorder: audit?.recorder, stateDirectory: state, logger: logger,
+                notify: { ServiceManager.notify($0) }, inheritedListener: inherited,
+                auditDiskUsage: diskUsage))
         } catch {
             try? audit?.close()
             throw UsageError(message: error.description)
@@ -84,21 +119,58 @@ enum ServeCommand {
         }
         if let audit {
             do { try audit.close() } catch {
-                IO.printError("custos serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
+                logger.error("audit.failed", "the audit log failed: \(error.description); run `custos audit verify --state \(state)`",
+                             ["error": .string(error.description), "state": .string(state)])
                 return 1
             }
         }
         return 0
     }
 
+    /// The listening socket systemd passed (socket activation), if any; `socket` becomes its
+    /// path. More than one, or one that is not a listening Unix stream socket, is an error:
+    /// binding a socket of our own beside the unit's would split the callers.
+    static func inheritedSocket(logger: Logger, socket: inout String) throws -> Int32? {
+        let fds: [Int32]
+        switch ServiceManager.listenDescriptors() {
+        case .success(let f): fds = f
+        case .failure(let e): throw UsageError(message: e.description)
+        }
+        guard !fds.isEmpty else { return nil }
+        guard fds.count == 1 else {
+            throw UsageError(message: "socket activation passed \(fds.count) sockets; custos.socket must have exactly one ListenStream=")
+        }
+        guard ServiceManager.isListeningUnixStream(fds[0]) else {
+            throw UsageError(message: "socket activation passed descriptor \(fds[0]), which is not a listening Unix stream socket; custos.socket must use ListenStream=/path")
+        }
+        if let path = unixSocketPath(fds[0]), !path.isEmpty {
+            socket = path
+        }
+        logger.info("daemon.socket_activated", "using the socket passed by the service manager: \(socket) (its mode and group are the socket unit's)",
+                    ["socket": .string(socket)])
+        return fds[0]
+    }
+
+    private static func unixSocketPath(_ fd: Int32) -> String? {
+        var addr = sockaddr_un()
+        var len = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let rc = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        guard rc == 0 else { return nil }
+        return withUnsafeBytes(of: addr.sun_path) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+
     /// The audit log per the options, or nil with --no-audit (said on stderr, so nobody runs
     /// unaudited by accident).
-    static func openAudit(_ args: ParsedArguments, state: String) throws -> AuditRecorder? {
+    static func openAudit(_ args: ParsedArguments, state: String, logger: Logger) throws -> AuditRecorder? {
         if args.flag("no-audit") {
-            for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context"] where args.value(o) != nil {
+            for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context", "audit-segment-bytes", "audit-segment-seconds"] where args.value(o) != nil {
                 throw UsageError(message: "--\(o) contradicts --no-audit")
             }
-            IO.printError("custos serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
+            logger.warning("audit.disabled", "custos serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
             return nil
         }
         let batchMs = try args.int("audit-batch-ms", default: 10)
@@ -116,9 +188,16 @@ enum ServeCommand {
         let every = try args.int("checkpoint-every", default: 1024)
         guard every >= 1 else { throw UsageError(message: "--checkpoint-every must be a positive number, got \(every)") }
         let keys = (args.value("audit-context") ?? "").split(separator: ",").map { String($0) }.filter { !$0.isEmpty }
+        let segmentBytes = try args.int("audit-segment-bytes", default: 64 << 20)
+        guard segmentBytes >= 4096 else { throw UsageError(message: "--audit-segment-bytes must be at least 4096, got \(segmentBytes)") }
+        let segmentSeconds = try args.int("audit-segment-seconds", default: 86_400)
+        guard (0...(100 * 366 * 86_400)).contains(segmentSeconds) else {
+            throw UsageError(message: "--audit-segment-seconds must be between 0 (by size only) and 100 years, got \(segmentSeconds)")
+        }
         do {
             return try AuditRecorder.open(stateDirectory: state, options: AuditRecorderOptions(
-                mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys))
+                mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys,
+                segmentBytes: segmentBytes, segmentMaxAgeSeconds: segmentSeconds == 0 ? nil : segmentSeconds))
         } catch {
             throw UsageError(message: error.description)
         }
