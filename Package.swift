@@ -37,7 +37,15 @@ let package = Package(
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
         .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosLog"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosLog", "CustosSystemd"]),
+        // The Swift runtime and Foundation are linked into the binary, so it runs where the
+        // toolchain is not installed; Debian's C libraries stay shared (docs/operations.md,
+        // "Packages"). Only the executable: `--static-swift-stdlib` would apply to the tests too,
+        // and Swift Testing has no static library on Linux. The modules were compiled against
+        // the shared runtime, whose autolink entries name fewer libraries than the static
+        // archives need, hence the list (Swift 6.3's static Foundation; DeploymentTests checks
+        // that the binary runs with the toolchain hidden).
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosLog", "CustosSystemd"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-lCoreFoundation", "-l_FoundationCollections", "-l_FoundationCShims", "-l_FoundationICU", "-lFoundationInternationalization", "-lFoundationEssentials", "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lstdc++"])]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),

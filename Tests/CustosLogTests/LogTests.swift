@@ -24,7 +24,8 @@ import Testing
     @Test func aFieldNamedLikeTheFixedMembersCannotReplaceThem() throws {
         let log = Logger(format: .json, capture: true, clock: Self.fixed)
         log.warning("call.refused", "refused", ["level": "debug", "time": "then", "method": "x"])
-        let o = try #require(try JSON.parse(try #require(log.captured.first)).objectValue)
+        let line = try #require(log.captured.first)
+        let o = try #require(try JSON.parse(line).objectValue)
         #expect(o["level"]?.stringValue == "warning")
         #expect(o["time"]?.stringValue == "2026-03-01T09:00:00.123Z")
         #expect(o["method"]?.stringValue == "x")
