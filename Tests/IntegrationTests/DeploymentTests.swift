@@ -145,18 +145,67 @@ import Testing
     }
 
     /// `custos serve` under systemd-socket-activate, with NOTIFY_SOCKET pointing at the test.
-    static func socketActivated(_ dir: String, policies: String, notify: String) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try tool("systemd-socket-activate"))
-        p.arguments = ["-l", dir + "/custos.sock", "-E", "NOTIFY_SOCKET",
-                       daemonCustosBinary, "serve", "--policies", policies, "--state", dir + "/state", "--log-format", "json"]
+    /// Spawned with posix_spawn rather than Foundation's Process: systemd-socket-activate closes
+    /// the descriptors it does not pass before it becomes the daemon (same pid), Foundation's
+    /// watch on its child among them, which Foundation takes for an exit. The signal mask is
+    /// emptied: the test runner's thread may block signals the daemon needs.
+    final class Activated {
+        let pid: pid_t
+        private var status: Int32? = nil
+
+        init(_ argv: [String], environment: [String: String]) throws {
+            var fa = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&fa)
+            defer { posix_spawn_file_actions_destroy(&fa) }
+            posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+            var attr = posix_spawnattr_t()
+            posix_spawnattr_init(&attr)
+            defer { posix_spawnattr_destroy(&attr) }
+            var none = sigset_t()
+            sigemptyset(&none)
+            posix_spawnattr_setsigmask(&attr, &none)
+            var defaults = sigset_t()
+            sigemptyset(&defaults)
+            for sig in [SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGCHLD] { sigaddset(&defaults, sig) }
+            posix_spawnattr_setsigdefault(&attr, &defaults)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+            let args = argv.map { strdup($0) } + [nil]
+            let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            defer { for p in args + env { free(p) } }
+            var pid: pid_t = 0
+            let rc = posix_spawn(&pid, argv[0], &fa, &attr, args, env)
+            try #require(rc == 0, "posix_spawn \(argv[0]): \(rc)")
+            self.pid = pid
+        }
+
+        func signal(_ sig: Int32) { kill(pid, sig) }
+
+        /// The exit status once it exited (reaped here), nil while it runs.
+        func exitStatus() -> Int32? {
+            if let status { return status }
+            var raw: Int32 = 0
+            guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+            status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+            return status
+        }
+
+        deinit {
+            if exitStatus() == nil {
+                kill(pid, SIGKILL)
+                var raw: Int32 = 0
+                _ = waitpid(pid, &raw, 0)
+            }
+        }
+    }
+
+    static func socketActivated(_ dir: String, policies: String, notify: String) throws -> Activated {
         var env = ProcessInfo.processInfo.environment
         env["NOTIFY_SOCKET"] = notify
-        p.environment = env
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        return p
+        return try Activated([try tool("systemd-socket-activate"), "-l", dir + "/custos.sock", "-E", "NOTIFY_SOCKET",
+                              daemonCustosBinary, "serve", "--policies", policies, "--state", dir + "/state", "--log-format", "json"],
+                             environment: env)
     }
 
     @Test func underSocketActivationTheDaemonAnswersOnTheInheritedSocketAndNotifiesReadiness() throws {
@@ -165,7 +214,6 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let notify = try NotifySocket(path: dir + "/notify")
         let p = try Self.socketActivated(dir, policies: daemonExamplePolicies, notify: notify.path)
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         let sock = dir + "/custos.sock"
         // systemd-socket-activate binds the socket, then starts the daemon on the first connection.
         #expect(eventually { FileManager.default.fileExists(atPath: sock) })
@@ -191,9 +239,9 @@ import Testing
         #expect(Array(notify.messages[1...2]) == ["RELOADING=1\nSTATUS=reloading the policies folder", ready])
 
         // SIGTERM: STOPPING=1, exit 0, and the socket, which is systemd's, stays.
-        kill(p.processIdentifier, SIGTERM)
-        #expect(eventually { !p.isRunning })
-        #expect(p.terminationStatus == 0)
+        p.signal(SIGTERM)
+        let status = eventually { p.exitStatus() }
+        #expect(status == 0)
         #expect(notify.drain().last?.hasPrefix("STOPPING=1") == true, "\(notify.messages)")
         #expect(FileManager.default.fileExists(atPath: sock), "the daemon removed the service manager's socket")
     }
@@ -207,7 +255,6 @@ import Testing
         try "permit (principal, action, resource) whn { true };".write(toFile: policies + "/10-a.cedar", atomically: true, encoding: .utf8)
         let notify = try NotifySocket(path: dir + "/notify")
         let p = try Self.socketActivated(dir, policies: policies, notify: notify.path)
-        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         let sock = dir + "/custos.sock"
         #expect(eventually { answersHealth(sock) })
         #expect(eventually { !notify.drain().isEmpty })
@@ -215,10 +262,10 @@ import Testing
         #expect(!notify.messages.contains { $0.contains("READY=1") })
 
         try "permit (principal, action, resource) when { true };".write(toFile: policies + "/10-a.cedar", atomically: true, encoding: .utf8)
-        kill(p.processIdentifier, SIGHUP)
+        p.signal(SIGHUP)
         #expect(eventually { notify.drain().contains { $0.hasPrefix("READY=1") } }, "\(notify.messages)")
-        kill(p.processIdentifier, SIGTERM)
-        #expect(eventually { !p.isRunning })
+        p.signal(SIGTERM)
+        #expect(eventually { p.exitStatus() } == 0)
     }
 
     // MARK: Kubernetes
