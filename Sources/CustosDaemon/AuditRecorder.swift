@@ -17,6 +17,9 @@ public struct AuditRecorderOptions: Sendable {
     /// entry is `segmentMaxAgeSeconds` old (nil: by size only); sealed segments can be archived.
     public var segmentBytes: Int
     public var segmentMaxAgeSeconds: Int?
+    /// Told once, with the reason, when the writer stops for good (a failed write or sync):
+    /// the daemon logs it and tells the service manager, while every decision fails closed.
+    public var onFailure: (@Sendable (String) -> Void)?
 
     public init(mode: AuditDurability = .always, checkpoint: CheckpointPolicy = CheckpointPolicy(),
                 contextAllowList: [String] = [], segmentBytes: Int = 64 << 20, segmentMaxAgeSeconds: Int? = nil) {
@@ -25,6 +28,7 @@ public struct AuditRecorderOptions: Sendable {
         self.contextAllowList = contextAllowList
         self.segmentBytes = segmentBytes
         self.segmentMaxAgeSeconds = segmentMaxAgeSeconds
+        self.onFailure = nil
     }
 }
 
@@ -90,7 +94,8 @@ public final class AuditRecorder: Sendable {
         do {
             writer = try AuditWriter.open(stateDirectory: dir, mode: options.mode, checkpointEvery: options.checkpoint,
                                           signer: signer, segmentBytes: options.segmentBytes,
-                                          segmentMaxAgeMs: options.segmentMaxAgeSeconds.map { Int64($0) * 1000 })
+                                          segmentMaxAgeMs: options.segmentMaxAgeSeconds.map { Int64($0) * 1000 },
+                                          onFailure: options.onFailure.map { report in { @Sendable error in report(error.description) } })
         } catch {
             Glibc.close(fd)
             switch error {

@@ -194,10 +194,15 @@ enum ServeCommand {
         guard (0...(100 * 366 * 86_400)).contains(segmentSeconds) else {
             throw UsageError(message: "--audit-segment-seconds must be between 0 (by size only) and 100 years, got \(segmentSeconds)")
         }
+        var options = AuditRecorderOptions(mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys,
+                                           segmentBytes: segmentBytes, segmentMaxAgeSeconds: segmentSeconds == 0 ? nil : segmentSeconds)
+        options.onFailure = { reason in
+            logger.error("audit.failed", "the audit log stopped: \(reason); decisions are refused until the daemon is restarted on healthy storage",
+                         ["error": .string(reason), "state": .string(state)])
+            ServiceManager.notify("STATUS=not ready: audit log unavailable: \(reason)")
+        }
         do {
-            return try AuditRecorder.open(stateDirectory: state, options: AuditRecorderOptions(
-                mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys,
-                segmentBytes: segmentBytes, segmentMaxAgeSeconds: segmentSeconds == 0 ? nil : segmentSeconds))
+            return try AuditRecorder.open(stateDirectory: state, options: options)
         } catch {
             throw UsageError(message: error.description)
         }
