@@ -9,7 +9,8 @@ SWIFTFLAGS := -c $(CONFIG)
 BIN := .build/$(CONFIG)/custos
 # systemd: systemd-socket-activate and systemd-analyze for the deployment tests; dpkg-dev:
 # dpkg-deb for `make dist`; python3-venv: the Kubernetes manifest validator below.
-APT_PACKAGES := libjansson-dev libssl-dev pkg-config libsystemd-dev systemd dpkg-dev python3-venv
+APT_PACKAGES := libjansson-dev libssl-dev pkg-config python3 libmicrohttpd-dev curl nginx prometheus \
+                libsystemd-dev systemd dpkg-dev python3-venv
 # Validates deploy/kubernetes offline: the package carries the Kubernetes OpenAPI JSON schemas.
 DEPLOY_VENV := .build/deploy-venv
 K8S_VALIDATOR := kubernetes-validate==1.37.0
@@ -24,7 +25,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@if [ ! -x $(DEPLOY_VENV)/bin/kubernetes-validate ]; then \
 	  echo "installing $(K8S_VALIDATOR) into $(DEPLOY_VENV)"; \
@@ -40,9 +41,11 @@ run: build
 
 # Every test: unit, corpus, integration, deployment, conformance. Release mode so the corpus
 # runs in seconds; the tests use only public and package API, so no @testable build is needed.
-# Then the example policies' conformance suites, which must exercise every policy and code.
+# Then the example policies: strictly valid against their schema (no warning either), and their
+# conformance suites, which must exercise every policy and code.
 test: build
 	$(SWIFT) test $(SWIFTFLAGS) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(BIN) check --strict --policies policies
 	$(BIN) test --coverage --min-coverage 100 conformance/
 
 # dist/: the Debian package, a binary tarball of the same tree, and a source tarball that

@@ -3,6 +3,7 @@
 //
 // Layers, dependencies pointing down only:
 //   custos (CLI)            command line, wires everything together
+//   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
 //   Guardrails              residency, consent, retention, isolation, compute
@@ -12,7 +13,8 @@
 //   CustosVersion           the product's version string
 //   CustosLog               the daemon's log lines (JSON or text)
 //   CustosSystemd           socket activation and readiness notification (libsystemd)
-//   CJansson, COpenSSL, CSystemd   Debian's C libraries
+//   Metrics                 counters and histograms on atomics, Prometheus text format
+//   CJansson, COpenSSL, CSystemd, CMicroHTTPD   Debian's C libraries
 import PackageDescription
 
 let package = Package(
@@ -25,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .target(name: "Metrics"),
         .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "CivilCalendar"),
         .target(name: "ReadMostly"),
@@ -32,11 +36,12 @@ let package = Package(
         .target(name: "CustosLog", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "CustosSystemd", dependencies: ["CSystemd"]),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
-        .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar"]),
+        .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
+        .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosLog"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "CustosLog"]),
         // The Swift runtime and Foundation are linked into the binary, so it runs where the
         // toolchain is not installed; Debian's C libraries stay shared (docs/operations.md,
         // "Packages"). Only the executable: `--static-swift-stdlib` would apply to the tests too,
@@ -44,11 +49,14 @@ let package = Package(
         // the shared runtime, whose autolink entries name fewer libraries than the static
         // archives need, hence the list (Swift 6.3's static Foundation; DeploymentTests checks
         // that the binary runs with the toolchain hidden).
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosLog", "CustosSystemd"],
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "CustosSystemd"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-lCoreFoundation", "-l_FoundationCollections", "-l_FoundationCShims", "-l_FoundationICU", "-lFoundationInternationalization", "-lFoundationEssentials", "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lstdc++"])]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "CustosGatewayTests", dependencies: ["CustosGateway", "CustosServer", "CustosJSON", "CustosTestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),
         .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),

@@ -1,8 +1,8 @@
 import CustosJSON
 
 /// What an answer says, read the same way for every method: its decision, the policies named
-/// in its reasons, every guardrail code anywhere in it, its obligations, and for `place` the
-/// allowed and rejected nodes.
+/// in its reasons (a `decide.batch`'s results' too), every guardrail code anywhere in it, its
+/// obligations, and for `place` the allowed and rejected nodes.
 struct Answer {
     var decision: String?
     var policies: [String] = []
@@ -20,9 +20,11 @@ struct Answer {
         case .result(let r):
             result = r
             decision = r["decision"]?.stringValue
-            for x in r["reasons"]?.arrayValue ?? [] {
-                if case .string(let s) = x { policies.append(s) }
-                if let p = x["policy"]?.stringValue { policies.append(p) }
+            for answer in [r] + (r["results"]?.arrayValue ?? []) {
+                for x in answer["reasons"]?.arrayValue ?? [] {
+                    if case .string(let s) = x, !policies.contains(s) { policies.append(s) }
+                    if let p = x["policy"]?.stringValue, !policies.contains(p) { policies.append(p) }
+                }
             }
             Self.collectCodes(r, into: &codes)
             obligations = (r["obligations"]?.arrayValue ?? []).compactMap(\.objectValue)
@@ -95,5 +97,26 @@ struct Answer {
         if let allowed { parts.append("allowed \(allowed)") }
         if parts.isEmpty, let result { parts.append(result.serialized) }
         return parts.joined(separator: ", ")
+    }
+
+    /// Members that differ on every run and say nothing about the decision.
+    static let volatile: Set<String> = ["decision_id", "policy_revision"]
+
+    /// The whole answer as it came back, for reports: the result without its run-specific
+    /// members, or `{"error": {"code", "message"}}`.
+    var json: JSON {
+        if let error {
+            return .object(JSONObject(["error": .object(JSONObject(["code": .int(error.code), "message": .string(error.message)]))]))
+        }
+        guard case .object(var o)? = result else { return result ?? .null }
+        o.members.removeAll { Self.volatile.contains($0.key) }
+        return .object(o)
+    }
+
+    /// The whole answer, one member per line (`decision: "deny"`, `guardrail_reasons: [...]`),
+    /// each line prefixed with `indent`.
+    func lines(indent: String) -> String {
+        guard case .object(let o) = json else { return indent + json.serialized + "\n" }
+        return o.members.map { "\(indent)\($0.key): \($0.value.serialized)\n" }.joined()
     }
 }

@@ -24,9 +24,37 @@ public struct Expectation: Sendable {
 
     static let keys: Set<String> = ["decision", "reasons", "not_reasons", "codes", "obligations", "allowed", "rejected", "error", "result"]
 
-    init(json: JSON, file: String, path: String) throws(SuiteError) {
+    /// The expectations that can hold for a method's answer, in the order docs/conformance.md
+    /// lists them. One that cannot (`allowed` on a `decide`, `decision` on a `place`) is a
+    /// suite error rather than a check that silently never runs or always fails.
+    public static func applicable(to method: String) -> [String] {
+        switch method {
+        case "decide", "transfer": ["decision", "reasons", "not_reasons", "codes", "obligations", "error", "result"]
+        case "place": ["allowed", "rejected", "reasons", "not_reasons", "codes", "obligations", "error", "result"]
+        case "decide.batch": ["codes", "error", "result"]
+        default: ["error", "result"]
+        }
+    }
+
+    static func why(_ key: String) -> String {
+        switch key {
+        case "decision": "the answer's allow or deny, which only decide and transfer answer"
+        case "reasons", "not_reasons": "the policies named in a decide, transfer or place answer"
+        case "codes": "guardrail codes, which decisions answer"
+        case "obligations": "the obligations of a decide, transfer or place answer"
+        case "allowed", "rejected": "the nodes of a place answer"
+        default: "the answer of another method"
+        }
+    }
+
+    init(json: JSON, file: String, path: String, method: String) throws(SuiteError) {
         guard case .object(let o) = json else { throw SuiteError(file: file, path: path, "expected an object") }
         try Suite.checkKeys(o, allowed: Self.keys, file: file, path: path)
+        let applicable = Self.applicable(to: method)
+        for k in o.keys where !applicable.contains(k) {
+            throw SuiteError(file: file, path: "\(path).\(k)",
+                             "\"\(k)\" does not apply to \(method) (it checks \(Self.why(k))); expectations for \(method): \(applicable.joined(separator: ", "))")
+        }
         func strings(_ key: String) throws(SuiteError) -> [String] {
             guard let v = o[key] else { return [] }
             guard case .array(let xs) = v else { throw SuiteError(file: file, path: "\(path).\(key)", "expected an array of strings") }
@@ -58,7 +86,9 @@ public struct Expectation: Sendable {
             guard case .object(let ro) = v else { throw SuiteError(file: file, path: "\(path).rejected", "expected {node: [codes]}") }
             var out: [(String, [String])] = []
             for m in ro.members {
-                guard case .array(let xs) = m.value else { throw SuiteError(file: file, path: "\(path).rejected.\(m.key)", "expected an array of codes") }
+                guard case .array(let xs) = m.value, xs.allSatisfy({ $0.stringValue != nil }) else {
+                    throw SuiteError(file: file, path: "\(path).rejected.\(m.key)", "expected an array of guardrail codes")
+                }
                 out.append((m.key, xs.compactMap(\.stringValue)))
             }
             rejected = out

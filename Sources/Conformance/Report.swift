@@ -2,8 +2,8 @@ import CustosJSON
 
 /// The three renderings of a run: human text, JUnit XML for CI systems, JSON for tools.
 extension RunReport {
-    /// One block per failing case (what was expected, what came back, what fired), then the
-    /// closing `N passed, N failed` line.
+    /// One block per failing case (what was expected, the whole answer that came back, what
+    /// fired), then the closing `N passed, N failed` line (printed by the caller).
     public func text(verbose: Bool = false) -> String {
         var s = ""
         for e in suiteErrors { s += "FAIL \(e)\n" }
@@ -11,7 +11,7 @@ extension RunReport {
             s += "\(c.passed ? "ok  " : "FAIL") \(c.suite) / \(c.name)  (\(c.file))\n"
             if !c.passed {
                 for f in c.failures { s += "       - \(f)\n" }
-                s += "       got: \(c.got)\n"
+                s += c.answersText(indent: "       ")
                 s += "       fired: policies \(c.firedPolicies.isEmpty ? "none" : c.firedPolicies.joined(separator: ", "))"
                 s += "; guardrails \(c.codes.isEmpty ? "none" : c.codes.joined(separator: ", "))\n"
             }
@@ -48,7 +48,7 @@ extension RunReport {
             for c in cs {
                 s += "    <testcase classname=\"\(xml(name))\" name=\"\(xml(c.name))\" time=\"\(c.seconds)\""
                 if c.passed { s += "/>\n"; continue }
-                s += ">\n      <failure message=\"\(xml(c.failures.first ?? ""))\">\(xml(c.failures.joined(separator: "\n") + "\ngot: " + c.got))</failure>\n    </testcase>\n"
+                s += ">\n      <failure message=\"\(xml(c.failures.first ?? ""))\">\(xml(c.failures.joined(separator: "\n") + "\n" + c.answersText(indent: "")))</failure>\n    </testcase>\n"
             }
             s += "  </testsuite>\n"
         }
@@ -69,6 +69,13 @@ extension RunReport {
                 .init(key: "got", value: .string(c.got)),
                 .init(key: "policies", value: .array(c.firedPolicies.map { .string($0) })),
                 .init(key: "codes", value: .array(c.codes.map { .string($0) })),
+                .init(key: "answer", value: c.hasSteps ? .null : (c.steps.first?.answer ?? .null)),
+                .init(key: "steps", value: .array(c.steps.map { st in
+                    .object(JSONObject([
+                        "method": .string(st.method), "at": .string(st.at), "passed": .bool(st.passed),
+                        "failures": .array(st.failures.map { .string($0) }), "answer": st.answer,
+                    ]))
+                })),
             ]))
         }))
         if coverage {
@@ -79,6 +86,20 @@ extension RunReport {
             ])))
         }
         return .object(o)
+    }
+}
+
+extension CaseResult {
+    /// Every answer of the case in full: `answer (decide at T):` and one member per line; in a
+    /// case with steps, every step, so a failure reads in the order the calls were made.
+    func answersText(indent: String) -> String {
+        var s = ""
+        for (i, st) in steps.enumerated() {
+            let label = hasSteps ? "step \(i + 1) (\(st.method) at \(st.at)): \(st.passed ? "ok" : "FAILED"), answer" : "answer (\(st.method) at \(st.at))"
+            s += "\(indent)\(label):\n"
+            s += st.answerLines.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { "\(indent)  \($0)\n" }.joined()
+        }
+        return s
     }
 }
 

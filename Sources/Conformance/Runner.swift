@@ -9,19 +9,34 @@ public enum CaseOutcome: Sendable {
     case error(code: Int64, message: String)
 }
 
-/// A suite's loaded policies, ready to answer calls at the suite's fixed time. The command line
-/// builds it with the same decision code the daemon uses.
+/// A suite's loaded policies, ready to answer calls at the times the suite gives. The command
+/// line builds it with the same decision code the daemon uses.
 public struct SuiteEnvironment {
     /// Every policy name of the loaded set (for coverage).
     public var policyNames: [String]
-    public var call: (_ method: String, _ params: JSON) -> CaseOutcome
+    /// Makes one call with the decision time `at` (as the suite wrote it; the environment
+    /// checked every time when it was prepared).
+    public var call: (_ method: String, _ params: JSON, _ at: String) -> CaseOutcome
     /// Runs after the suite's last case (e.g. removes a scratch state folder).
     public var finish: () -> Void
 
-    public init(policyNames: [String], call: @escaping (_ method: String, _ params: JSON) -> CaseOutcome,
+    public init(policyNames: [String], call: @escaping (_ method: String, _ params: JSON, _ at: String) -> CaseOutcome,
                 finish: @escaping () -> Void = {}) {
         self.policyNames = policyNames; self.call = call; self.finish = finish
     }
+}
+
+/// One call of a case and how its answer compared.
+public struct StepResult: Sendable {
+    public var method: String
+    public var at: String
+    public var failures: [String]
+    /// The whole answer (see `Answer.json`): for the report of a failure.
+    public var answer: JSON
+    /// The same, one member per line, for the text report.
+    public var answerLines: String
+    public var got: String
+    public var passed: Bool { failures.isEmpty }
 }
 
 public struct CaseResult: Sendable {
@@ -29,12 +44,18 @@ public struct CaseResult: Sendable {
     public var file: String
     public var name: String
     public var method: String
+    /// Every unmet expectation; in a case with steps, each says which step.
     public var failures: [String]
-    /// Policies that determined the answer, and guardrail codes in it (for the diff and coverage).
+    /// Policies that determined the answers, and guardrail codes in them (for the diff and
+    /// coverage), over every step.
     public var firedPolicies: [String]
     public var codes: [String]
     public var got: String
     public var seconds: Double
+    /// One per call; a case written without `steps` has one.
+    public var steps: [StepResult] = []
+    /// Whether the case was written with `steps`.
+    public var hasSteps: Bool = false
     public var passed: Bool { failures.isEmpty }
 }
 
@@ -96,14 +117,44 @@ public enum ConformanceRunner {
         return out.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// Runs one case: its steps in order, each at its own time. Every step runs even after one
+    /// failed, so the report shows each answer.
+    static func run(_ c: Suite.Case, of suite: Suite, file: String, in env: SuiteEnvironment) -> CaseResult {
+        var result = CaseResult(suite: suite.name, file: file, name: c.name, method: c.method, failures: [],
+                                firedPolicies: [], codes: [], got: "", seconds: 0, hasSteps: c.hasSteps)
+        for (i, step) in c.steps.enumerated() {
+            let t0 = now()
+            let answer = Answer(env.call(step.method, step.params, step.at))
+            result.seconds += now() - t0
+            let failures = answer.check(step.expect)
+            let label = c.hasSteps ? "step \(i + 1) (\(step.method) at \(step.at)): " : ""
+            result.failures += failures.map { label + $0 }
+            for p in answer.policies where !result.firedPolicies.contains(p) { result.firedPolicies.append(p) }
+            for code in answer.codes where !result.codes.contains(code) { result.codes.append(code) }
+            result.steps.append(StepResult(method: step.method, at: step.at, failures: failures, answer: answer.json,
+                                           answerLines: answer.lines(indent: ""), got: answer.summary))
+        }
+        result.got = result.steps.map(\.got).joined(separator: "; ")
+        return result
+    }
+
+    /// Codes an expectation may name besides the guardrails' own: a forbid that failed to
+    /// evaluate and so denied (docs/protocol.md, `decide` errors).
+    public static let extraCodes: Set<String> = ["policy.forbid_error"]
+
     /// Runs every case of every suite (those matching `filter` on "suite/case", by substring).
+    /// `knownCodes` are the guardrail codes coverage counts; an expectation naming a code
+    /// neither among them nor in `extraCodes` fails its suite.
     public static func run(files: [String], filter: String? = nil, knownCodes: [String],
                            prepare: (Suite) throws(SuiteError) -> SuiteEnvironment) -> RunReport {
         var report = RunReport()
         report.knownCodes = knownCodes
         for file in files {
             let suite: Suite
-            do { suite = try load(file) } catch {
+            do {
+                suite = try load(file)
+                try suite.validate(codes: Set(knownCodes).union(extraCodes))
+            } catch {
                 report.suiteErrors.append(error)
                 continue
             }
@@ -116,15 +167,7 @@ public enum ConformanceRunner {
             }
             report.policiesByFolder[suite.policies] = env.policyNames
             report.suiteFolder[file] = suite.policies
-            for c in selected {
-                let t0 = now()
-                let outcome = env.call(c.method, c.params)
-                let seconds = now() - t0
-                let answer = Answer(outcome)
-                report.cases.append(CaseResult(suite: suite.name, file: file, name: c.name, method: c.method,
-                                               failures: answer.check(c.expect), firedPolicies: answer.policies,
-                                               codes: answer.codes, got: answer.summary, seconds: seconds))
-            }
+            for c in selected { report.cases.append(run(c, of: suite, file: file, in: env)) }
             env.finish()
         }
         return report

@@ -6,7 +6,10 @@ import CustosJSON
 /// {"suite": "study leads", "policies": "../policies", "time": "2026-06-01T12:00:00Z",
 ///  "fixtures": {"entities": [...]},
 ///  "cases": [{"name": "lead reads own study", "method": "decide", "params": {...},
-///             "expect": {"decision": "allow", "reasons": ["lead-reads-own-study"]}}]}
+///             "expect": {"decision": "allow", "reasons": ["lead-reads-own-study"]}},
+///            {"name": "withdrawn at T", "steps": [
+///               {"method": "consent.withdraw", "params": {...}, "at": "2026-03-01T00:00:00Z", "expect": {...}},
+///               {"method": "decide", "params": {...}, "at": "2026-03-01T00:00:01Z", "expect": {"decision": "deny"}}]}]}
 /// ```
 /// Unknown keys anywhere in the format are errors: a misspelt expectation must not pass.
 public struct Suite: Sendable {
@@ -14,25 +17,46 @@ public struct Suite: Sendable {
     public var file: String
     /// The policies folder, resolved against the suite file's folder.
     public var policies: String
-    /// The fixed decision time (RFC 3339), so results do not depend on the day the suite runs.
+    /// The suite's decision time (RFC 3339), so results do not depend on the day the suite
+    /// runs; a case or a step may set its own (`at`).
     public var time: String
     public var description: String?
-    /// Shared fixtures: `entities` (Cedar entities added to each decision's), `consent` (params
-    /// of `consent.grant` calls) and `holds` (params of `hold.set` calls), applied before the
-    /// first case; kept as JSON here, the environment applies them.
+    /// Shared fixtures: `entities` (Cedar entities that join the folder's), `consent` (params
+    /// of `consent.grant` calls, each optionally with `withdrawn_at`) and `holds` (params of
+    /// `hold.set` calls, each optionally with `set_at`, `released_at` and `release_reason`),
+    /// applied before the first case; kept as JSON here, the environment applies them.
     public var fixtures: JSONObject
     public var cases: [Case]
 
-    public struct Case: Sendable {
-        public var name: String
+    /// One call and what it must answer.
+    public struct Step: Sendable {
         public var method: String
         public var params: JSON
         public var expect: Expectation
+        /// When the call is made: the step's `at`, else its case's, else the suite's `time`.
+        public var at: String
+        /// The JSON path `at` was read from (`$.cases[2].steps[1].at`, `$.cases[2].at`, `$.time`).
+        public var atPath: String
+        /// The step's own JSON path (`$.cases[2]` for a case that is one call).
+        public var path: String
+    }
+
+    public struct Case: Sendable {
+        public var name: String
+        /// One step for a case written as `method`, `params`, `expect`; its `steps` otherwise.
+        public var steps: [Step]
+        /// Whether the case was written with `steps` (reports then number them).
+        public var hasSteps: Bool
         /// Index in the suite, for stable ordering in reports.
         public var index: Int
+        public var method: String { steps.first?.method ?? "" }
     }
 
     public static let fixtureKeys: Set<String> = ["entities", "consent", "holds"]
+    static let caseKeys: Set<String> = ["name", "method", "params", "expect", "at", "steps"]
+    static let stepKeys: Set<String> = ["method", "params", "expect", "at"]
+    /// Most steps one case may hold: a case is a story, not a load test.
+    public static let maxSteps = 100
 
     public init(json: JSON, file: String) throws(SuiteError) {
         guard case .object(let o) = json else { throw SuiteError(file: file, path: "$", "a suite is a JSON object") }
@@ -46,7 +70,7 @@ public struct Suite: Sendable {
         }
         policies = p.hasPrefix("/") ? p : (base.isEmpty ? p : (file.hasPrefix("/") ? "/" : "") + base + "/" + p)
         guard let t = o["time"]?.stringValue else {
-            throw SuiteError(file: file, path: "$.time", "give the fixed decision time, e.g. \"2026-06-01T12:00:00Z\"")
+            throw SuiteError(file: file, path: "$.time", "give the suite's decision time, e.g. \"2026-06-01T12:00:00Z\"")
         }
         time = t
         if let f = o["fixtures"] {
@@ -64,15 +88,77 @@ public struct Suite: Sendable {
         for (i, c) in cs.enumerated() {
             let path = "$.cases[\(i)]"
             guard case .object(let co) = c else { throw SuiteError(file: file, path: path, "a case is a JSON object") }
-            try Self.checkKeys(co, allowed: ["name", "method", "params", "expect"], file: file, path: path)
+            try Self.checkKeys(co, allowed: Self.caseKeys, file: file, path: path)
             guard let name = co["name"]?.stringValue, !name.isEmpty else { throw SuiteError(file: file, path: path + ".name", "every case needs a name") }
             guard seen.insert(name).inserted else { throw SuiteError(file: file, path: path + ".name", "duplicate case name \"\(name)\"") }
-            guard let method = co["method"]?.stringValue else { throw SuiteError(file: file, path: path + ".method", "name the method, e.g. \"decide\"") }
-            guard let params = co["params"] else { throw SuiteError(file: file, path: path + ".params", "missing params") }
-            guard let e = co["expect"] else { throw SuiteError(file: file, path: path + ".expect", "say what is expected") }
-            let expect = try Expectation(json: e, file: file, path: path + ".expect")
-            cases.append(Case(name: name, method: method, params: params, expect: expect, index: i))
+            var at = (value: t, path: "$.time")
+            if let a = co["at"] { at = (try Self.time(a, file: file, path: path + ".at"), path + ".at") }
+            if let s = co["steps"] {
+                for k in ["method", "params", "expect"] where co[k] != nil {
+                    throw SuiteError(file: file, path: "\(path).\(k)", "a case has either steps or method, params and expect; move it into a step")
+                }
+                guard case .array(let items) = s, !items.isEmpty else {
+                    throw SuiteError(file: file, path: path + ".steps", "expected a non-empty array of steps {method, params, at?, expect}")
+                }
+                guard items.count <= Self.maxSteps else {
+                    throw SuiteError(file: file, path: path + ".steps", "\(items.count) steps; a case holds at most \(Self.maxSteps) (split it into cases: they run in order)")
+                }
+                var steps: [Step] = []
+                for (j, item) in items.enumerated() {
+                    let sp = "\(path).steps[\(j)]"
+                    guard case .object(let so) = item else { throw SuiteError(file: file, path: sp, "a step is a JSON object {method, params, at?, expect}") }
+                    try Self.checkKeys(so, allowed: Self.stepKeys, file: file, path: sp)
+                    steps.append(try Self.step(so, file: file, path: sp, inherited: at, readsAt: true))
+                }
+                cases.append(Case(name: name, steps: steps, hasSteps: true, index: i))
+            } else {
+                cases.append(Case(name: name, steps: [try Self.step(co, file: file, path: path, inherited: at, readsAt: false)],
+                                  hasSteps: false, index: i))
+            }
         }
+    }
+
+    /// A call's `method`, `params`, `expect` and `at`, read from a case or a step object; a
+    /// step's own `at` (`readsAt`) overrides its case's.
+    static func step(_ o: JSONObject, file: String, path: String, inherited: (value: String, path: String),
+                     readsAt: Bool) throws(SuiteError) -> Step {
+        guard let method = o["method"]?.stringValue else { throw SuiteError(file: file, path: path + ".method", "name the method, e.g. \"decide\"") }
+        guard let params = o["params"] else { throw SuiteError(file: file, path: path + ".params", "missing params") }
+        guard let e = o["expect"] else { throw SuiteError(file: file, path: path + ".expect", "say what is expected") }
+        let expect = try Expectation(json: e, file: file, path: path + ".expect", method: method)
+        var at = inherited
+        if readsAt, let a = o["at"] { at = (try time(a, file: file, path: path + ".at"), path + ".at") }
+        return Step(method: method, params: params, expect: expect, at: at.value, atPath: at.path, path: path)
+    }
+
+    static func time(_ j: JSON, file: String, path: String) throws(SuiteError) -> String {
+        guard case .string(let s) = j else { throw SuiteError(file: file, path: path, "expected a time such as \"2026-06-01T12:00:00Z\"") }
+        return s
+    }
+
+    /// Checks what needs the environment's knowledge: every guardrail code an expectation
+    /// names must be one the product can answer (`codes`), so a misspelt code is an error
+    /// rather than an expectation that can never hold.
+    public func validate(codes: Set<String>) throws(SuiteError) {
+        for c in cases {
+            for s in c.steps {
+                for (i, code) in s.expect.codes.enumerated() where !codes.contains(code) {
+                    throw SuiteError(file: file, path: "\(s.path).expect.codes[\(i)]", Self.unknownCode(code, codes))
+                }
+                for (node, cs) in s.expect.rejected ?? [] {
+                    for (i, code) in cs.enumerated() where !codes.contains(code) {
+                        throw SuiteError(file: file, path: "\(s.path).expect.rejected.\(node)[\(i)]", Self.unknownCode(code, codes))
+                    }
+                }
+            }
+        }
+    }
+
+    static func unknownCode(_ code: String, _ codes: Set<String>) -> String {
+        let prefix = code.split(separator: ".").first.map(String.init) ?? code
+        let near = codes.filter { $0.hasPrefix(prefix + ".") }.sorted()
+        let hint = near.isEmpty ? "known codes: \(codes.sorted().joined(separator: ", "))" : "known \(prefix) codes: \(near.joined(separator: ", "))"
+        return "unknown guardrail code \"\(code)\" (\(hint); docs/guardrails.md, \"Denial codes\")"
     }
 
     static func checkKeys(_ o: JSONObject, allowed: Set<String>, file: String, path: String) throws(SuiteError) {

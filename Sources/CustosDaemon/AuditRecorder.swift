@@ -199,7 +199,7 @@ public final class AuditRecorder: Sendable {
         for e in r.errors { reasons.append("error: " + e) }
         for f in r.forbidErrors { reasons.append(CedarVerdict.forbidErrorCode + ": " + f) }
         // Time and id are set by the writer when the entry takes its place in the log.
-        return AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
+        return AuditEntry(onBehalfOf: r.caller.onBehalfOf, AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
                           decisionID: DecisionID.placeholder, caller: caller(r.caller), method: r.method,
                           principal: r.request.principal.description, action: r.request.action.description,
                           resource: r.request.resource.description,
@@ -207,7 +207,7 @@ public final class AuditRecorder: Sendable {
                           basis: r.basis ?? Self.string(ctx, "legal_basis") ?? Self.string(ctx, "transfer_basis") ?? Self.string(ctx, "basis"),
                           decision: r.decision == .allow ? .allow : .deny, reasons: reasons,
                           policyRevision: r.policyRevision, requestSHA256: Self.requestHash(r.request),
-                          context: allowedContext(ctx))
+                          context: allowedContext(ctx)))
     }
 
     /// The entry for a daemon event. Events have no principal or resource in the Cedar sense:

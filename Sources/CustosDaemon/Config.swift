@@ -1,4 +1,5 @@
 import CustosJSON
+import CustosGateway
 import CustosServer
 import Foundation
 import Glibc
@@ -11,6 +12,19 @@ public struct DaemonLimits: Sendable, Equatable {
     public var idleTimeoutSeconds: Int = 60
     public var writeTimeoutSeconds: Int = 10
     public var drainTimeoutSeconds: Int = 10
+    // Bounds on what one caller can make the daemon hold or compute (docs/security.md, Limits).
+    /// A line must be complete this long after its first byte (the idle timeout is between lines).
+    public var lineTimeoutSeconds: Int = 10
+    /// Connections one uid may hold at once; the admin uids are bound only by `maxConnections`.
+    public var maxConnectionsPerUID: Int = 128
+    /// Of `maxConnections`, slots only the admin uids may take, so `health` and `policy.reload`
+    /// work while others hold every other slot (unset: at most an eighth of `maxConnections`).
+    public var reservedAdminConnections: Int = 16
+    /// Entities one `decide` may bring, the longest chain among them, and the entries of
+    /// their ancestor sets in all.
+    public var maxRequestEntities: Int = 1_000
+    public var maxRequestEntityDepth: Int = 32
+    public var maxRequestAncestors: Int = 100_000
     public init() {}
 }
 
@@ -19,7 +33,9 @@ public struct DaemonLimits: Sendable, Equatable {
 ///     {
 ///       "socket": {"mode": "0660", "group": 1234},
 ///       "limits": {"max_connections": 1024, "max_line_bytes": 1048576, "batch_limit": 1000,
-///                  "idle_timeout_seconds": 60, "write_timeout_seconds": 10, "drain_timeout_seconds": 10},
+///                  "idle_timeout_seconds": 60, "write_timeout_seconds": 10, "drain_timeout_seconds": 10,
+///                  "line_timeout_seconds": 10, "max_connections_per_uid": 128, "reserved_admin_connections": 16,
+///                  "max_request_entities": 1000, "max_request_entity_depth": 32, "max_request_ancestors": 100000},
 ///       "access": {"admin_uids": [0], "admin_gids": [990],
 ///                  "methods": {"nodes.sync": {"allow_uids": [1200]}}}
 ///     }
@@ -33,6 +49,9 @@ public struct DaemonConfig: Sendable {
     /// The region this daemon decides for (`region`, or `custos serve --region`); nil leaves the
     /// region of a `decide` to the caller's `context.region` (see docs/security.md).
     public var region: String? = nil
+    /// The HTTP front door (`http`: listeners, limits, gateway mappings; docs/gateways.md); nil
+    /// when not configured.
+    public var http: HTTPConfig? = nil
 
     /// The methods whoever can open the socket may call when the configuration says nothing:
     /// the decisions and `health`. Everything else reads or changes consent, holds, the
@@ -72,7 +91,10 @@ public struct DaemonConfig: Sendable {
         var c = DaemonConfig()
         let r = ConfigReader(file: file)
         let root = try r.object(json, "")
-        try r.onlyKeys(root, "", ["socket", "limits", "access", "region"])
+        try r.onlyKeys(root, "", ["socket", "limits", "access", "region", "http"])
+        if let h = root["http"] {
+            do { c.http = try HTTPConfig.parse(h) } catch { throw ConfigError(file: file, key: error.key, error.message) }
+        }
         if let v = root["region"] {
             guard case .string(let name) = v, !name.isEmpty else {
                 throw ConfigError(file: file, key: "region", "expected the name of a region of guardrails/regions.json, got \(v.serialized)")
@@ -88,13 +110,26 @@ public struct DaemonConfig: Sendable {
         if let l = root["limits"] {
             let o = try r.object(l, "limits")
             try r.onlyKeys(o, "limits", ["max_connections", "max_line_bytes", "batch_limit", "idle_timeout_seconds",
-                                         "write_timeout_seconds", "drain_timeout_seconds"])
+                                         "write_timeout_seconds", "drain_timeout_seconds",
+                                         "line_timeout_seconds", "max_connections_per_uid", "reserved_admin_connections",
+                                         "max_request_entities", "max_request_entity_depth", "max_request_ancestors"])
             if let v = o["max_connections"] { c.limits.maxConnections = try r.positive(v, "limits.max_connections", max: 1 << 20) }
             if let v = o["max_line_bytes"] { c.limits.maxLineBytes = try r.positive(v, "limits.max_line_bytes", max: 1 << 30) }
             if let v = o["batch_limit"] { c.limits.batchLimit = try r.positive(v, "limits.batch_limit", max: 1 << 20) }
             if let v = o["idle_timeout_seconds"] { c.limits.idleTimeoutSeconds = try r.positive(v, "limits.idle_timeout_seconds", max: 1 << 24) }
             if let v = o["write_timeout_seconds"] { c.limits.writeTimeoutSeconds = try r.positive(v, "limits.write_timeout_seconds", max: 1 << 24) }
             if let v = o["drain_timeout_seconds"] { c.limits.drainTimeoutSeconds = try r.positive(v, "limits.drain_timeout_seconds", max: 1 << 24) }
+            if let v = o["line_timeout_seconds"] { c.limits.lineTimeoutSeconds = try r.positive(v, "limits.line_timeout_seconds", max: 1 << 24) }
+            if let v = o["max_connections_per_uid"] { c.limits.maxConnectionsPerUID = try r.positive(v, "limits.max_connections_per_uid", max: 1 << 20) }
+            if let v = o["reserved_admin_connections"] {
+                c.limits.reservedAdminConnections = try r.count(v, "limits.reserved_admin_connections", max: c.limits.maxConnections - 1)
+            } else {
+                // Unset, the reserve leaves most of a small max_connections to everyone else.
+                c.limits.reservedAdminConnections = min(c.limits.reservedAdminConnections, c.limits.maxConnections / 8)
+            }
+            if let v = o["max_request_entities"] { c.limits.maxRequestEntities = try r.positive(v, "limits.max_request_entities", max: 1 << 20) }
+            if let v = o["max_request_entity_depth"] { c.limits.maxRequestEntityDepth = try r.positive(v, "limits.max_request_entity_depth", max: 1 << 20) }
+            if let v = o["max_request_ancestors"] { c.limits.maxRequestAncestors = try r.positive(v, "limits.max_request_ancestors", max: 1 << 30) }
         }
         if let a = root["access"] {
             let o = try r.object(a, "access")
@@ -153,6 +188,12 @@ private struct ConfigReader {
     func positive(_ j: JSON, _ key: String, max: Int) throws(ConfigError) -> Int {
         guard case .int(let v) = j else { throw fail(key, "expected a whole number, got \(j.kindName)") }
         guard v >= 1, v <= Int64(max) else { throw fail(key, "must be between 1 and \(max), got \(v)") }
+        return Int(v)
+    }
+
+    func count(_ j: JSON, _ key: String, max: Int) throws(ConfigError) -> Int {
+        guard case .int(let v) = j else { throw fail(key, "expected a whole number, got \(j.kindName)") }
+        guard v >= 0, v <= Int64(max) else { throw fail(key, "must be between 0 and \(max) (below limits.max_connections), got \(v)") }
         return Int(v)
     }
 

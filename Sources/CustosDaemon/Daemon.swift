@@ -1,7 +1,9 @@
 import AuditLog
+import CustosGateway
 import CustosJSON
 import CustosLog
 import CustosServer
+import Metrics
 import Dispatch
 import Glibc
 import Synchronization
@@ -31,6 +33,8 @@ public struct DaemonOptions: Sendable {
     public var inheritedListener: Int32?
     /// Disk use of the audit log, for `health` (nil without a log).
     public var auditDiskUsage: (@Sendable () -> AuditDiskUsage?)?
+    /// What `metrics` reports besides the daemon's own counters (the audit log's syncs).
+    public var metricSources: [@Sendable () -> [MetricFamily]] = []
 
     public init(policiesDirectory: String, socketPath: String, config: DaemonConfig = DaemonConfig(),
                 recorder: DecisionRecorder? = nil, stateDirectory: String? = nil,
@@ -74,7 +78,17 @@ public final class Daemon: Sendable {
         StatusMethods.register,
         GuardrailMethods.register,
         AuditMethods.register,
+        MetricsMethods.register,
     ]
+
+    /// Every method the daemon serves, in registration order (for help texts): the table a
+    /// daemon builds, over services that hold nothing.
+    public static var methodNames: [String] {
+        var table = MethodTable()
+        let services = DaemonServices(store: PolicyStore(directory: "/nonexistent"))
+        for register in methodFamilies { register(&table, services) }
+        return table.names
+    }
 
     public let store: PolicyStore
     public let services: DaemonServices
@@ -84,6 +98,9 @@ public final class Daemon: Sendable {
     private let notify: @Sendable (String) -> Void
     /// What the service manager is told, and whether it is told yet.
     private let readiness: LateReadiness
+    /// The HTTP front door, when the configuration has listeners (docs/gateways.md).
+    public let gateway: Gateway?
+    private let drain: Duration
     private let noteEvent: @Sendable (DaemonEvent, String) -> Void
 
     /// Builds the daemon and loads the policies once. A folder that fails to load does not
@@ -115,6 +132,8 @@ public final class Daemon: Sendable {
         }
         self.noteEvent = noteEvent
         let auditDiskUsage = options.auditDiskUsage
+        let metrics = DaemonMetrics()
+        for source in options.metricSources { metrics.addSource(source) }
         var configured = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
                                       stateDirectory: options.stateDirectory) { caller in
             let previous = store.snapshot?.revision
@@ -123,10 +142,14 @@ public final class Daemon: Sendable {
             let r = store.reload()
             switch r {
             case .success(let s):
+                metrics.reloads.add(0)
                 logger.info("policy.loaded", "loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)",
                             ["revision": .string(s.revision), "previous_revision": .string(previous ?? ""),
                              "policies": .uint(s.policyCount), "entities": .uint(s.entityCount),
                              "guardrails": .string(s.guardrails.status.description), "directory": .string(store.directory)])
+                for w in s.warnings {
+                    logger.warning("policy.warning", "warning: \(w)", ["warning": .string(w), "directory": .string(store.directory)])
+                }
                 noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller,
                                         guardrails: s.guardrails.status.description), "the policy load")
                 if let off = s.switchedOff {
@@ -136,6 +159,7 @@ public final class Daemon: Sendable {
                               "the guardrail switch-off")
                 }
             case .failure(let e):
+                metrics.reloads.add(1)
                 logger.error("policy.load_failed", "reload failed, keeping \(previous ?? "no policies"): \(e.message)",
                              ["kept_revision": .string(previous ?? ""), "error": .string(e.message), "directory": .string(store.directory)])
                 noteEvent(.policyLoadFailed(kept: previous, error: e.message, caller: caller), "the failed policy load")
@@ -145,6 +169,7 @@ public final class Daemon: Sendable {
         }
         configured.access = options.config.access
         configured.auditDiskUsage = auditDiskUsage
+        configured.metrics = metrics
         configured.region = region
         let services = configured
         self.services = services
@@ -152,10 +177,12 @@ public final class Daemon: Sendable {
         for register in Daemon.methodFamilies { register(&table, services) }
         do {
             dispatcher = try Dispatcher(methods: table, access: options.config.access, onRefused: { method, caller in
+                metrics.refused.add(0)
                 logger.warning("call.refused", "refused \(method) for uid \(caller.uid) gid \(caller.gid) pid \(caller.pid)",
                                ["method": .string(method), "uid": .uint(caller.uid), "gid": .uint(caller.gid), "pid": .int(Int64(caller.pid))])
                 noteEvent(.refused(method: method, caller: caller), "the refused call")
-            }, commit: { index throws(RPCError) in try services.commitRecords(through: index) })
+            }, commit: { index throws(RPCError) in try services.commitRecords(through: index) },
+               observe: metrics.observer(methodNames: table.names))
         } catch {
             throw .access(error)
         }
@@ -168,9 +195,35 @@ public final class Daemon: Sendable {
         sc.idleTimeout = .seconds(c.limits.idleTimeoutSeconds)
         sc.writeTimeout = .seconds(c.limits.writeTimeoutSeconds)
         sc.drainTimeout = .seconds(c.limits.drainTimeoutSeconds)
+        sc.lineTimeout = .seconds(c.limits.lineTimeoutSeconds)
+        sc.batchLimit = c.limits.batchLimit
+        sc.maxConnectionsPerUID = c.limits.maxConnectionsPerUID
+        sc.reservedConnections = c.limits.reservedAdminConnections
+        // The admin: the daemon's own uid, the admins of the access configuration
+        // (`access.admin_uids`/`admin_gids`), and whoever the rule of policy.reload names. They
+        // may take the reserved slots and have no per-uid share, so the daemon can be inspected
+        // and repaired while others hold every other slot.
+        let ownUID = getuid()
+        let dispatcher = self.dispatcher
+        let admins = c.access.defaultRule
+        // An open rule names nobody (as in `namesCaller`): only listed uids and groups count.
+        let adminsNamed = admins.allowedUIDs != nil || admins.allowedGIDs != nil
+        sc.isPrivileged = { cred in
+            cred.uid == ownUID
+                || (adminsNamed && admins.permits(uid: cred.uid, gid: cred.gid, groups: cred.groups))
+                || dispatcher.namesCaller(of: "policy.reload", uid: cred.uid, gid: cred.gid, groups: cred.groups)
+        }
         sc.inheritedListener = options.inheritedListener
-        server = Server(configuration: sc, dispatcher: dispatcher)
+        let server = Server(configuration: sc, dispatcher: dispatcher)
+        self.server = server
         readiness.bind { Daemon.readinessMessage(StatusMethods.health(services)) }
+        drain = sc.drainTimeout
+        let gateway = c.http.flatMap { $0.listeners.isEmpty ? nil : Gateway(config: $0, dispatcher: dispatcher) }
+        self.gateway = gateway
+        metrics.addSource {
+            [.gauge("custos_connections", "Open connections of the JSON-RPC socket.", [MetricSample(value: .int(UInt64(max(0, server.activeConnections))))])]
+                + (gateway?.families ?? [])
+        }
         _ = services.reload(nil)
     }
 
@@ -211,6 +264,8 @@ public final class Daemon: Sendable {
         let services = self.services
         let logger = self.logger
         let noteEvent = self.noteEvent
+        let gateway = self.gateway
+        let drain = self.drain
         let terminated = Atomic<Bool>(false)
         // A parent may have started us with these blocked (the mask is inherited through exec,
         // e.g. from a test runner's worker thread); blocked, they would never reach the watcher.
@@ -223,6 +278,7 @@ public final class Daemon: Sendable {
             logger.info("daemon.stopping", "signal \(sig): draining and stopping", ["signal": .int(Int64(sig))])
             notify("STOPPING=1\nSTATUS=draining and stopping")
             terminated.store(true, ordering: .sequentiallyConsistent)
+            gateway?.stop(drain: drain)
             server.stop()
         }, onReload: {
             _ = services.reload(nil)
@@ -233,12 +289,23 @@ public final class Daemon: Sendable {
         logger.info("daemon.serving", "serving on \(server.configuration.socketPath)\(inherited ? " (socket passed by the service manager)" : "")",
                     ["socket": .string(server.configuration.socketPath), "socket_activated": .bool(inherited),
                      "revision": .string(services.store.snapshot?.revision ?? "")])
+        if let gateway {
+            do { try gateway.start() } catch {
+                server.stop()
+                throw .socket(error)
+            }
+            logger.info("gateway.serving", "HTTP front door on \(gateway.listenerNames.joined(separator: ", "))",
+                        ["listeners": .string(gateway.listenerNames.joined(separator: ", "))])
+        }
         noteEvent(.started(revision: services.store.snapshot?.revision), "the start")
         // Recorded first: READY=1 promises the audit log took the start.
         readiness.serving.store(true, ordering: .releasing)
         notify(Daemon.readinessMessage(StatusMethods.health(services)))
         // A terminate signal that arrived while the socket was being bound found nothing to stop.
-        if terminated.load(ordering: .sequentiallyConsistent) { server.stop() }
+        if terminated.load(ordering: .sequentiallyConsistent) {
+            gateway?.stop(drain: drain)
+            server.stop()
+        }
         onServing()
         server.wait()
         noteEvent(.stopped, "the stop")
@@ -246,7 +313,10 @@ public final class Daemon: Sendable {
     }
 
     /// Stops accepting, answers what is in flight, removes the socket.
-    public func stop() { server.stop() }
+    public func stop() {
+        gateway?.stop(drain: drain)
+        server.stop()
+    }
 }
 
 extension String {

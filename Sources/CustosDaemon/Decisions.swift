@@ -16,7 +16,12 @@ public struct DecideParams: Sendable {
     /// Reads `{principal, action, resource, context?, entities?}`. `field` is where this object
     /// sits in the call (`params`, or `params.requests[3]` inside a batch), so the -32602 message
     /// points at the exact member to fix.
-    public static func parse(_ json: JSON?, field: String = "params") throws(RPCError) -> DecideParams {
+    ///
+    /// With a `schema` (the folder's, when its custos.json says `validate_requests`), the
+    /// request must conform to it as the reference engine checks a request: principal, action
+    /// and resource by `Schema.checkRequestScope`, the context read by the action's context
+    /// type, request entities read as the schema declares.
+    public static func parse(_ json: JSON?, field: String = "params", schema: Schema? = nil) throws(RPCError) -> DecideParams {
         guard let json else { throw .invalidParams(field: field, "missing; expected {principal, action, resource, context?, entities?}") }
         guard case .object(let o) = json else {
             throw .invalidParams(field: field, "expected an object {principal, action, resource, context?, entities?}, got \(json.kindName)")
@@ -40,19 +45,31 @@ public struct DecideParams: Sendable {
         let p = try uid(principal, field, "principal")
         let a = try uid(action, field, "action")
         let r = try uid(resource, field, "resource")
+        var declared: RecordType? = nil
+        if let schema {
+            do { declared = try schema.checkRequestScope(principal: p, action: a, resource: r) } catch { throw invalid(error, field) }
+        }
         var ctx = CedarRecord()
         if let c = context, !c.isNull {
             guard case .object(let co) = c else { throw .invalidParams(field: "\(field).context", "expected an object, got \(c.kindName)") }
-            if !co.isEmpty {
+            if let declared, let schema {
+                do { ctx = try CedarRecord(json: co, expected: declared, schema: schema) } catch { throw invalid(error, "\(field).context") }
+            } else if !co.isEmpty {
                 do { ctx = try CedarRecord(json: co) } catch { throw invalid(error, "\(field).context") }
             }
+        } else if let declared, let schema {
+            do { _ = try CedarRecord(json: JSONObject(), expected: declared, schema: schema) } catch { throw invalid(error, "\(field).context") }
         }
         var extra: [Entity] = []
         if let e = entities, !e.isNull {
             guard case .array(let items) = e else { throw .invalidParams(field: "\(field).entities", "expected an array of entities, got \(e.kindName)") }
             extra.reserveCapacity(items.count)
             for (i, item) in items.enumerated() {
-                do { extra.append(try Entity(json: item)) } catch { throw invalid(error, "\(field).entities[\(i)]") }
+                do throws(FormatError) {
+                    if let schema { extra.append(try Entity(json: item, schema: schema)) } else { extra.append(try Entity(json: item)) }
+                } catch {
+                    throw invalid(error, "\(field).entities[\(i)]")
+                }
             }
         }
         return DecideParams(request: Request(principal: p, action: a, resource: r, context: ctx), entities: extra)
@@ -175,6 +192,7 @@ extension DaemonServices {
             }
         }
         Self.identify(&records)
+        metrics.count(records)
     }
 
     /// Queues records whose answer is about to be written; `ticket` tells the transport what to
@@ -187,6 +205,7 @@ extension DaemonServices {
             throw Self.unkept(error)
         }
         Self.identify(&records)
+        metrics.count(records)
     }
 
     private static func identify(_ records: inout [DecisionRecord]) {
@@ -224,7 +243,8 @@ public enum DecisionMethods {
         let entities = table.registerPrivilege(entitiesPrivilegeName)
         table.registerStreaming("decide") { params, caller, out, ticket throws(RPCError) in
             let snapshot = try services.readySnapshot()
-            let p = try DecideParams.parse(params.json)
+            try services.limits.checkRequestEntityCount(params.json, field: "params")
+            let p = try DecideParams.parse(params.json, schema: snapshot.requestSchema)
             try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
                               method: "decide", field: "params")
             var d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
@@ -234,24 +254,25 @@ public enum DecisionMethods {
             d.record.decisionID = records[0].decisionID
             d.write(into: &out)
         }
-        table.register("decide.batch") { params, caller throws(RPCError) in
+        // In a batch array, a decide.batch counts for its requests (ServerConfiguration.batchLimit).
+        table.register("decide.batch", weight: { $0.object?["requests"]?.arrayValue?.count ?? 1 }) { params, caller throws(RPCError) in
             try params.only(["requests"], method: "decide.batch")
             let v = try params.required("requests")
             guard case .array(let items) = v else {
                 throw .invalidParams(field: "params.requests", "expected an array of decide requests, got \(v.kindName)")
             }
             let limit = services.limits.batchLimit
-            guard items.count <= limit else {
-                throw RPCError(code: RPCError.overloadedCode,
-                               message: "overloaded: decide.batch holds \(items.count) requests, the limit is \(limit); split it into smaller batches",
-                               data: .object(JSONObject(["limit": .int(Int64(limit)), "requests": .int(Int64(items.count))])))
-            }
+            guard items.count <= limit else { throw .batchTooLarge(requests: items.count, limit: limit) }
+            // One snapshot for the whole batch, so every result names the same revision (and
+            // every request is checked against the same schema).
+            let snapshot = try services.readySnapshot()
             // Validate everything first: a batch is answered whole or refused whole.
             var parsed: [DecideParams] = []
             parsed.reserveCapacity(items.count)
-            for (i, item) in items.enumerated() { parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]")) }
-            // One snapshot for the whole batch, so every result names the same revision.
-            let snapshot = try services.readySnapshot()
+            for (i, item) in items.enumerated() {
+                try services.limits.checkRequestEntityCount(item, field: "params.requests[\(i)]")
+                parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]", schema: snapshot.requestSchema))
+            }
             for (i, p) in parsed.enumerated() {
                 try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
                                   method: "decide.batch", field: "params.requests[\(i)]")
@@ -292,9 +313,7 @@ public enum DecisionMethods {
                                 guardrailState: GuardrailState? = nil) throws(RPCError) -> DecideAnswer {
         var entities = snapshot.entities
         if !p.entities.isEmpty {
-            do { entities = try entities.adding(p.entities) } catch {
-                throw .invalidParams(field: "\(field).entities", "\(error.description); request entities must not repeat the folder's entities.json")
-            }
+            entities = try entities.addingRequestEntities(p.entities, limits: services.limits, field: field)
         }
         var request = p.request
         let place = try processingRegion(request.context, services: services, field: field)

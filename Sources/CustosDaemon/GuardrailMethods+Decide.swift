@@ -107,7 +107,7 @@ public enum GuardrailDecision {
         } else {
             principalStudies = index.studies(request.principal)
         }
-        let g = GuardrailRequest(operation: GuardrailRequest.operation(forAction: request.action.id.value),
+        let g = GuardrailRequest(operation: GuardrailRequest.operation(forAction: request.action.id.value, actions: config.actions),
                                  region: context.region, purpose: context.purpose, study: context.study,
                                  principalStudies: principalStudies, now: now)
         return Guardrails.evaluate(data, request: g, config: config, consent: consent)

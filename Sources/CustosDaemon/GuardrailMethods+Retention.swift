@@ -19,8 +19,9 @@ extension GuardrailMethods {
                 throw .invalidParams(field: "params.dataset", "no data entity Dataset::\"\(id)\" in entities.json")
             }
             let consent = try state.snapshot()
-            let st = RetentionCheck.status(data, config: snapshot.guardrails, holds: consent.holdMatters(dataset: id),
-                                           now: .daemonNow(services.clock()))
+            let now = CedarDatetime.daemonNow(services.clock())
+            let st = RetentionCheck.status(data, config: snapshot.guardrails, holds: consent.holdMatters(dataset: id, at: now),
+                                           now: now)
             return try json(st)
         }
         table.register("retention.due") { params, _ throws(RPCError) in
@@ -45,7 +46,7 @@ extension GuardrailMethods {
                 }
             }
             let due = RetentionCheck.dueForDisposal(datasets, config: snapshot.guardrails,
-                                                    holds: { consent.holdMatters(dataset: $0) }, asOf: asOf)
+                                                    holds: { consent.holdMatters(dataset: $0, at: asOf) }, asOf: asOf)
             var out: [JSON] = []
             for st in due { out.append(try json(st)) }
             return .object(JSONObject(["as_of": .string(asOf.description), "due": .array(out),

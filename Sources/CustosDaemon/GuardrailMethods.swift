@@ -102,17 +102,19 @@ public enum GuardrailMethods {
         record.forbidErrors = failures.forbidErrors
         var records = [record]
         try services.keep(&records, ticket: &ticket)
-        writePlaceAnswer(result, errors: failures, decisionID: records[0].decisionID, policyRevision: snapshot.revision, into: &out)
+        writePlaceAnswer(result, reasons: record.reasons, errors: failures, decisionID: records[0].decisionID,
+                         policyRevision: snapshot.revision, into: &out)
     }
 
-    /// `{"allowed", "rejected", "obligations", "node_obligations", "errors", "decision_id", "policy_revision"}`.
+    /// `{"allowed", "rejected", "obligations", "node_obligations", "reasons", "errors", "decision_id", "policy_revision"}`;
+    /// `reasons` names the Cedar policies that answered the `place_job` question, as a decide's do.
     ///
     /// Every node of a region shares its region's verdict (the same array storage, see
     /// `Placement.place`), so each distinct list of reasons or transfer bases is serialised once
     /// and copied for the other nodes; that is most of the bytes of a large answer. Keys are
     /// storage addresses: lists with the same storage hold the same elements, and all of them
     /// stay alive in `result` while this runs, so no address is reused meanwhile.
-    static func writePlaceAnswer(_ result: PlacementResult, errors: [PolicyFailure] = [], decisionID: String,
+    static func writePlaceAnswer(_ result: PlacementResult, reasons: [String] = [], errors: [PolicyFailure] = [], decisionID: String,
                                  policyRevision: String, into w: inout JSONWriter) {
         w.raw("{\"allowed\":[")
         for (i, n) in result.allowed.enumerated() {
@@ -125,7 +127,12 @@ public enum GuardrailMethods {
         w.obligations(result.obligations)
         w.raw(",\"node_obligations\":{")
         writeNodeMap(result.nodeObligations, node: \.node, list: \.obligations, into: &w) { $0.obligations($1) }
-        w.raw("},\"errors\":")
+        w.raw("},\"reasons\":[")
+        for (i, r) in reasons.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.string(r)
+        }
+        w.raw("],\"errors\":")
         errors.write(into: &w)
         w.raw(",\"decision_id\":")
         w.string(decisionID)
@@ -184,7 +191,7 @@ public enum GuardrailMethods {
             do throws(Denial) {
                 if let d = try dataset(t.dataset, in: snapshot) {
                     outcome = TransferCheck.decide(t, data: d, config: snapshot.guardrails,
-                                                   holds: consent.holdMatters(dataset: d.id), now: .daemonNow(now))
+                                                   holds: consent.holdMatters(dataset: d.id, at: .daemonNow(now)), now: .daemonNow(now))
                 } else {
                     // A move of data the guardrails know nothing about cannot be shown lawful.
                     outcome = GuardrailOutcome(denials: [Denial(.dataUnknownDataset,

@@ -7,10 +7,12 @@ public final class EchoServer: Sendable {
     struct Service: LineService {
         let reply: [UInt8]
         func openSession(_ context: CallContext) {}
-        func handle(line: UnsafeRawBufferPointer, session: inout Void, out: inout JSONWriter) {
+        func handle(line: UnsafeRawBufferPointer, session: inout Void, out: inout JSONWriter,
+                    flush: (inout Void, inout JSONWriter) -> Bool) -> Bool {
             // The parse is the point: the floor includes reading the request.
             _ = try? JSON.parse(line)
             out.bytes.append(contentsOf: reply)
+            return true
         }
     }
 

@@ -10,7 +10,7 @@ import CustosJSON
 /// | -32602 | invalid params   | a handler rejected `params`; the message names the offending field   |
 /// | -32603 | internal error   | the server failed while handling a valid request                     |
 /// | -32001 | forbidden        | the caller's uid/gid is not allowed to call this method (handler not run) |
-/// | -32002 | overloaded       | the server is at its connection limit; sent once, then the connection is closed |
+/// | -32002 | overloaded       | the server is at its connection limit (or the caller's uid at its share); sent once, then the connection is closed. Also: a batch over the batch limit |
 /// | -32003 | not ready        | the daemon is up but has nothing to answer with yet (e.g. policies not loaded) |
 public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: Int64
@@ -63,6 +63,19 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func overloaded(maxConnections: Int) -> RPCError {
         RPCError(code: overloadedCode,
                  message: "overloaded: the server already has \(maxConnections) connections; retry later or reuse a connection")
+    }
+
+    public static func overloaded(uid: UInt32, maxConnectionsPerUID limit: Int) -> RPCError {
+        RPCError(code: overloadedCode,
+                 message: "overloaded: uid \(uid) already has \(limit) connections, the limit for one uid; close idle connections or reuse one",
+                 data: .object(JSONObject(["limit": .int(Int64(limit))])))
+    }
+
+    /// A batch (a JSON-RPC batch array, or `decide.batch`) carrying more than `limit` requests.
+    public static func batchTooLarge(requests: Int, limit: Int) -> RPCError {
+        RPCError(code: overloadedCode,
+                 message: "overloaded: the batch holds \(requests) requests, the limit is \(limit); split it into smaller batches",
+                 data: .object(JSONObject(["limit": .int(Int64(limit)), "requests": .int(Int64(requests))])))
     }
 
     public static func notReady(_ why: String) -> RPCError {

@@ -24,7 +24,7 @@ public final class Server: Sendable {
     public init(configuration: ServerConfiguration, dispatcher: Dispatcher) {
         self.configuration = configuration
         self.dispatcher = dispatcher
-        self.transport = Transport(config: configuration, service: RPCService(dispatcher: dispatcher))
+        self.transport = Transport(config: configuration, service: RPCService(dispatcher: dispatcher, batchLimit: configuration.batchLimit))
     }
 
     /// Binds the socket and starts accepting on a background thread. A stale socket file left

@@ -8,8 +8,13 @@ import Synchronization
 protocol LineService: Sendable {
     associatedtype Session
     func openSession(_ context: CallContext) -> Session
-    /// Appends zero or more complete reply lines (each ending in LF) to `out`.
-    func handle(line: UnsafeRawBufferPointer, session: inout Session, out: inout JSONWriter)
+    /// Appends zero or more complete reply lines (each ending in LF) to `out`. A line whose
+    /// replies can grow (a batch) hands them to `flush` whenever `out` passes
+    /// `Transport.flushThreshold`, so a connection never holds more than that plus one reply;
+    /// `flush` blocks until the client reads (or the write timeout passes) and returns false
+    /// once the connection is lost. Returns false when it stopped because `flush` failed.
+    func handle(line: UnsafeRawBufferPointer, session: inout Session, out: inout JSONWriter,
+                flush: (inout Session, inout JSONWriter) -> Bool) -> Bool
     /// Called before `out` is sent: the last chance to wait for what the answers depend on
     /// (the audit log's sync) or to replace them.
     func settle(session: inout Session, out: inout JSONWriter)
@@ -28,9 +33,22 @@ public struct ServerConfiguration: Sendable {
     public var socketGroup: gid_t? = nil
     /// Connections beyond this get one -32002 line and are closed.
     public var maxConnections: Int = 1024
+    /// Connections one uid may hold at once (privileged callers aside); nil: no such limit.
+    public var maxConnectionsPerUID: Int? = nil
+    /// Of `maxConnections`, slots only privileged callers may take, so an operator can still
+    /// reach the server while others hold every other slot.
+    public var reservedConnections: Int = 0
+    /// Who is privileged (see the two limits above), asked once per connection at accept.
+    public var isPrivileged: @Sendable (PeerCredentials) -> Bool = { _ in false }
     public var maxLineBytes: Int = 1 << 20
-    /// A connection that sends nothing for this long is closed.
+    /// Requests one line may carry: the elements of a batch array, each weighted by the
+    /// method (see `MethodTable.register(_:weight:_:)`); nil: no limit.
+    public var batchLimit: Int? = nil
+    /// A connection that sends nothing for this long between lines is closed.
     public var idleTimeout: Duration = .seconds(60)
+    /// A line must be complete (its LF received) this long after its first byte, however
+    /// steadily its bytes trickle in; then one -32600 line and the connection is closed.
+    public var lineTimeout: Duration = .seconds(10)
     /// A client that does not read its responses for this long is disconnected.
     public var writeTimeout: Duration = .seconds(10)
     public var backlog: Int32 = 1024
@@ -58,13 +76,25 @@ final class Transport<Service: LineService>: Sendable {
         var connections: [UInt64: Int32] = [:]
     }
 
+    /// Who holds the connection slots; checked and taken in one step at accept.
+    private struct Slots {
+        var total = 0
+        var byUID: [UInt32: Int] = [:]
+    }
+
     private let state = Mutex(State())
+    private let slots = Mutex(Slots())
     private let active = Atomic<Int>(0)
     private let nextID = Atomic<UInt64>(1)
     /// Holds the accept thread and every connection thread; empty means fully stopped.
     private let running = DispatchGroup()
     private let overloadedLine: [UInt8]
     private let oversizeLine: [UInt8]
+    private let lineTimeoutLine: [UInt8]
+
+    /// Replies wait in the connection's buffer until it holds this much (or the input is
+    /// drained); a batch's replies are sent in pieces of about this size.
+    static var flushThreshold: Int { 256 * 1024 }
 
     init(config: ServerConfiguration, service: Service) {
         self.config = config
@@ -72,6 +102,8 @@ final class Transport<Service: LineService>: Sendable {
         overloadedLine = RPCResponse.errorLine(.overloaded(maxConnections: config.maxConnections))
         oversizeLine = RPCResponse.errorLine(.invalidRequest(
             "line longer than \(config.maxLineBytes) bytes; the connection is closed, send smaller messages"))
+        lineTimeoutLine = RPCResponse.errorLine(.invalidRequest(
+            "line not completed within \(config.lineTimeout.wholeSeconds) seconds of its first byte; the connection is closed, send each message in one go"))
     }
 
     var activeConnections: Int { active.load(ordering: .relaxed) }
@@ -188,20 +220,15 @@ final class Transport<Service: LineService>: Sendable {
     }
 
     private func admit(_ fd: Int32) {
-        if active.add(1, ordering: .relaxed).newValue > config.maxConnections {
-            Socket.setTimeout(fd, option: SO_SNDTIMEO, .milliseconds(100))
-            _ = Socket.writeAll(fd, overloadedLine)
-            shutdown(fd, Int32(SHUT_WR))
-            discardQueuedInput(fd)
-            close(fd)
-            active.subtract(1, ordering: .relaxed)
-            return
-        }
         guard let cred = PeerCredentials.of(socket: fd) else {
             close(fd)
-            active.subtract(1, ordering: .relaxed)
             return
         }
+        if let refusal = takeSlot(cred) {
+            refuse(fd, refusal)
+            return
+        }
+        active.add(1, ordering: .relaxed)
         Socket.setTimeout(fd, option: SO_RCVTIMEO, config.idleTimeout)
         Socket.setTimeout(fd, option: SO_SNDTIMEO, config.writeTimeout)
         let id = nextID.add(1, ordering: .relaxed).oldValue
@@ -212,16 +239,54 @@ final class Transport<Service: LineService>: Sendable {
         let context = CallContext(uid: cred.uid, gid: cred.gid, pid: cred.pid, connectionID: id, groups: cred.groups)
         running.enter()
         if !spawnThread({ self.serve(fd: fd, context: context) }) {
-            finish(fd: fd, id: id)
+            finish(fd: fd, id: id, uid: cred.uid)
         }
     }
 
-    private func finish(fd: Int32, id: UInt64) {
+    /// Takes a slot for the caller, or returns the line that refuses it: every caller is
+    /// bound by `maxConnections`; others also leave the reserved slots free and stay within
+    /// their uid's share.
+    private func takeSlot(_ cred: PeerCredentials) -> [UInt8]? {
+        let privileged = config.isPrivileged(cred)
+        return slots.withLock { s -> [UInt8]? in
+            if s.total >= config.maxConnections { return overloadedLine }
+            if !privileged {
+                if s.total >= config.maxConnections - config.reservedConnections { return overloadedLine }
+                if let perUID = config.maxConnectionsPerUID, s.byUID[cred.uid, default: 0] >= perUID {
+                    return RPCResponse.errorLine(.overloaded(uid: cred.uid, maxConnectionsPerUID: perUID))
+                }
+            }
+            s.total += 1
+            s.byUID[cred.uid, default: 0] += 1
+            return nil
+        }
+    }
+
+    private func releaseSlot(uid: UInt32) {
+        slots.withLock { s in
+            s.total -= 1
+            let left = s.byUID[uid, default: 1] - 1
+            s.byUID[uid] = left > 0 ? left : nil
+        }
+    }
+
+    /// One error line, then close, on the accept thread: bounded by a short send timeout and
+    /// by discarding only what is already queued.
+    private func refuse(_ fd: Int32, _ line: [UInt8]) {
+        Socket.setTimeout(fd, option: SO_SNDTIMEO, .milliseconds(100))
+        _ = Socket.writeAll(fd, line)
+        shutdown(fd, Int32(SHUT_WR))
+        discardQueuedInput(fd)
+        close(fd)
+    }
+
+    private func finish(fd: Int32, id: UInt64, uid: UInt32) {
         // Deregister before closing so stop never shuts down a reused descriptor number.
         state.withLock { s in
             s.connections[id] = nil
             close(fd)
         }
+        releaseSlot(uid: uid)
         active.subtract(1, ordering: .relaxed)
         running.leave()
     }
@@ -229,26 +294,33 @@ final class Transport<Service: LineService>: Sendable {
     /// One connection: read, answer in order, and write replies in one send per drained read
     /// buffer, so pipelined requests share syscalls while a lone request is answered at once.
     private func serve(fd: Int32, context: CallContext) {
-        defer { finish(fd: fd, id: context.connectionID) }
+        defer { finish(fd: fd, id: context.connectionID, uid: context.uid) }
         let reader = LineReader(fd: fd, maxLine: config.maxLineBytes)
         var out = JSONWriter(capacity: 4096)
         var session = service.openSession(context)
-        let flushAt = 256 * 1024
+        let flushAt = Self.flushThreshold
+        let lineNanos = config.lineTimeout.totalNanoseconds
+        /// When the line in progress must be complete (monotonic ns); 0 while none is.
+        var lineDeadline: UInt64 = 0
+        /// Whether SO_RCVTIMEO is shortened to the line's deadline rather than the idle timeout.
+        var shortened = false
 
-        func flush() -> Bool {
-            service.settle(session: &session, out: &out)
+        let send: (inout Service.Session, inout JSONWriter) -> Bool = { session, out in
+            self.service.settle(session: &session, out: &out)
             if out.bytes.isEmpty { return true }
             let ok = out.bytes.withUnsafeBytes { Socket.writeAll(fd, $0) }
             // Keep the buffer for the next batch, unless one huge reply inflated it.
             out.bytes.removeAll(keepingCapacity: out.bytes.capacity <= 1 << 20)
             return ok
         }
+        func flush() -> Bool { send(&session, &out) }
 
         while true {
             scan: while true {
                 switch reader.next() {
                 case .line(let line):
-                    if line.count > 0 { service.handle(line: line, session: &session, out: &out) }
+                    lineDeadline = 0
+                    if line.count > 0 && !service.handle(line: line, session: &session, out: &out, flush: send) { return }
                     if out.bytes.count >= flushAt && !flush() { return }
                 case .oversize:
                     out.bytes.append(contentsOf: oversizeLine)
@@ -259,20 +331,44 @@ final class Transport<Service: LineService>: Sendable {
                 }
             }
             guard flush() else { return }
+            // A line in progress must be complete by its deadline however its bytes trickle in;
+            // between lines only the idle timeout applies. The socket option is changed only
+            // while a line is incomplete, so a client sending whole lines pays nothing for this.
+            if reader.pending > 0 {
+                let now = monotonicNanos()
+                if lineDeadline == 0 { lineDeadline = now &+ lineNanos }
+                guard now < lineDeadline else {
+                    out.bytes.append(contentsOf: lineTimeoutLine)
+                    if flush() { lingerClose(fd) }
+                    return
+                }
+                let wait = min(lineDeadline - now, config.idleTimeout.totalNanoseconds)
+                Socket.setTimeout(fd, option: SO_RCVTIMEO, .nanoseconds(Int64(clamping: wait)))
+                shortened = true
+            } else if shortened {
+                Socket.setTimeout(fd, option: SO_RCVTIMEO, config.idleTimeout)
+                shortened = false
+            }
             switch reader.fill() {
             case .data:
                 continue
             case .eof:
                 // A last request without LF still gets its answer (e.g. `printf '{...}' | nc -U`).
                 if let last = reader.takeRemainder(), last.count > 0 {
-                    service.handle(line: last, session: &session, out: &out)
+                    _ = service.handle(line: last, session: &session, out: &out, flush: send)
                     _ = flush()
                 } else if reader.pending > 0 {
                     out.bytes.append(contentsOf: oversizeLine)
                     if flush() { lingerClose(fd) }
                 }
                 return
-            case .timedOut, .failed:
+            case .timedOut:
+                if lineDeadline != 0 && monotonicNanos() >= lineDeadline {
+                    out.bytes.append(contentsOf: lineTimeoutLine)
+                    if flush() { lingerClose(fd) }
+                }
+                return
+            case .failed:
                 return
             }
         }
@@ -312,6 +408,22 @@ func discardQueuedInput(_ fd: Int32) {
 }
 
 extension Duration {
+    /// Whole nanoseconds, saturating (a duration beyond ~292 years is "forever").
+    var totalNanoseconds: UInt64 {
+        let (s, a) = components
+        guard s >= 0 else { return 0 }
+        let ns = UInt64(s).multipliedReportingOverflow(by: 1_000_000_000)
+        if ns.overflow { return .max }
+        let total = ns.partialValue.addingReportingOverflow(UInt64(max(0, a / 1_000_000_000)))
+        return total.overflow ? .max : total.partialValue
+    }
+
+    /// For messages: seconds, rounded up.
+    var wholeSeconds: Int64 {
+        let (s, a) = components
+        return a > 0 ? s &+ 1 : s
+    }
+
     var dispatchInterval: DispatchTimeInterval {
         let (s, a) = components
         let ns = s.multipliedReportingOverflow(by: 1_000_000_000)

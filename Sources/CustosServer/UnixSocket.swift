@@ -9,6 +9,8 @@ public enum SocketError: Error, Sendable, CustomStringConvertible, Equatable {
     /// The descriptor the service manager passed is not a listening stream socket.
     case notListening(path: String, fd: Int32)
     case system(call: String, path: String, errno: Int32)
+    /// A TCP listener asked for an address that is not loopback (see `BoundSocket`).
+    case notLoopback(address: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum SocketError: Error, Sendable, CustomStringConvertible, Equatable {
             "descriptor \(fd) passed by the service manager for \(p) is not a listening stream socket; check ListenStream= in the socket unit"
         case .system(let call, let p, let e):
             "\(call) on \(p) failed: \(errnoText(e))"
+        case .notLoopback(let a):
+            "\(a) is not a numeric loopback address (127.0.0.0/8 or ::1); TCP callers have no kernel identity, so only this machine may connect"
         }
     }
 }

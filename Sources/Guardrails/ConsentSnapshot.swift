@@ -38,13 +38,24 @@ public struct ConsentRecord: Sendable, Hashable {
     }
 }
 
-/// An active legal hold on a dataset, named by its matter (case) reference.
+/// A legal hold on a dataset, named by its matter (case) reference.
 public struct HoldRecord: Sendable, Hashable {
     public var dataset: String
     public var matter: String
     public var reason: String
     public var setAt: CedarDatetime
     public var setBy: String
+    /// When the hold was released; nil while it is in force.
+    public var releasedAt: CedarDatetime? = nil
+
+    /// Whether the hold suspends disposal at `t`. A hold counts for every time before its
+    /// release, including times before it was set: nothing is ever decided as if a recorded
+    /// hold did not exist yet (a wall clock can be set back; a suite may ask about an earlier
+    /// time). A release counts from its own time on, so a question about a moment before the
+    /// release still sees the hold (facts.md §3: a hold suspends disposal until released).
+    public func inForce(at t: CedarDatetime) -> Bool {
+        releasedAt.map { t < $0 } ?? true
+    }
 }
 
 /// The consent and hold state at one moment, as a value: checks are pure functions of it.
@@ -93,10 +104,17 @@ public struct ConsentSnapshot: Sendable {
         return granted ? .granted : .none
     }
 
-    public func holds(dataset: String) -> [HoldRecord] { holdsByDataset[ScalarString(dataset)] ?? [] }
+    /// The holds on a dataset not released yet, in the order they were set.
+    public func holds(dataset: String) -> [HoldRecord] {
+        (holdsByDataset[ScalarString(dataset)] ?? []).filter { $0.releasedAt == nil }
+    }
 
-    /// Hold matter references for a dataset, as retention checks take them.
-    public func holdMatters(dataset: String) -> [String] { holds(dataset: dataset).map(\.matter) }
+    /// Hold matter references in force at `t` for a dataset, as retention checks take them
+    /// (see `HoldRecord.inForce(at:)`).
+    public func holdMatters(dataset: String, at t: CedarDatetime) -> [String] {
+        guard let all = holdsByDataset[ScalarString(dataset)] else { return [] }
+        return all.compactMap { $0.inForce(at: t) ? $0.matter : nil }
+    }
 
     mutating func apply(_ change: JournalChange) {
         switch change.op {
@@ -115,9 +133,12 @@ public struct ConsentSnapshot: Sendable {
             holdsByDataset[ScalarString(dataset), default: []].append(
                 HoldRecord(dataset: dataset, matter: matter, reason: reason, setAt: change.at, setBy: change.actor))
         case .holdRelease(let dataset, let matter, _):
+            // Kept with its release time: a decision about an earlier moment still sees it.
             let key = ScalarString(dataset)
-            holdsByDataset[key]?.removeAll { $0.matter.scalarEquals(matter) }
-            if holdsByDataset[key]?.isEmpty == true { holdsByDataset[key] = nil }
+            if var hs = holdsByDataset[key], let i = hs.lastIndex(where: { $0.releasedAt == nil && $0.matter.scalarEquals(matter) }) {
+                hs[i].releasedAt = change.at
+                holdsByDataset[key] = hs
+            }
         }
     }
 }

@@ -188,8 +188,11 @@ public final class ConsentStore: Sendable {
     public func releaseHold(dataset: String, matter: String, reason: String, actor: String,
                             now: CedarDatetime) throws(ConsentStoreError) {
         _ = try commit(actor: actor, now: now) { snap throws(ConsentStoreError) in
-            guard snap.holds(dataset: dataset).contains(where: { $0.matter.scalarEquals(matter) }) else {
+            guard let held = snap.holds(dataset: dataset).first(where: { $0.matter.scalarEquals(matter) }) else {
                 throw .invalid("dataset \(dataset) has no hold under matter \"\(matter)\"")
+            }
+            if now < held.setAt {
+                throw .invalid("release at \(CivilTime.format(now)) precedes the hold set at \(CivilTime.format(held.setAt))")
             }
             return .holdRelease(dataset: dataset, matter: matter, reason: reason)
         }

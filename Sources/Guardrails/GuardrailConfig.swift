@@ -25,8 +25,9 @@ public enum GuardrailStatus: Sendable, Hashable, CustomStringConvertible {
 ///
 /// `regions.json` and `purposes.json` are required once any file is present, because residency
 /// and purpose checks cannot be half on; `transfers.json` (no bases: only EEA processing),
-/// `retention.json` (no schedules) and `compute.json` (nothing is qualified: GxP jobs are
-/// refused) are optional.
+/// `retention.json` (no schedules), `compute.json` (nothing is qualified: GxP jobs are
+/// refused) and `actions.json` (the built-in deletes; every other action uses the data) are
+/// optional.
 public struct GuardrailConfig: Sendable {
     public var status: GuardrailStatus
     public var regions: RegionsConfig?
@@ -34,17 +35,21 @@ public struct GuardrailConfig: Sendable {
     public var retention: RetentionConfig?
     public var purposes: PurposesConfig?
     public var compute: ComputeConfig?
+    /// Which actions only read metadata and which delete; nil: the built-in deletes, every
+    /// other action a use.
+    public var actions: ActionsConfig?
 
     public static let folderName = "guardrails"
-    public static let fileNames = ["regions.json", "transfers.json", "retention.json", "purposes.json", "compute.json"]
+    public static let fileNames = ["regions.json", "transfers.json", "retention.json", "purposes.json", "compute.json", "actions.json"]
 
     /// No guardrails: every check passes.
     public static let inactive = GuardrailConfig(status: .inactive)
 
     init(status: GuardrailStatus, regions: RegionsConfig? = nil, transfers: TransfersConfig? = nil,
-         retention: RetentionConfig? = nil, purposes: PurposesConfig? = nil, compute: ComputeConfig? = nil) {
+         retention: RetentionConfig? = nil, purposes: PurposesConfig? = nil, compute: ComputeConfig? = nil,
+         actions: ActionsConfig? = nil) {
         self.status = status; self.regions = regions; self.transfers = transfers
-        self.retention = retention; self.purposes = purposes; self.compute = compute
+        self.retention = retention; self.purposes = purposes; self.compute = compute; self.actions = actions
     }
 
     /// Loads `<policiesFolder>/guardrails/*.json`. A folder (or a policies path that is a single
@@ -89,9 +94,10 @@ public struct GuardrailConfig: Sendable {
         let transfers = try json("transfers.json").map { j throws(GuardrailConfigError) in try TransfersConfig.parse(j, regions: regions) }
         let retention = try json("retention.json").map { j throws(GuardrailConfigError) in try RetentionConfig.parse(j, regions: regions) }
         let compute = try json("compute.json").map { j throws(GuardrailConfigError) in try ComputeConfig.parse(j) }
+        let actions = try json("actions.json").map { j throws(GuardrailConfigError) in try ActionsConfig.parse(j) }
         let present = fileNames.filter { files[$0] != nil }.map { folderName + "/" + $0 }
         return GuardrailConfig(status: .active(files: present), regions: regions, transfers: transfers,
-                               retention: retention, purposes: purposes, compute: compute)
+                               retention: retention, purposes: purposes, compute: compute, actions: actions)
     }
 
     private enum ReadResult { case missing, failed(String), bytes([UInt8]) }

@@ -20,13 +20,18 @@ public struct GuardrailRequest: Sendable {
         self.study = study; self.principalStudies = principalStudies; self.now = now
     }
 
-    /// The default mapping from a Cedar action id to the retention operation: deleting, erasing
-    /// and disposing delete; everything else uses the data.
-    public static func operation(forAction actionID: String) -> RetentionCheck.Operation {
+    /// The default mapping from a Cedar action id to what it does with the data: deleting,
+    /// erasing, disposing and purging delete; everything else uses the data.
+    public static func operation(forAction actionID: String) -> ActionKind {
         switch actionID {
         case "delete", "erase", "dispose", "purge": .delete
         default: .use
         }
+    }
+
+    /// The mapping `guardrails/actions.json` declares, else the default one.
+    @inline(__always) public static func operation(forAction actionID: String, actions: ActionsConfig?) -> ActionKind {
+        actions?.kind(of: actionID) ?? operation(forAction: actionID)
     }
 }
 
@@ -41,7 +46,9 @@ public enum Guardrails {
         var out = GuardrailOutcome()
         for d in datasets {
             // A delete is not processing in another region or for a purpose; it is governed by
-            // retention and holds (facts.md §3) and isolation.
+            // retention and holds (facts.md §3) and isolation. A metadata read processes none of
+            // the personal data (facts.md §1, §2 govern that processing); isolation still holds,
+            // since which data a study holds is that study's information.
             if request.operation == .use {
                 switch ResidencyCheck.check(d, region: request.region, config: config, now: request.now) {
                 case .unrestricted, .allowed(nil): break
@@ -54,10 +61,12 @@ public enum Guardrails {
                 }
             }
             out.denials += IsolationCheck.check(d, requestStudy: request.study, principalStudies: request.principalStudies)
-            let r = RetentionCheck.check(d, operation: request.operation, config: config,
-                                         holds: consent.holdMatters(dataset: d.id), now: request.now)
-            out.denials += r.denials
-            out.obligations += r.obligations
+            if request.operation != .metadata {
+                let r = RetentionCheck.check(d, operation: request.operation, config: config,
+                                             holds: consent.holdMatters(dataset: d.id, at: request.now), now: request.now)
+                out.denials += r.denials
+                out.obligations += r.obligations
+            }
         }
         if !out.denials.isEmpty { out.obligations = [] }
         return out

@@ -32,6 +32,13 @@ public enum Jurisdictions {
 
     /// EU documents write Greece `EL` and the United Kingdom `UK` (facts.md §1); everything inside
     /// Custos uses the ISO spelling, so both are rewritten where they enter.
+    /// A code as an error message shows it: as the file wrote it, with the ISO spelling the
+    /// check used beside it when they differ (`UK (read as GB)`), so the author finds the entry.
+    public static func written(_ raw: String) -> String {
+        let code = normalise(raw)
+        return code == raw ? code : "\(raw) (read as \(code))"
+    }
+
     @inline(__always) public static func normalise(_ code: String) -> String {
         switch code {
         case "EL": "GR"

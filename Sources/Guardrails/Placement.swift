@@ -188,7 +188,7 @@ public enum Placement {
             }
             jobDenials += IsolationCheck.check(d, requestStudy: request.study, principalStudies: request.principalStudies)
             jobDenials += RetentionCheck.check(d, operation: .use, config: config,
-                                               holds: consent.holdMatters(dataset: d.id), now: now).denials
+                                               holds: consent.holdMatters(dataset: d.id, at: now), now: now).denials
         }
         if job.gxp { if let den = imageDenial(job, config: config) { jobDenials.append(den) } }
         if !jobDenials.isEmpty {

@@ -58,10 +58,10 @@ public struct RegionsConfig: Sendable {
                     throw GuardrailConfigError(file: file, path: path, message: "\"\(raw)\" is not an ISO 3166-1 alpha-2 country code")
                 }
                 guard Jurisdictions.eea.contains(code) else {
-                    throw GuardrailConfigError(file: file, path: path, message: "\(code) is not in the EEA (facts.md §1: EU-27 plus IS, LI, NO)")
+                    throw GuardrailConfigError(file: file, path: path, message: "\(Jurisdictions.written(raw)) is not in the EEA (facts.md §1: EU-27 plus IS, LI, NO)")
                 }
                 guard set.insert(code).inserted else {
-                    throw GuardrailConfigError(file: file, path: path, message: "\(code) is listed twice (after EL/UK normalisation)")
+                    throw GuardrailConfigError(file: file, path: path, message: "\(Jurisdictions.written(raw)) is listed twice (after EL/UK normalisation)")
                 }
             }
             let missing = Jurisdictions.eea.subtracting(set).sorted()

@@ -24,8 +24,8 @@ public struct RetentionStatus: Sendable, Hashable {
 
 /// Retention and legal hold: nothing deleted while it must be kept, nothing used past disposal.
 public enum RetentionCheck {
-    /// Whether an operation reads/uses the data or deletes it.
-    public enum Operation: Sendable, Hashable { case use, delete }
+    /// Whether an action uses the data, reads its metadata only, or deletes it.
+    public typealias Operation = ActionKind
 
     public static func status(_ data: DatasetAttributes, config: GuardrailConfig, holds: [String],
                               now: CedarDatetime) -> RetentionStatus {
@@ -73,7 +73,8 @@ public enum RetentionCheck {
 
     public static func check(_ data: DatasetAttributes, operation: Operation, config: GuardrailConfig,
                              holds: [String], now: CedarDatetime) -> GuardrailOutcome {
-        guard config.status.isActive, let cls = data.retentionClass else { return GuardrailOutcome() }
+        // A metadata read processes nothing of the data, so neither its expiry nor a hold matters.
+        guard config.status.isActive, operation != .metadata, let cls = data.retentionClass else { return GuardrailOutcome() }
         if operation == .use {
             let (scheduled, expiry) = Self.expiry(data, class: cls, config: config)
             guard scheduled, let e = expiry, !(now < e) else { return GuardrailOutcome() }
@@ -86,7 +87,7 @@ public enum RetentionCheck {
                                     "dataset \(data.id) has retention class \"\(cls)\" and guardrails/retention.json has no schedule for it in jurisdiction \(data.residency ?? "(none)")")])
         }
         switch operation {
-        case .use:
+        case .use, .metadata:
             guard st.expired, let e = st.expiry else { return GuardrailOutcome() }
             let held = st.holds.isEmpty ? "" : " (kept only because of legal hold \(st.holds.joined(separator: ", ")))"
             return GuardrailOutcome(denials: [Denial(.retentionExpired,

@@ -58,10 +58,10 @@ public struct TransfersConfig: Sendable {
                 throw a.error("destination", "\"\(raw)\" is neither an ISO 3166-1 alpha-2 code nor a jurisdiction declared in regions.json")
             }
             if regions.isEEA(code) {
-                throw a.error("destination", "\(code) is in the EEA: moving data there is not a transfer (facts.md §1 step 2)")
+                throw a.error("destination", "\(Jurisdictions.written(raw)) is in the EEA: moving data there is not a transfer (facts.md §1 step 2)")
             }
             if adequacy[code] != nil {
-                throw a.error("destination", "a second adequacy entry for \(code); merge them")
+                throw a.error("destination", "a second adequacy entry for \(Jurisdictions.written(raw)); merge them")
             }
             let scope = try a.string("scope")
             var requires: String?
@@ -130,12 +130,12 @@ public struct TransfersConfig: Sendable {
                         throw GuardrailConfigError(file: file, path: p, message: "\"\(raw)\" is neither an ISO 3166-1 alpha-2 code nor a declared jurisdiction")
                     }
                     if regions.isEEA(code) {
-                        throw GuardrailConfigError(file: file, path: p, message: "\(code) is in the EEA; no transfer basis is needed there")
+                        throw GuardrailConfigError(file: file, path: p, message: "\(Jurisdictions.written(raw)) is in the EEA; no transfer basis is needed there")
                     }
                     for c in classes {
                         let key = group + "|" + code + "|" + c
                         if let other = coveredDestination[key] {
-                            throw GuardrailConfigError(file: file, path: p, message: "\(code) and data class \"\(c)\" are already covered for group \"\(group)\" by basis \"\(other)\"")
+                            throw GuardrailConfigError(file: file, path: p, message: "\(Jurisdictions.written(raw)) and data class \"\(c)\" are already covered for group \"\(group)\" by basis \"\(other)\"")
                         }
                         coveredDestination[key] = id
                     }

@@ -12,15 +12,19 @@ struct RunnerTests {
     /// with a residency code; `place` allows node a only.
     static func environment(_ suite: Suite) throws(SuiteError) -> SuiteEnvironment {
         if suite.policies.hasSuffix("broken") { throw SuiteError(file: suite.policies + "/x.cedar", path: "3:7", "expected ';'") }
-        return SuiteEnvironment(policyNames: ["p-allow", "p-never"]) { method, params in
+        return SuiteEnvironment(policyNames: ["p-allow", "p-never", "p-place"]) { method, params, at in
             switch method {
+            case "clock":
+                return .result(.object(JSONObject(["at": .string(at)])))
             case "decide":
                 if params["principal"]?["id"]?.stringValue == "alice" {
                     return .result(try! JSON.parse(#"{"decision":"allow","reasons":["p-allow"],"errors":[],"obligations":[{"type":"transfer_basis","basis":"adequacy:CH"}]}"#))
                 }
                 return .result(try! JSON.parse(#"{"decision":"deny","reasons":[{"guardrail":"residency","code":"residency.cross_border","message":"no"}],"errors":[]}"#))
             case "place":
-                return .result(try! JSON.parse(#"{"allowed":["a"],"rejected":{"b":[{"guardrail":"residency","code":"residency.cross_border","message":"x"}]}}"#))
+                return .result(try! JSON.parse(#"{"allowed":["a"],"rejected":{"b":[{"guardrail":"residency","code":"residency.cross_border","message":"x"}]},"reasons":["p-place"],"decision_id":"d-1"}"#))
+            case "decide.batch":
+                return .result(try! JSON.parse(#"{"results":[{"decision":"allow","reasons":["p-never"]}]}"#))
             default:
                 return .error(code: -32601, message: "method not found: \(method)")
             }
@@ -104,10 +108,104 @@ struct RunnerTests {
 
     @Test func coverageReportsPoliciesAndCodesNoCaseExercised() throws {
         let r = try run(Self.suite(#"{"name":"c","method":"decide",\#(Self.alice),"expect":{"decision":"allow"}}"#))
-        #expect(r.uncoveredPolicies.map(\.policy) == ["p-never"])
+        #expect(r.uncoveredPolicies.map(\.policy) == ["p-never", "p-place"])
         #expect(r.uncoveredCodes == ["residency.cross_border", "consent.missing"])
         #expect(r.coverageText().contains("policy not exercised: p-never"))
-        #expect(r.coveragePercent == 25)
+        #expect(r.coveragePercent == 20)
+    }
+
+    /// The Cedar policies behind a `place` (its `reasons`) and the results of a `decide.batch`
+    /// count as exercised.
+    @Test func coverageCountsThePoliciesBehindPlaceAndBatchResults() throws {
+        let r = try run(Self.suite(#"""
+            {"name":"placed","method":"place","params":{},"expect":{"allowed":["a"]}},
+            {"name":"batch","method":"decide.batch","params":{},"expect":{"result":{"results":[{"decision":"allow","reasons":["p-never"]}]}}}
+            """#))
+        #expect(r.summaryLine == "2 passed, 0 failed")
+        #expect(r.uncoveredPolicies.map(\.policy) == ["p-allow"])
+    }
+
+    /// A case's `at` overrides the suite's time, a step's overrides its case's.
+    @Test func eachCallRunsAtTheTimeItsCaseOrStepGives() throws {
+        let r = try run(Self.suite(#"""
+            {"name":"suite time","method":"clock","params":{},"expect":{"result":{"at":"2026-06-01T12:00:00Z"}}},
+            {"name":"case time","at":"2026-03-01T00:00:00Z","method":"clock","params":{},"expect":{"result":{"at":"2026-03-01T00:00:00Z"}}},
+            {"name":"steps","at":"2026-03-01T00:00:00Z","steps":[
+              {"method":"clock","params":{},"expect":{"result":{"at":"2026-03-01T00:00:00Z"}}},
+              {"method":"clock","params":{},"at":"2026-03-01T00:00:01Z","expect":{"result":{"at":"2026-03-01T00:00:01Z"}}}]}
+            """#))
+        #expect(r.summaryLine == "3 passed, 0 failed", "\(r.text())")
+        #expect(r.cases.last?.steps.map(\.at) == ["2026-03-01T00:00:00Z", "2026-03-01T00:00:01Z"])
+    }
+
+    /// Every step runs, and a failure names its step; the report shows every step's answer.
+    @Test func aFailingStepIsNamedAndEveryStepsAnswerIsShown() throws {
+        let r = try run(Self.suite(#"""
+            {"name":"story","steps":[
+              {"method":"decide",\#(Self.alice),"at":"2026-01-01T00:00:00Z","expect":{"decision":"deny"}},
+              {"method":"decide",\#(Self.bob),"expect":{"decision":"deny"}}]}
+            """#))
+        #expect(r.summaryLine == "0 passed, 1 failed")
+        let text = r.text()
+        #expect(text.contains("- step 1 (decide at 2026-01-01T00:00:00Z): decision: expected deny, got allow"), "\(text)")
+        #expect(text.contains("step 1 (decide at 2026-01-01T00:00:00Z): FAILED, answer:"))
+        #expect(text.contains("step 2 (decide at 2026-06-01T12:00:00Z): ok, answer:"))
+        #expect(r.cases.first?.steps.map(\.passed) == [false, true])
+    }
+
+    /// A failure shows the whole answer: decision, reasons, guardrail reasons, obligations and
+    /// errors, in text and in JSON, without the members that change on every run.
+    @Test func aFailureShowsTheWholeAnswerInTextAndJSON() throws {
+        let r = try run(Self.suite(#"{"name":"c","method":"decide",\#(Self.alice),"expect":{"obligations":[{"type":"dispose"}]}}"#))
+        let text = r.text()
+        #expect(text.contains(#"obligation {"type":"dispose"} missing"#), "\(text)")
+        #expect(text.contains("answer (decide at 2026-06-01T12:00:00Z):"))
+        #expect(text.contains(#"  decision: "allow""#))
+        #expect(text.contains(#"  obligations: [{"type":"transfer_basis","basis":"adequacy:CH"}]"#))
+        #expect(text.contains("  errors: []"))
+        let j = try JSON.parse(r.json(coverage: false).serialized)
+        let answer = try #require(j["cases"]?.arrayValue?.first?["answer"])
+        #expect(answer["obligations"] == .array([try JSON.parse(#"{"type":"transfer_basis","basis":"adequacy:CH"}"#)]))
+        #expect(answer["reasons"] == .array([.string("p-allow")]))
+        let placed = try run(Self.suite(#"{"name":"p","method":"place","params":{},"expect":{"allowed":["b"]}}"#))
+        let placeAnswer = try #require(try JSON.parse(placed.json(coverage: false).serialized)["cases"]?.arrayValue?.first?["answer"])
+        #expect(placeAnswer["decision_id"] == nil)
+        #expect(placeAnswer["rejected"]?["b"] != nil)
+    }
+
+    @Test(arguments: [
+        (#"{"name":"c","method":"decide","params":{},"expect":{"codes":["residency.cross_boarder"]}}"#,
+         "$.cases[0].expect.codes[0]: unknown guardrail code \"residency.cross_boarder\" (known residency codes: residency.cross_border"),
+        (#"{"name":"c","method":"place","params":{},"expect":{"rejected":{"b":["consent.missing","consent.mising"]}}}"#,
+         "$.cases[0].expect.rejected.b[1]: unknown guardrail code \"consent.mising\""),
+        (#"{"name":"c","steps":[{"method":"decide","params":{},"expect":{"codes":["policy.forbid_eror"]}}]}"#,
+         "$.cases[0].steps[0].expect.codes[0]: unknown guardrail code"),
+        (#"{"name":"c","method":"decide","params":{},"expect":{"allowed":["a"]}}"#,
+         "$.cases[0].expect.allowed: \"allowed\" does not apply to decide"),
+        (#"{"name":"c","method":"place","params":{},"expect":{"decision":"allow"}}"#,
+         "$.cases[0].expect.decision: \"decision\" does not apply to place"),
+        (#"{"name":"c","method":"consent.grant","params":{},"expect":{"codes":["consent.missing"]}}"#,
+         "$.cases[0].expect.codes: \"codes\" does not apply to consent.grant"),
+        (#"{"name":"c","steps":[{"method":"hold.set","params":{},"expect":{"decision":"allow"}}]}"#,
+         "$.cases[0].steps[0].expect.decision: \"decision\" does not apply to hold.set"),
+        (#"{"name":"c","method":"decide","params":{},"expect":{"decision":"allow"},"steps":[{"method":"decide","params":{},"expect":{"decision":"allow"}}]}"#,
+         "$.cases[0].method: a case has either steps or method"),
+        (#"{"name":"c","steps":[]}"#, "$.cases[0].steps: expected a non-empty array"),
+        (#"{"name":"c","steps":[{"method":"decide","params":{},"expect":{"decision":"allow"},"name":"x"}]}"#, "$.cases[0].steps[0].name: unknown key"),
+        (#"{"name":"c","at":5,"method":"decide","params":{},"expect":{"decision":"allow"}}"#, "$.cases[0].at: expected a time"),
+    ])
+    func expectationsThatCannotHoldAreSuiteErrorsWithTheirPath(_ cases: String, _ message: String) throws {
+        let r = try run(Self.suite(cases))
+        #expect(r.failed == 1)
+        #expect(r.cases.isEmpty)
+        #expect(r.suiteErrors.first?.description.contains(message) == true, "\(r.suiteErrors)")
+    }
+
+    @Test func policyForbidErrorIsAKnownCodeButNotOneCoverageCounts() throws {
+        let r = try run(Self.suite(#"{"name":"c","method":"decide",\#(Self.bob),"expect":{"codes":["policy.forbid_error"]}}"#))
+        #expect(r.suiteErrors.isEmpty)
+        #expect(r.failed == 1)
+        #expect(!r.uncoveredCodes.contains("policy.forbid_error"))
     }
 
     @Test func junitOutputIsWellFormedAndListsEveryCase() throws {
@@ -136,6 +234,6 @@ struct RunnerTests {
         let r = try run(Self.suite(#"{"name":"c","method":"decide",\#(Self.alice),"expect":{"decision":"allow"}}"#))
         let j = try JSON.parse(r.json(coverage: true).serialized)
         #expect(j["passed"] == .int(1))
-        #expect(j["coverage"]?["uncovered_policies"] == .array([.string("p-never")]))
+        #expect(j["coverage"]?["uncovered_policies"] == .array([.string("p-never"), .string("p-place")]))
     }
 }

@@ -116,7 +116,8 @@ func rpcError(_ body: () throws(RPCError) -> Void) -> RPCError? {
         let dupParams = Params(try JSON.parse(dup))
         let e = rpcError { () throws(RPCError) in _ = try d.call("decide", params: dupParams, context: caller) }
         #expect(e?.code == RPCError.invalidParamsCode)
-        #expect(e?.message.contains("must not repeat the folder's entities.json") == true, "\(e?.message ?? "")")
+        #expect(e?.message.contains("is defined more than once") == true, "\(e?.message ?? "")")
+        #expect(e?.message.contains("must not repeat each other or the folder's entities.json") == true, "\(e?.message ?? "")")
     }
 
     @Test func decideIsNotReadyUntilPoliciesLoadAndHealthSaysWhy() throws {

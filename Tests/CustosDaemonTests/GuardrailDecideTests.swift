@@ -2,6 +2,7 @@ import CustosDaemon
 import CustosJSON
 import CustosServer
 import Foundation
+import Synchronization
 import Testing
 
 /// `decide` over the example deployment: Cedar first, then the guardrails on the resource.
@@ -159,5 +160,22 @@ import Testing
         #expect(codes(try ask("us-west-2")["guardrail_reasons"]) == ["residency.cross_border"])
         let bad = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Upload","id":"x"},"context":{"purpose":"primary_research","region":"eu-west-3"},"entities":[{"uid":{"type":"Upload","id":"x"},"parents":[],"attrs":{"residency":"Germany"}}]}"#
         #expect(codes(try f.object("decide", bad)["guardrail_reasons"]) == ["data.invalid_attribute"])
+    }
+
+    /// guardrails/actions.json makes read_metadata a metadata read: no region or purpose needed,
+    /// still Cedar-decided. Without the file every action but the deletes is a use, as before.
+    @Test func aMetadataReadNeedsNoRegionOrPurposeOnlyWhenActionsJSONDeclaresIt() throws {
+        let request = GuardrailFixture.decide("dave", "read_metadata", "onc301-de-clinical")
+        let kept = Mutex<[DecisionRecord]>([])
+        let recorder = DecisionRecorder(record: { records throws(RecorderError) in kept.withLock { $0 += records } })
+        let declared = try GuardrailFixture(recorder: recorder).object("decide", request)
+        #expect(declared["decision"]?.stringValue == "allow")
+        #expect(declared["reasons"] == .array([.string("auditor-reads-metadata")]))
+        // Audited like any decision.
+        #expect(kept.withLock { $0.map { "\($0.method) \($0.decision) \($0.reasons)" } } == [#"decide allow ["auditor-reads-metadata"]"#])
+        let undeclared = try GuardrailFixture { dir in try FileManager.default.removeItem(atPath: dir + "/guardrails/actions.json") }
+            .object("decide", request)
+        #expect(undeclared["decision"]?.stringValue == "deny")
+        #expect(codes(undeclared["guardrail_reasons"]) == ["residency.location_missing", "purpose.missing"])
     }
 }

@@ -36,12 +36,15 @@ import Testing
         let zrh = try #require(r["node_obligations"]?.objectValue?["zrh-1"]?.arrayValue)
         #expect(zrh.map { $0.objectValue?["basis"]?.stringValue?.hasPrefix("adequacy:CH") } == [true])
         #expect(r["decision_id"]?.stringValue?.count == 36)
+        // The Cedar policy that let the principal place the job, named as a decide names it.
+        #expect(r["reasons"] == .array([.string("lead-places-jobs-in-own-study")]))
     }
 
     @Test func placeRejectsEveryNodeWhenCedarDoesNotLetThePrincipalPlaceJobsInTheStudy() throws {
         let f = try GuardrailFixture()
         let r = try f.object("place", #"{"job":{"id":"j","principal":"User::\"bob\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical"]},"nodes":\#(Self.nodes([("fra-onc", "eu-central-1", "")]))}"#)
         #expect(r["allowed"] == .array([]))
+        #expect(r["reasons"] == .array([]))
         let reasons = codes(r["rejected"]?.objectValue?["fra-onc"])
         #expect(reasons.contains("placement.not_authorized"))
     }

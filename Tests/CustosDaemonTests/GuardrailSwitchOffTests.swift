@@ -5,7 +5,7 @@ import Testing
 /// A load may not switch off a guardrail in service unless `guardrails/DISABLED` says why; the
 /// first load after a start is held to what the state directory last had in service.
 @Suite struct GuardrailSwitchOffTests {
-    /// A policies folder with one permit and the example deployment's five guardrail files.
+    /// A policies folder with one permit and the example deployment's six guardrail files.
     static func folder() throws -> String {
         let dir = try makeFolder(["a.cedar": permitAll])
         let fm = FileManager.default
@@ -42,7 +42,7 @@ import Testing
             case .removeCompute: ["guardrails/compute.json"]
             case .removeFolder, .emptyFolder, .danglingLink:
                 ["guardrails/regions.json", "guardrails/transfers.json", "guardrails/retention.json",
-                 "guardrails/purposes.json", "guardrails/compute.json"]
+                 "guardrails/purposes.json", "guardrails/compute.json", "guardrails/actions.json"]
             }
         }
     }
@@ -53,7 +53,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = PolicyStore(directory: dir)
         let first = try store.reload().get()
-        #expect(first.activeGuardrails.count == 5)
+        #expect(first.activeGuardrails.count == 6)
         try change.apply(dir)
         guard case .failure(let e) = store.reload() else { Issue.record("the reload switched guardrails off"); return }
         if change != .danglingLink {
@@ -100,9 +100,9 @@ import Testing
         try FileManager.default.moveItem(atPath: dir + "/guardrails/compute.json", toPath: saved)
         try "compute.saved\n".write(toFile: dir + "/.custosignore", atomically: true, encoding: .utf8)
         let store = PolicyStore(directory: dir)
-        #expect(try store.reload().get().activeGuardrails.count == 4)
-        try FileManager.default.moveItem(atPath: saved, toPath: dir + "/guardrails/compute.json")
         #expect(try store.reload().get().activeGuardrails.count == 5)
+        try FileManager.default.moveItem(atPath: saved, toPath: dir + "/guardrails/compute.json")
+        #expect(try store.reload().get().activeGuardrails.count == 6)
         #expect(try store.reload().get().switchedOff == nil)
     }
 
@@ -115,7 +115,7 @@ import Testing
         let baseline = GuardrailBaseline(stateDirectory: state)
         #expect(try baseline.read() == nil)
         _ = try PolicyStore(directory: dir, baseline: baseline).reload().get()
-        #expect(try baseline.read()?.count == 5)
+        #expect(try baseline.read()?.count == 6)
 
         // A restart after retention.json went away: refused, nothing in service.
         try Change.removeRetention.apply(dir)

@@ -107,9 +107,8 @@ import Testing
     @Test func folderTrustDefaultsToTheTypesOfEntitiesJSONAndItsDataTypes() throws {
         let f = try GuardrailFixture()
         let trust = try #require(f.store.snapshot).trust
-        #expect(Set(trust.authoritativeTypes.map(\.description)) == ["Role", "Study", "User", "NodeGroup", "Dataset"])
-        // NodeGroup carries `study`, one of the data attributes, so it counts as data too.
-        #expect(Set(trust.dataTypes.map(\.description)) == ["Dataset", "NodeGroup"])
+        #expect(Set(trust.authoritativeTypes.map(\.description)) == ["Role", "Study", "User", "Dataset"])
+        #expect(Set(trust.dataTypes.map(\.description)) == ["Dataset"])
     }
 
     // MARK: unknown data

@@ -41,6 +41,11 @@ func testMethods(_ probe: Probe) -> MethodTable {
                             "connection": .int(Int64(c.connectionID)),
                             "groups": .array(c.groups.map { .int(Int64($0)) })]))
     }
+    // Carries `n` requests in one call, as decide.batch does, and counts for them in a batch.
+    t.register("multi", weight: { p in Int((try? p.int("n")) ?? 1) }) { p, _ throws(RPCError) in
+        probe.calls.add(1, ordering: .relaxed)
+        return .int(try p.int("n"))
+    }
     t.register("fail") { _, _ throws(RPCError) in throw .internalError("the test handler always fails") }
     t.register("notready") { _, _ throws(RPCError) in throw .notReady("policies are not loaded yet") }
     t.register("secret") { _, _ throws(RPCError) in

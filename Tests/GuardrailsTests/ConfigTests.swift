@@ -39,6 +39,11 @@ let badConfigs: [BadConfig] = [
               path: "$.last_reviwed", message: "unknown key"),
     BadConfig(file: "regions.json", find: "\"IS\", \"LI\", \"NO\"]", replace: "\"IS\", \"LI\", \"NO\", \"CH\"]",
               path: "$.eea[30]", message: "not in the EEA"),
+    // EU spellings are named as the file wrote them, beside the ISO code the check used.
+    BadConfig(file: "regions.json", find: "\"IS\", \"LI\", \"NO\"]", replace: "\"IS\", \"LI\", \"NO\", \"UK\"]",
+              path: "$.eea[30]", message: "UK (read as GB) is not in the EEA"),
+    BadConfig(file: "transfers.json", find: "{\"destination\": \"NZ\"", replace: "{\"destination\": \"EL\"",
+              path: "$.adequacy[8].destination", message: "EL (read as GR) is in the EEA"),
     BadConfig(file: "regions.json", find: "\"FR\", \"DE\",", replace: "\"FR\",",
               path: "$.eea", message: "missing EEA members DE"),
     BadConfig(file: "regions.json", find: "\"EPO\": {", replace: "\"DE\": {",
@@ -74,6 +79,14 @@ let badConfigs: [BadConfig] = [
               path: "$.purposes.primary_research.art9_condition", message: "contradicts"),
     BadConfig(file: "purposes.json", find: "\"legal_basis\": \"legitimate_interests\"", replace: "\"legal_basis\": \"interest\"",
               path: "$.purposes.platform_operations.legal_basis", message: "expected one of"),
+    BadConfig(file: "actions.json", find: "\"metadata\": [\"read_metadata\"]", replace: "\"metadata\": [\"read_metadata\", \"read\"]",
+              path: "$.metadata[1]", message: "\"read\" is also listed under use"),
+    BadConfig(file: "actions.json", find: "\"metadata\": [\"read_metadata\"]", replace: "\"metadata\": [\"read_metadata\", \"purge\"]",
+              path: "$.metadata[1]", message: "\"purge\" always deletes"),
+    BadConfig(file: "actions.json", find: "\"use\": [", replace: "\"uses\": [",
+              path: "$.uses", message: "unknown key"),
+    BadConfig(file: "actions.json", find: "\"delete\": [\"delete\"]", replace: "\"delete\": [\"delete\", \"\"]",
+              path: "$.delete[1]", message: "non-empty string"),
     BadConfig(file: "compute.json", find: "sha256:3f1e", replace: "sha256:3F1E",
               path: "$.images[0].digest", message: "lowercase hex"),
     BadConfig(file: "compute.json", find: "\"gpu_model\": \"custos.io/gpu-model\"", replace: "\"gpu\": \"x\"",
@@ -124,4 +137,34 @@ extension String {
         }
         return out + rest
     }
+}
+
+/// What an action does with the data decides the guardrails it meets: without actions.json
+/// only the built-in deletes delete and every other action uses the data; with it, a metadata
+/// read meets study isolation only, and the built-in deletes stay deletes.
+@Test(arguments: [
+    // (actions.json or nil, action, kind)
+    (nil, "read_metadata", ActionKind.use), (nil, "delete", .delete), (nil, "purge", .delete), (nil, "read", .use),
+    (#"{"metadata": ["read_metadata"]}"#, "read_metadata", .metadata),
+    (#"{"metadata": ["read_metadata"]}"#, "read_metadat", .use),
+    (#"{"metadata": ["read_metadata"]}"#, "erase", .delete),
+    (#"{"delete": ["shred"]}"#, "shred", .delete),
+    (#"{"use": ["read"]}"#, "read", .use),
+] as [(String?, String, ActionKind)])
+func actionsMapToTheirKind(_ file: String?, _ action: String, _ kind: ActionKind) throws {
+    var files = Fixtures.exampleFiles()
+    files["actions.json"] = file.map { Array($0.utf8) }
+    let config = try GuardrailConfig.parse(files: files)
+    #expect(GuardrailRequest.operation(forAction: action, actions: config.actions) == kind)
+}
+
+@Test func aMetadataReadMeetsIsolationOnlyAndADeleteStillMeetsRetention() {
+    let eu = Fixtures.oncDE
+    let meta = GuardrailRequest(operation: .metadata, region: "us-west-2", purpose: nil, principalStudies: ["ONC-301"], now: Fixtures.now)
+    #expect(Guardrails.evaluate([eu], request: meta, config: Fixtures.config, consent: .empty).allowed)
+    let use = GuardrailRequest(operation: .use, region: "us-west-2", purpose: nil, principalStudies: ["ONC-301"], now: Fixtures.now)
+    #expect(!Guardrails.evaluate([eu], request: use, config: Fixtures.config, consent: .empty).allowed)
+    let otherStudy = GuardrailRequest(operation: .metadata, principalStudies: ["CARD-201"], now: Fixtures.now)
+    #expect(Guardrails.evaluate([eu], request: otherStudy, config: Fixtures.config, consent: .empty).denials.map(\.code)
+            == [.isolationStudyMismatch])
 }

@@ -48,7 +48,10 @@ private func fileText(_ path: String) -> String {
     #expect(snap.consentState(dataset: "x", cohort: "onc301-de", purpose: "secondary_research", at: Fixtures.date("2026-02-01")) == .granted)
     #expect(snap.consentState(dataset: "x", cohort: "onc301-de", purpose: "secondary_research", at: Fixtures.date("2026-03-01"))
             == .withdrawn(at: Fixtures.date("2026-03-01"), subject: .cohort("onc301-de")))
-    #expect(snap.holdMatters(dataset: "onc-tmf") == ["LIT-2026-005"])
+    #expect(snap.holdMatters(dataset: "onc-tmf", at: Fixtures.date("2026-05-02")) == ["LIT-2026-005"])
+    // The released hold still counts for a moment before its release.
+    #expect(snap.holdMatters(dataset: "onc-tmf", at: Fixtures.date("2026-04-30")) == ["LIT-2026-004", "LIT-2026-005"])
+    #expect(snap.holds(dataset: "onc-tmf").map(\.matter) == ["LIT-2026-005"])
     #expect(s.history().map(\.seq) == [1, 2, 3, 4, 5, 6])
     #expect(s.history("onc-tmf").map(\.op.name) == ["hold.set", "hold.set", "hold.release"])
     #expect(s.history("onc301-de").map(\.actor) == ["User::\"dpo\"", "User::\"dpo\""])
@@ -135,5 +138,36 @@ private func fileText(_ path: String) -> String {
     let snap = s.snapshot
     #expect(snap.consentState(dataset: "caf\u{E9}", cohort: nil, purpose: "p", at: Fixtures.now) == .granted)
     #expect(snap.consentState(dataset: "cafe\u{301}", cohort: nil, purpose: "p", at: Fixtures.now) == .none)
-    #expect(snap.holdMatters(dataset: "cafe\u{301}").isEmpty)
+    #expect(snap.holdMatters(dataset: "cafe\u{301}", at: Fixtures.now).isEmpty)
+}
+
+/// A hold suspends disposal until its release takes effect: a moment before the release (or
+/// before the hold was set: never decided as if a recorded hold did not exist) sees the hold;
+/// the release's own moment and later do not. The same matter may be held again afterwards.
+@Test(arguments: [
+    ("2026-01-01", ["m"]),            // before the hold was set: still held (fail closed)
+    ("2026-03-01", ["m"]),            // while held
+    ("2026-05-31T23:59:59Z", ["m"]),  // one second before the release
+    ("2026-06-01", [String]()),       // the release's moment
+    ("2026-07-01", [String]()),
+])
+func aReleasedHoldCountsUntilItsReleaseTime(_ at: String, _ expected: [String]) throws {
+    let s = try ConsentStore(directory: tempDirectory())
+    try s.setHold(dataset: "d", matter: "m", reason: "r", actor: "a", now: Fixtures.date("2026-02-01"))
+    try s.releaseHold(dataset: "d", matter: "m", reason: "settled", actor: "a", now: Fixtures.date("2026-06-01"))
+    #expect(s.snapshot.holdMatters(dataset: "d", at: try CedarDatetime.parse(at)) == expected)
+    #expect(s.snapshot.holds(dataset: "d").isEmpty)
+}
+
+@Test func aReleaseBeforeTheHoldWasSetIsRefusedAndAMatterMayBeHeldAgain() throws {
+    let s = try ConsentStore(directory: tempDirectory())
+    try s.setHold(dataset: "d", matter: "m", reason: "r", actor: "a", now: Fixtures.date("2026-02-01"))
+    #expect(throws: ConsentStoreError.invalid("release at 2026-01-01 precedes the hold set at 2026-02-01")) {
+        try s.releaseHold(dataset: "d", matter: "m", reason: "r", actor: "a", now: Fixtures.date("2026-01-01"))
+    }
+    try s.releaseHold(dataset: "d", matter: "m", reason: "r", actor: "a", now: Fixtures.date("2026-03-01"))
+    try s.setHold(dataset: "d", matter: "m", reason: "again", actor: "a", now: Fixtures.date("2026-04-01"))
+    #expect(s.snapshot.holds(dataset: "d").map(\.reason) == ["again"])
+    // The new hold, unreleased, counts at every time, also before it was set.
+    #expect(s.snapshot.holdMatters(dataset: "d", at: Fixtures.date("2026-03-15")) == ["m"])
 }

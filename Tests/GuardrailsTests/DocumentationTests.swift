@@ -18,6 +18,12 @@ import Glibc
     for code in DenialCode.allCases {
         #expect(text.contains("| `\(code.rawValue)` |"), "\(code.rawValue) is missing from the code table")
     }
+    for name in GuardrailConfig.fileNames {
+        #expect(text.contains("\n    \(name) "), "guardrails/\(name) is missing from the folder listing")
+    }
+    for kind in ActionKind.allCases {
+        #expect(text.contains("| \(kind.rawValue) |"), "action kind \(kind.rawValue) is missing from the actions.json table")
+    }
     for kind in ["transfer_basis", "legal_basis", "dispose"] {
         #expect(text.contains("| `\(kind)` |"), "obligation \(kind) is missing")
     }

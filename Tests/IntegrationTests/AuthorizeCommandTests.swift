@@ -34,14 +34,24 @@ import Foundation
                         requests ? "--requests" : "--request", dir.appendingPathComponent("r.json").path])
     }
 
-    @Test func allowAndDenyAreDecidedWithReasons() throws {
+    /// Policies are named as the daemon names them: by `@id`, else by position.
+    @Test func allowAndDenyAreDecidedWithReasonsNamedByTheirId() throws {
         let dir = try Binary.scratch()
         try write(dir)
         let allow = try authorize(dir)
         #expect(allow.status == 0)
-        #expect(allow.stdout == #"{"decision":"allow","reasons":["policy0"],"errors":[]}"# + "\n")
+        #expect(allow.stdout == #"{"decision":"allow","reasons":["lead-reads"],"errors":[]}"# + "\n")
         try write(dir, request: Self.request("d2"))
+        #expect(try authorize(dir).stdout == #"{"decision":"deny","reasons":["hold"],"errors":[]}"# + "\n")
+        // Without @id, the position id: the second policy of the file.
+        try write(dir, policies: Self.policies.replacingOccurrences(of: "@id(\"hold\")\n", with: ""), request: Self.request("d2"))
         #expect(try authorize(dir).stdout == #"{"decision":"deny","reasons":["policy1"],"errors":[]}"# + "\n")
+    }
+
+    @Test func helpSaysPoliciesAreNamedByTheirId() throws {
+        let out = try Binary.run(["authorize", "--help"])
+        #expect(out.status == 0)
+        #expect(out.stdout.contains("named by its @id"))
     }
 
     @Test func batchAnswersEveryLineInOrderAndFlagsBadLines() throws {
@@ -51,7 +61,7 @@ import Foundation
         let lines = out.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 4)
         #expect(lines[0].contains(#""allow""#))
-        #expect(lines[1].contains(#""reasons":["policy1"]"#))
+        #expect(lines[1].contains(#""reasons":["hold"]"#))
         #expect(lines[2].hasPrefix(#"{"error":"line 3"#))
         #expect(lines[3].contains(#""deny""#))
         #expect(out.status == 2)

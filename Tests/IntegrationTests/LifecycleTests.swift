@@ -75,6 +75,71 @@ extension DaemonIntegrationTests {
         #expect(!FileManager.default.fileExists(atPath: d.socket), "the socket file is removed")
     }
 
+    /// Start-up errors say each thing once: no "custos: custos serve:" and no "access
+    /// configuration: access configuration".
+    @Test func aConfigurationErrorIsPrintedOnceWithoutRepeatedPrefixes() throws {
+        let dir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"access":{"methods":{"decidee":"anyone"}}}"#.write(toFile: dir + "/c.json", atomically: true, encoding: .utf8)
+        let out = try runCustosCommand(["serve", "--config", dir + "/c.json", "--policies", daemonExamplePolicies,
+                                        "--state", dir + "/state", "--no-audit", "--log-format", "text"])
+        #expect(out.status == 2)
+        #expect(out.err.contains(#"error daemon.start_failed: access configuration: access.methods names unknown method "decidee""#), "\(out.err)")
+        #expect(out.err.contains("warning audit.disabled: running WITHOUT an audit log"), "\(out.err)")
+        for repeated in ["custos: custos", "access configuration: access configuration"] {
+            #expect(!out.err.contains(repeated), "\(out.err)")
+        }
+        #expect(out.err.components(separatedBy: "decidee").count == 2, "the error is printed once: \(out.err)")
+    }
+
+    /// The start-up banner suggests commands for the folder being served, naming the binary as
+    /// it was started, and each of them works as printed.
+    @Test(arguments: [true, false])
+    func theBannersCommandsWorkForTheFolderServed(withExamples: Bool) throws {
+        let d = try TestDaemon()
+        if withExamples {
+            try FileManager.default.createDirectory(atPath: d.policies + "/requests", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: daemonExamplePolicies + "/requests/allow-scientist-reads-own-study.json",
+                                             toPath: d.policies + "/requests/allow-first.json")
+        }
+        try d.start()
+        d.signal(SIGTERM)
+        #expect(d.waitForExit() == 0)
+        let banner = d.stdoutText()
+        let commands = banner.split(separator: "\n").compactMap { line -> String? in
+            let t = line.hasPrefix("try:") ? line.dropFirst(4) : line
+            let c = t.drop(while: { $0 == " " })
+            return c.hasPrefix(daemonCustosBinary + " ") ? String(c) : nil
+        }
+        #expect(commands.count == (withExamples ? 2 : 1), "\(banner)")
+        #expect(commands.contains { $0.contains("call decide") } == withExamples, "\(banner)")
+        #expect(!banner.contains("alice") || withExamples)
+        // The commands name the first daemon's socket: serve the same folder there again.
+        let again = try TestDaemon(socket: d.socket)
+        try again.start()
+        for c in commands {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", c]
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(c)")
+        }
+    }
+
+    @Test func serveHelpListsEveryMethod() throws {
+        let dir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"access":{"methods":{"nope":"anyone"}}}"#.write(toFile: dir + "/c.json", atomically: true, encoding: .utf8)
+        let refused = try runCustosCommand(["serve", "--config", dir + "/c.json", "--state", dir + "/s", "--no-audit"])
+        let listed = try #require(refused.err.components(separatedBy: "known methods: ").last?.components(separatedBy: ";").first)
+        let methods = listed.components(separatedBy: ", ")
+        #expect(methods.count >= 19, "\(refused.err)")
+        let help = try runCustosCommand(["serve", "--help"]).out
+        for m in methods { #expect(help.contains(" " + m + ",") || help.contains(" " + m + "\n"), "serve --help does not list \(m)") }
+    }
+
     @Test func aStaleSocketFileIsReplacedButALiveDaemonIsNot() throws {
         let dir = makeShortTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -152,7 +217,7 @@ extension DaemonIntegrationTests {
         let ok = try runCustosCommand(["call", "policy.status", "--socket", d.socket])
         #expect(ok.status == 0)
         let status = try JSON.parse(ok.out).objectValue
-        #expect(status?["policies"] == .int(14))
+        #expect(status?["policies"] == .int(15))
         #expect(status?["guardrails"] == .string("inactive (no configuration)"))
         let bad = try runCustosCommand(["call", "decide", "{}", "--socket", d.socket])
         #expect(bad.status == 2)

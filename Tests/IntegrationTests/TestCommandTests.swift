@@ -158,6 +158,139 @@ import FoundationXML
         #expect(out.stderr.contains("a.cedar:1:48:"), "\(out.stderr)")
     }
 
+    // MARK: diagnosis
+
+    /// A failed obligation expectation shows the whole answer that came back, in text and JSON.
+    @Test func aFailureShowsTheWholeAnswerInTextAndJSON() throws {
+        let root = try project(cases: #"{"name":"reads","method":"decide","params":\#(Self.decide("read")),"expect":{"obligations":[{"kind":"dispose"}]}}"#)
+        let out = try test(root)
+        #expect(out.status == 1)
+        #expect(out.stdout.contains(#"obligation {"kind":"dispose"} missing"#), "\(out.stdout)")
+        #expect(out.stdout.contains("answer (decide at 2026-06-01T12:00:00Z):"), "\(out.stdout)")
+        for line in [#"decision: "allow""#, #"reasons: ["lead-reads"]"#, "guardrail_reasons: []", "obligations: []", "errors: []"] {
+            #expect(out.stdout.contains("  " + line + "\n"), "\(line) missing from \(out.stdout)")
+        }
+        #expect(!out.stdout.contains("decision_id"))
+        let json = try test(root, ["--json"])
+        let answer = try #require(try JSON.parse(json.stdout)["cases"]?.arrayValue?.first?["answer"])
+        #expect(answer["decision"] == .string("allow"))
+        #expect(answer["reasons"] == .array([.string("lead-reads")]))
+        #expect(answer["obligations"] == .array([]))
+        #expect(answer["guardrail_reasons"] == .array([]))
+        #expect(answer["errors"] == .array([]))
+    }
+
+    @Test(arguments: [
+        (#""expect":{"codes":["residency.cross_boarder"]}"#, "$.cases[0].expect.codes[0]: unknown guardrail code \"residency.cross_boarder\" (known residency codes: residency.cross_border, residency.location_missing, residency.unknown_location"),
+        (#""expect":{"allowed":["n1"]}"#, "$.cases[0].expect.allowed: \"allowed\" does not apply to decide"),
+        (#""expect":{"rejected":{"n1":["placement.not_authorized"]}}"#, "$.cases[0].expect.rejected: \"rejected\" does not apply to decide"),
+        (#""at":"June 1st","expect":{"decision":"allow"}"#, "$.cases[0].at: \"June 1st\" is not a time"),
+    ])
+    func mistakesInExpectationsAreSuiteErrorsWithTheirPath(_ expect: String, _ message: String) throws {
+        let root = try project(cases: #"{"name":"reads","method":"decide","params":\#(Self.decide("read")),\#(expect)}"#)
+        let out = try test(root)
+        #expect(out.status == 1)
+        #expect(out.stdout.contains("s.json: " + message), "\(out.stdout)")
+        #expect(out.stdout.hasSuffix("0 passed, 1 failed\n"))
+    }
+
+    @Test func policyForbidErrorIsAValidCode() throws {
+        let root = try project(cases: #"{"name":"reads","method":"decide","params":\#(Self.decide("read")),"expect":{"codes":["policy.forbid_error"]}}"#)
+        let out = try test(root)
+        #expect(out.stdout.contains("guardrail code policy.forbid_error missing"), "\(out.stdout)")
+    }
+
+    /// Coverage counts the policies that answered a `place` and a `transfer`.
+    @Test func coverageCountsThePoliciesBehindPlaceAndTransfer() throws {
+        let policies = Self.policies + """
+
+        @id("lead-places")
+        permit(principal in Role::"lead", action == Action::"place_job", resource);
+        @id("lead-copies")
+        permit(principal in Role::"lead", action == Action::"transfer", resource);
+        """
+        let root = try project(cases: #"""
+            {"name":"reads","method":"decide","params":\#(Self.decide("read")),"expect":{"decision":"allow"}},
+            {"name":"deletes","method":"decide","params":\#(Self.decide("delete")),"expect":{"decision":"deny","reasons":["never"]}},
+            {"name":"places","method":"place","params":{"job":{"id":"j1","principal":"User::\"ana\"","datasets":[]},"nodes":[{"name":"n1"}]},"expect":{"allowed":["n1"],"reasons":["lead-places"]}},
+            {"name":"copies","method":"transfer","params":{"principal":"User::\"ana\"","dataset":"d1","from":"a","to":"b","kind":"copy"},"expect":{"decision":"allow"}}
+            """#, policies: policies)
+        let out = try test(root, ["--coverage"])
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+        #expect(out.stdout.contains("4 passed, 0 failed"))
+        #expect(!out.stdout.contains("policy not exercised"), "\(out.stdout)")
+    }
+
+    /// The message for a folder that does not load names the suite's "policies" member, not an
+    /// option `custos test` does not have.
+    @Test func aSuiteWhosePoliciesFolderIsMissingNamesItsPoliciesMember() throws {
+        let root = try project(cases: #"{"name":"reads","method":"decide","params":\#(Self.decide("read")),"expect":{"decision":"allow"}}"#,
+                               suiteExtra: "")
+        let suite = root.appendingPathComponent("suites/s.json")
+        try String(contentsOf: suite, encoding: .utf8).replacingOccurrences(of: #""policies":"../policies""#, with: #""policies":"../polices""#)
+            .write(to: suite, atomically: true, encoding: .utf8)
+        let out = try test(root)
+        #expect(out.status == 1)
+        #expect(out.stdout.contains(#"$.policies: the policies folder "#), "\(out.stdout)")
+        #expect(out.stdout.contains(#"(this suite's "policies", relative to the suite file) does not load"#))
+        #expect(out.stdout.contains("polices: no such folder"))
+        #expect(!out.stdout.contains("--policies"))
+    }
+
+    // MARK: time
+
+    /// A case's `at`, a step's `at` and fixture times each set the clock of their call, through
+    /// the real binary: a consent withdrawn at T is in force at T-1s and not at T+1s.
+    @Test func stepsAndFixturesRunAtTheirOwnTimes() throws {
+        let dir = try Binary.scratch()
+        let policies = Binary.repository.appendingPathComponent("policies").path
+        let read = #"{"principal":{"type":"User","id":"alice"},"action":{"type":"Action","id":"read"},"resource":{"type":"Dataset","id":"onc301-fr-genomic"},"context":{"region":"eu-west-3","purpose":"secondary_research"}}"#
+        let suite = #"""
+            {"suite":"t","policies":"\#(policies)","time":"2026-06-01T12:00:00Z",
+             "fixtures":{"consent":[{"cohort":"onc301-fr","purpose":"secondary_research","evidence":"ICF","granted_at":"2026-01-01","withdrawn_at":"2026-03-01T00:00:00Z"}]},
+             "cases":[
+               {"name":"before the fixture withdrawal","at":"2026-02-28T23:59:59Z","method":"decide","params":\#(read),"expect":{"decision":"allow"}},
+               {"name":"after it","at":"2026-03-01T00:00:01Z","method":"decide","params":\#(read),"expect":{"decision":"deny","codes":["consent.withdrawn"]}},
+               {"name":"regranted, withdrawn at T, asked at T+1s and T-1s","steps":[
+                 {"method":"consent.grant","at":"2026-04-01T00:00:00Z","params":{"cohort":"onc301-fr","purpose":"secondary_research","evidence":"ICF v2"},"expect":{"result":{"recorded":true}}},
+                 {"method":"consent.withdraw","at":"2026-05-01T00:00:00Z","params":{"cohort":"onc301-fr","purpose":"secondary_research"},"expect":{"result":{"recorded":true}}},
+                 {"method":"decide","at":"2026-05-01T00:00:01Z","params":\#(read),"expect":{"decision":"deny","codes":["consent.withdrawn"]}},
+                 {"method":"decide","at":"2026-04-30T23:59:59Z","params":\#(read),"expect":{"decision":"allow"}}]}]}
+            """#
+        try suite.write(to: dir.appendingPathComponent("t.json"), atomically: true, encoding: .utf8)
+        let out = try Binary.run(["test", dir.appendingPathComponent("t.json").path])
+        #expect(out.status == 0, "\(out.stdout)")
+        #expect(out.stdout.hasSuffix("3 passed, 0 failed\n"))
+        // The same suite with the last step's time moved after the withdrawal fails, naming it.
+        try suite.replacingOccurrences(of: "2026-04-30T23:59:59Z", with: "2026-05-01T00:00:02Z")
+            .write(to: dir.appendingPathComponent("t.json"), atomically: true, encoding: .utf8)
+        let moved = try Binary.run(["test", dir.appendingPathComponent("t.json").path])
+        #expect(moved.status == 1)
+        #expect(moved.stdout.contains("- step 4 (decide at 2026-05-01T00:00:02Z): decision: expected allow, got deny"), "\(moved.stdout)")
+    }
+
+    @Test(arguments: [
+        (#"{"consent":[{"cohort":"onc301-fr","purpose":"secondary_research","evidence":"ICF","withdrawn_at":"soon"}]}"#,
+         "$.fixtures.consent[0].withdrawn_at: \"soon\" is not a time"),
+        (#"{"consent":[{"cohort":"onc301-fr","purpose":"secondary_research","evidence":"ICF","granted_at":"2026-02-01","withdrawn_at":"2026-01-01"}]}"#,
+         "$.fixtures.consent[0].withdrawn_at: consent.withdraw refused it: conflict: withdrawal at 2026-01-01 precedes the grant"),
+        (#"{"holds":[{"dataset":"onc301-de-feasibility","matter":"M","reason":"r","released_at":"2026-03-01"}]}"#,
+         "$.fixtures.holds[0].release_reason: a release needs its reason"),
+        (#"{"holds":[{"dataset":"onc301-de-feasibility","matter":"M","reason":"r","set_at":"2026-03-01","released_at":"2026-02-01","release_reason":"x"}]}"#,
+         "$.fixtures.holds[0].released_at: hold.release refused it: conflict: release at 2026-02-01 precedes the hold set at 2026-03-01"),
+        (#"{"holds":[{"dataset":"onc301-de-feasibility","matter":"M","reason":"r","set_on":"2026-03-01"}]}"#,
+         "$.fixtures.holds[0]: hold.set refused it: invalid params: params.set_on"),
+    ])
+    func fixtureTimesThatCannotBeRecordedAreSuiteErrors(_ fixtures: String, _ message: String) throws {
+        let dir = try Binary.scratch()
+        let policies = Binary.repository.appendingPathComponent("policies").path
+        let suite = #"{"suite":"t","policies":"\#(policies)","time":"2026-06-01T12:00:00Z","fixtures":\#(fixtures),"cases":[{"name":"c","method":"health","params":{},"expect":{"result":{"live":true}}}]}"#
+        try suite.write(to: dir.appendingPathComponent("t.json"), atomically: true, encoding: .utf8)
+        let out = try Binary.run(["test", dir.appendingPathComponent("t.json").path])
+        #expect(out.status == 1)
+        #expect(out.stdout.contains("t.json: " + message), "\(out.stdout)")
+    }
+
     @Test(arguments: ["test", "check"])
     func commandsHaveHelp(_ command: String) throws {
         let out = try Binary.run([command, "--help"])

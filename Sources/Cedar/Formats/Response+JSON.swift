@@ -1,17 +1,19 @@
 import CustosJSON
 
 extension Response {
-    /// `{"decision":"allow","reasons":["policy0"],"errors":["policy3"]}` with policy ids.
+    /// `{"decision":"allow","reasons":["no-export"],"errors":["policy3"]}`: each policy named as
+    /// the daemon names it, by its `@id` annotation, else its position id `policyN`. (The
+    /// upstream corpus format compares position ids and does not use this.)
     public func write(to w: inout JSONWriter, policies: PolicySet) {
         w.raw(decision == .allow ? #"{"decision":"allow","reasons":["# : #"{"decision":"deny","reasons":["#)
         for (i, r) in reasons.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(policies.policies[r].id)
+            w.string(policies.policies[r].annotatedID ?? policies.policies[r].id)
         }
         w.raw(#"],"errors":["#)
         for (i, e) in errors.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(policies.policies[e.policy].id)
+            w.string(policies.policies[e.policy].annotatedID ?? policies.policies[e.policy].id)
         }
         w.raw("]}")
     }

@@ -15,8 +15,11 @@ enum AuthorizeCommand {
             OptionSpec(name: "requests", valueName: "FILE", help: "JSON lines, one request per line; prints one result line per request, in order."),
         ],
         details: """
-        Prints {"decision":"allow"|"deny","reasons":[policy ids],"errors":[policy ids]} per request.
-        Policies get ids policy0, policy1, ... in load order. Exit status: 0 when every request was
+        Prints {"decision":"allow"|"deny","reasons":[policies],"errors":[policies]} per request.
+        A policy is named by its @id("...") annotation, as the daemon names it; one without @id by
+        its position, policy0, policy1, ... across the *.cedar files in byte order of their names.
+        (custos cedar-test keeps the upstream corpus's position ids.) Exactly Cedar: no guardrails,
+        and a forbid that fails to evaluate is skipped. Exit status: 0 when every request was
         decided (allow or deny), 2 on unreadable or malformed input (with file and location).
         """)
 

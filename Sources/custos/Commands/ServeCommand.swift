@@ -3,6 +3,7 @@ import CustosDaemon
 import CustosLog
 import CustosSystemd
 import Foundation
+import Metrics
 
 /// `custos serve`: the decision daemon on a Unix socket.
 enum ServeCommand {
@@ -14,7 +15,7 @@ enum ServeCommand {
             OptionSpec(name: "policies", valueName: "DIR", help: "Policies folder: *.cedar files and entities.json (default policies)."),
             OptionSpec(name: "state", valueName: "DIR", help: "Folder for the daemon's runtime files (default state; created when missing)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "Socket path (default STATE/custos.sock)."),
-            OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration: socket mode, limits, method access by uid/gid (docs/operations.md)."),
+            OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration: socket mode, limits, method access by uid/gid (docs/operations.md), the HTTP front door (docs/gateways.md)."),
             OptionSpec(name: "socket-mode", valueName: "OCTAL", help: "Socket file mode, overriding the configuration (default 0660)."),
             OptionSpec(name: "region", valueName: "NAME", help: "The region this daemon decides for (a regions.json name), overriding the configuration: a decide naming another region is refused, one naming none is decided for NAME (docs/security.md)."),
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "always (default): an answer leaves only after its audit entry is fdatasync'd; batch: sync every --audit-batch-ms (a crash loses at most that window); off: no sync (benchmarks only)."),
@@ -27,12 +28,16 @@ enum ServeCommand {
             OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start). The state folder is still created, for the consent journal."),
         ],
         details: """
-        Methods: docs/protocol.md. Without a --config, whoever can open the socket may call the
-        decisions (decide, decide.batch, place, transfer) and health; every other method (policy
-        state, consent, holds, retention, the node inventory, the audit log) is for the daemon's
-        own uid only: widen it with access.admin_uids/admin_gids (docs/operations.md).
+        Methods (docs/protocol.md). Without a --config, whoever can open the socket may call
+        \(wrapped(openMethods))
+        and every other method is for the daemon's own uid only (widen it with
+        access.admin_uids/admin_gids, or give one method its own rule; docs/operations.md):
+        \(wrapped(adminMethods))
         The audit log lives in STATE/audit (docs/audit.md); when it cannot be written the daemon
         stops answering decisions (fail closed).
+        With an `http` member in the --config file, the daemon also serves the HTTP front door
+        (MinIO, Ceph RGW, Envoy, nginx, /healthz, /readyz, /metrics) on a Unix socket or loopback
+        TCP, translated onto the same methods (docs/gateways.md).
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
         state folder is unusable.
@@ -41,6 +46,46 @@ enum ServeCommand {
         NOTIFY_SOCKET once the policies are loaded and the audit log is open, with the revision
         in STATUS=, and RELOADING=1 then READY=1 around each reload.
         """)
+
+    static var openMethods: [String] { Daemon.methodNames.filter { DaemonConfig.openMethods.contains($0) } }
+    static var adminMethods: [String] { Daemon.methodNames.filter { !DaemonConfig.openMethods.contains($0) } }
+
+    /// Method names, comma-separated, indented two spaces, in lines of at most 96 characters.
+    static func wrapped(_ names: [String]) -> String {
+        var lines: [String] = [], line = " "
+        for (i, n) in names.enumerated() {
+            let word = " " + n + (i == names.count - 1 ? "" : ",")
+            if line.count + word.count > 96 { lines.append(line); line = " " }
+            line += word
+        }
+        return (lines + [line]).joined(separator: "\n")
+    }
+
+    /// What to try once the daemon serves, for the folder it serves: health, and a decision from
+    /// the folder's own example requests when it has any. Commands name this binary as it was
+    /// started, so they work as printed (`.build/release/custos` after `make run`).
+    static func banner(program: String, socket: String, policies: String, revision: String?) -> String {
+        let quoted = shellQuoted(socket)
+        var s = "custos serve: socket \(socket), policies \(policies), revision \(revision ?? "none (not ready: see the error above)")\n"
+        s += "try:  \(program) call health --socket \(quoted)\n"
+        guard revision != nil else { return s + "      \(program) call policy.status --socket \(quoted)\n" }
+        let requests = (policies as NSString).appendingPathComponent("requests")
+        let examples = ((try? FileManager.default.contentsOfDirectory(atPath: requests)) ?? [])
+            .filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        if let first = examples.first(where: { $0.hasPrefix("allow") }) ?? examples.first {
+            s += "      \(program) call decide --socket \(quoted) \"$(cat \(shellQuoted((requests as NSString).appendingPathComponent(first))))\"\n"
+        }
+        return s
+    }
+
+    /// `s` as one shell word: unchanged when it holds only safe characters, else single-quoted.
+    static func shellQuoted(_ s: String) -> String {
+        let safe = s.utf8.allSatisfy { b in
+            (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || "/._-+,:=@".utf8.contains(b)
+        }
+        return safe && !s.isEmpty ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
         let format: LogFormat
@@ -88,29 +133,29 @@ enum ServeCommand {
         }
         let audit = try openAudit(args, state: state, logger: logger)
         let logDirectory = AuditState.logDirectory(state: state)
-        var diskUsage: (@Sendable () -> AuditDiskUsage?)? = nil
-        if audit != nil {
-            diskUsage = { @Sendable in try? AuditDiskUsage.measure(logDirectory: logDirectory) }
-        }
+        let diskUsage: (@Sendable () -> AuditDiskUsage?)? =
+            audit == nil ? nil : { @Sendable in try? AuditDiskUsage.measure(logDirectory: logDirectory) }
         let daemon: Daemon
+        var options = DaemonOptions(policiesDirectory: policies, socketPath: socket, config: config,
+                                    recorder: audit?.recorder, stateDirectory: state, logger: logger,
+                                    notify: { ServiceManager.notify($0) }, inheritedListener: inherited,
+                                    auditDiskUsage: diskUsage)
+        if let writer = audit?.writer {
+            options.metricSources.append {
+                writer.syncStats.families + [.gauge("custos_audit_entries", "Entries in the audit log (durable or queued).",
+                                                    [MetricSample(value: .int(writer.count))])]
+            }
+        }
         do {
-            daemon = try Daemon(DaemonOptions(
-                policiesDirectory: policies, socketPath: socket, config: config,
-                recorder: audit?.recorder, stateDirectory: state, logger: logger,
-                notify: { ServiceManager.notify($0) }, inheritedListener: inherited,
-                auditDiskUsage: diskUsage))
+            daemon = try Daemon(options)
         } catch {
             try? audit?.close()
             throw UsageError(message: error.description)
         }
         do {
             try daemon.run {
-                let rev = daemon.store.snapshot?.revision ?? "none (not ready; see the error above)"
-                print("""
-                custos serve: socket \(socket), policies \(policies), revision \(rev)
-                try:  custos call health --socket \(socket)
-                      custos decide --socket \(socket) --principal 'User::"alice"' --action 'Action::"read"' --resource 'Dataset::"onc301-de-clinical"' --context '{"purpose":"primary_research","region":"eu-central-1"}'
-                """)
+                print(banner(program: CommandLine.arguments.first ?? "custos", socket: socket, policies: policies,
+                             revision: daemon.store.snapshot?.revision), terminator: "")
                 fflush(nil)
             }
         } catch {
@@ -170,7 +215,7 @@ enum ServeCommand {
             for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context", "audit-segment-bytes", "audit-segment-seconds"] where args.value(o) != nil {
                 throw UsageError(message: "--\(o) contradicts --no-audit")
             }
-            logger.warning("audit.disabled", "custos serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
+            logger.warning("audit.disabled", "running WITHOUT an audit log (--no-audit): decisions are not recorded")
             return nil
         }
         let batchMs = try args.int("audit-batch-ms", default: 10)

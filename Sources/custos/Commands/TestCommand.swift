@@ -5,6 +5,7 @@ import CustosDaemon
 import CustosJSON
 import CustosServer
 import Guardrails
+import Synchronization
 
 /// `custos test`: runs conformance suites in-process with the daemon's own decision code.
 enum TestCommand {
@@ -68,7 +69,7 @@ enum TestCommand {
 }
 
 /// Builds a suite's environment: its policies folder loaded as the daemon loads it, and calls
-/// answered through the daemon's own method table.
+/// answered through the daemon's own method table, each at the time the suite gives it.
 enum SuiteHarness {
     static func prepare(_ suite: Suite) throws(SuiteError) -> SuiteEnvironment {
         // Fixture entities are the author's own, part of the folder under test: they join
@@ -90,24 +91,25 @@ enum SuiteHarness {
         let snapshot: PolicySnapshot
         switch store.reload() {
         case .success(let s): snapshot = s
-        case .failure(let e): throw SuiteError(file: suite.file, path: "$.policies", "the policies folder \(suite.policies) does not load: \(e.message)")
+        case .failure(let e):
+            throw SuiteError(file: suite.file, path: "$.policies", "the policies folder \(suite.policies) (this suite's \"policies\", relative to the suite file) does not load: \(e.message)")
         }
-        let fixed: WallTime
-        do {
-            let ms = try CedarDatetime.parse(suite.time).millisecondsSinceEpoch
-            let (q, r) = (ms / 1000, ms % 1000)
-            fixed = r >= 0 ? WallTime(seconds: q, nanoseconds: Int32(r) * 1_000_000)
-                           : WallTime(seconds: q - 1, nanoseconds: Int32(r + 1000) * 1_000_000)
-        } catch {
-            throw SuiteError(file: suite.file, path: "$.time", "\"\(suite.time)\" is not a time like 2026-06-01T12:00:00Z")
-        }
+        // Every time is read before anything runs, so a typo is a suite error with its path.
+        let suiteTime = try time(suite.time, suite: suite, path: "$.time")
+        var times: [String: WallTime] = [suite.time: suiteTime]
+        for c in suite.cases { for step in c.steps where times[step.at] == nil {
+            times[step.at] = try time(step.at, suite: suite, path: step.atPath)
+        } }
         // Consent and holds live in a scratch state folder of the suite's own, so suites never
         // see each other's changes or the developer's daemon state.
         var template = Array((FileManager.default.temporaryDirectory.path + "/custos-suite-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw SuiteError(file: suite.file, "cannot create a scratch state folder") }
         let state = String(cString: made)
+        // The decision time of the call being made. Only this process sets it: the daemon's
+        // socket callers have no way to (DaemonServices.clock).
+        let clock = SuiteClock(suiteTime)
         var services = DaemonServices(store: store, stateDirectory: state)
-        services.clock = { fixed }
+        services.clock = { clock.now }
         var table = MethodTable()
         for register in Daemon.methodFamilies { register(&table, services) }
         let dispatcher: Dispatcher
@@ -118,20 +120,105 @@ enum SuiteHarness {
             throw SuiteError(file: suite.file, "internal: \(error.message)")
         }
         let caller = CallContext(uid: getuid(), gid: getgid(), pid: getpid(), connectionID: 0)
-        for (key, method) in [("consent", "consent.grant"), ("holds", "hold.set")] {
-            for (i, params) in (suite.fixtures[key]?.arrayValue ?? []).enumerated() {
-                do throws(RPCError) { _ = try dispatcher.call(method, params: Params(params), context: caller) } catch {
-                    try? FileManager.default.removeItem(atPath: state)
-                    throw SuiteError(file: suite.file, path: "$.fixtures.\(key)[\(i)]", "\(method) refused it: \(error.message)")
-                }
-            }
+        func call(_ method: String, _ params: JSON, at: WallTime) throws(RPCError) -> JSON {
+            clock.now = at
+            return try dispatcher.call(method, params: Params(params), context: caller)
         }
-        return SuiteEnvironment(policyNames: snapshot.policyNames, call: { method, params in
+        do {
+            try applyFixtures(suite, suiteTime: suiteTime) { method, params, at throws(RPCError) in _ = try call(method, params, at: at) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: state)
+            throw error
+        }
+        return SuiteEnvironment(policyNames: snapshot.policyNames, call: { method, params, at in
             do throws(RPCError) {
-                return .result(try dispatcher.call(method, params: Params(params), context: caller))
+                return .result(try call(method, params, at: times[at] ?? suiteTime))
             } catch {
                 return .error(code: error.code, message: error.message)
             }
         }, finish: { try? FileManager.default.removeItem(atPath: state) })
+    }
+
+    /// Records the consent and hold fixtures, in order: each grant at its `granted_at` (else
+    /// the suite's time), then its withdrawal at `withdrawn_at`; each hold at `set_at` (else
+    /// the suite's time), then its release at `released_at` with `release_reason`. Each call
+    /// runs with the clock at that time, so the daemon's rules hold as they would have then.
+    static func applyFixtures(_ suite: Suite, suiteTime: WallTime,
+                              _ call: (String, JSON, WallTime) throws(RPCError) -> Void) throws(SuiteError) {
+        func run(_ method: String, _ params: JSONObject, at: WallTime, path: String) throws(SuiteError) {
+            do throws(RPCError) { try call(method, .object(params), at) } catch {
+                throw SuiteError(file: suite.file, path: path, "\(method) refused it: \(error.message)")
+            }
+        }
+        func entries(_ key: String) throws(SuiteError) -> [JSONObject] {
+            guard let v = suite.fixtures[key] else { return [] }
+            guard case .array(let items) = v else { throw SuiteError(file: suite.file, path: "$.fixtures.\(key)", "expected an array of objects") }
+            var out: [JSONObject] = []
+            for (i, item) in items.enumerated() {
+                guard case .object(let o) = item else { throw SuiteError(file: suite.file, path: "$.fixtures.\(key)[\(i)]", "expected an object") }
+                out.append(o)
+            }
+            return out
+        }
+        for (i, entry) in try entries("consent").enumerated() {
+            let path = "$.fixtures.consent[\(i)]"
+            var grant = entry
+            grant.members.removeAll { $0.key == "withdrawn_at" }
+            // Recorded when it was given: a back-dated grant is never "in the future" of the suite.
+            var at = suiteTime
+            if case .string(let g)? = entry["granted_at"], let t = try? time(g, suite: suite, path: path + ".granted_at") { at = t }
+            try run("consent.grant", grant, at: at, path: path)
+            if let w = entry["withdrawn_at"] {
+                guard case .string(let text) = w else { throw SuiteError(file: suite.file, path: path + ".withdrawn_at", "expected a time such as \"2026-03-01T00:00:00Z\"") }
+                var withdraw = JSONObject()
+                for m in entry.members where m.key == "dataset" || m.key == "cohort" || m.key == "purpose" { withdraw.members.append(m) }
+                try run("consent.withdraw", withdraw, at: try time(text, suite: suite, path: path + ".withdrawn_at"), path: path + ".withdrawn_at")
+            }
+        }
+        for (i, entry) in try entries("holds").enumerated() {
+            let path = "$.fixtures.holds[\(i)]"
+            var set = entry
+            set.members.removeAll { ["set_at", "released_at", "release_reason"].contains($0.key) }
+            var at = suiteTime
+            if let s = entry["set_at"] {
+                guard case .string(let text) = s else { throw SuiteError(file: suite.file, path: path + ".set_at", "expected a time such as \"2026-01-15T09:00:00Z\"") }
+                at = try time(text, suite: suite, path: path + ".set_at")
+            }
+            try run("hold.set", set, at: at, path: path)
+            switch (entry["released_at"], entry["release_reason"]) {
+            case (nil, nil): continue
+            case (nil, _?): throw SuiteError(file: suite.file, path: path + ".release_reason", "give released_at too: when the hold was released")
+            case (_?, nil): throw SuiteError(file: suite.file, path: path + ".release_reason", "a release needs its reason (it is journaled, as hold.release requires)")
+            case (let r?, let reason?):
+                guard case .string(let text) = r else { throw SuiteError(file: suite.file, path: path + ".released_at", "expected a time such as \"2026-03-01T00:00:00Z\"") }
+                var release = JSONObject()
+                for m in entry.members where m.key == "dataset" || m.key == "matter" { release.members.append(m) }
+                release.append("reason", reason)
+                try run("hold.release", release, at: try time(text, suite: suite, path: path + ".released_at"), path: path + ".released_at")
+            }
+        }
+    }
+
+    /// A suite time: RFC 3339 (`2026-06-01T12:00:00Z`, an offset is allowed) or a date
+    /// (`2026-06-01`, midnight UTC), as Cedar's `datetime` reads it.
+    static func time(_ text: String, suite: Suite, path: String) throws(SuiteError) -> WallTime {
+        do {
+            let ms = try CedarDatetime.parse(text).millisecondsSinceEpoch
+            let (q, r) = (ms / 1000, ms % 1000)
+            return r >= 0 ? WallTime(seconds: q, nanoseconds: Int32(r) * 1_000_000)
+                          : WallTime(seconds: q - 1, nanoseconds: Int32(r + 1000) * 1_000_000)
+        } catch {
+            throw SuiteError(file: suite.file, path: path, "\"\(text)\" is not a time like 2026-06-01T12:00:00Z (or a date, 2026-06-01)")
+        }
+    }
+}
+
+/// The decision time of the call a suite is making, read by the daemon's methods as their clock.
+final class SuiteClock: Sendable {
+    private let time: Mutex<WallTime>
+    init(_ t: WallTime) { time = Mutex(t) }
+    var now: WallTime {
+        get { time.withLock { $0 } }
+        set { time.withLock { $0 = newValue } }
     }
 }
