@@ -1,3 +1,4 @@
+import Metrics
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -47,5 +48,28 @@ public struct AuditDiskUsage: Sendable, Equatable {
             u.filesystemAvailableBytes = UInt64(fs.f_bavail).multipliedReportingOverflow(by: UInt64(fs.f_frsize)).partialValue
         }
         return u
+    }
+}
+
+extension AuditDiskUsage {
+    /// The same numbers as gauges, for `metrics` and `/metrics` (docs/operations.md, "Metrics"):
+    /// an alert on `custos_audit_filesystem_available_bytes` comes before the log fails closed.
+    public var metricFamilies: [MetricFamily] {
+        func gauge(_ name: String, _ help: String, _ v: UInt64) -> MetricFamily {
+            .gauge(name, help, [MetricSample(value: .int(v))])
+        }
+        var families = [
+            gauge("custos_audit_disk_bytes", "Bytes of every file in the audit log folder.", bytes),
+            gauge("custos_audit_segments", "Segment files in the audit log folder.", UInt64(max(0, segments))),
+            gauge("custos_audit_sealed_segments", "Sealed segment files (all but the newest).", UInt64(max(0, sealedSegments))),
+            gauge("custos_audit_unarchived_sealed_segments", "Sealed segments the archive does not hold yet.", UInt64(max(0, unarchivedSealedSegments))),
+            gauge("custos_audit_first_entry", "The first entry the live folder holds (above 0 once archived segments were pruned).", firstEntry),
+            gauge("custos_audit_filesystem_bytes", "Size of the file system holding the audit log.", filesystemBytes),
+            gauge("custos_audit_filesystem_available_bytes", "Bytes the daemon's user may still write on that file system.", filesystemAvailableBytes),
+        ]
+        if let archivedThrough {
+            families.append(gauge("custos_audit_archived_through", "Entries before this are archived (absent before the first archive run).", archivedThrough))
+        }
+        return families
     }
 }

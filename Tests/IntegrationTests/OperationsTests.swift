@@ -79,6 +79,16 @@ import Testing
         #expect((before["bytes"]?.intValue ?? 0) > 4096 * 2)
         #expect((before["filesystem_available_bytes"]?.intValue ?? 0) > 0)
         #expect((before["filesystem_bytes"]?.intValue ?? 0) >= (before["filesystem_available_bytes"]?.intValue ?? 0))
+        // The same numbers as gauges in `metrics` (what /metrics exports).
+        let families = try #require(try d.call("metrics").get().objectValue?["families"]?.arrayValue)
+        func gauge(_ name: String) -> Int64? {
+            families.first { $0.objectValue?["name"]?.stringValue == name }?.objectValue?["samples"]?.arrayValue?.first?.objectValue?["value"]?.intValue
+        }
+        #expect(gauge("custos_audit_segments") == Int64(segments))
+        #expect(gauge("custos_audit_unarchived_sealed_segments") == Int64(segments - 1))
+        #expect((gauge("custos_audit_disk_bytes") ?? 0) > 4096 * 2)
+        #expect((gauge("custos_audit_filesystem_available_bytes") ?? 0) > 0)
+        #expect(gauge("custos_audit_archived_through") == nil, "no archive run yet")
 
         // Archived and pruned while the daemon writes on.
         let archive = d.dir + "/archive"
@@ -90,6 +100,9 @@ import Testing
         let through = try #require(after["archived_through"]?.intValue)
         #expect(through > 0 && after["first_entry"]?.intValue == through)
         #expect(after["segments"]?.intValue == 1 + (after["unarchived_sealed_segments"]?.intValue ?? -1))
+        let afterFamilies = try #require(try d.call("metrics").get().objectValue?["families"]?.arrayValue)
+        #expect(afterFamilies.first { $0.objectValue?["name"]?.stringValue == "custos_audit_archived_through" }?
+            .objectValue?["samples"]?.arrayValue?.first?.objectValue?["value"]?.intValue == through)
         d.signal(SIGTERM)
         #expect(d.waitForExit() == 0)
         // The live folder verifies from its base, the archive on its own, with the log's key.

@@ -144,6 +144,7 @@ enum ServeCommand {
             options.metricSources.append {
                 writer.syncStats.families + [.gauge("custos_audit_entries", "Entries in the audit log (durable or queued).",
                                                     [MetricSample(value: .int(writer.count))])]
+                    + (diskUsage?()?.metricFamilies ?? [])
             }
         }
         do {
