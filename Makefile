@@ -7,10 +7,11 @@ CONFIG ?= release
 # Debian's shared libraries (docs/operations.md, "Packages").
 SWIFTFLAGS := -c $(CONFIG)
 BIN := .build/$(CONFIG)/custos
-# systemd: systemd-socket-activate and systemd-analyze for the deployment tests; dpkg-dev:
+# systemd: systemd-socket-activate and systemd-analyze for the deployment tests; binutils:
+# readelf, for the package dependency test; dpkg-dev:
 # dpkg-deb for `make dist`; python3-venv: the Kubernetes manifest validator below.
 APT_PACKAGES := libjansson-dev libssl-dev pkg-config python3 libmicrohttpd-dev curl nginx prometheus \
-                libsystemd-dev systemd dpkg-dev python3-venv
+                libsystemd-dev systemd dpkg-dev python3-venv binutils
 # Validates deploy/kubernetes offline: the package carries the Kubernetes OpenAPI JSON schemas.
 DEPLOY_VENV := .build/deploy-venv
 K8S_VALIDATOR := kubernetes-validate==1.37.0

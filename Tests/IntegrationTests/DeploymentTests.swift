@@ -319,7 +319,7 @@ import Testing
         let ldd = try Self.run(try Self.tool("ldd"), [daemonCustosBinary])
         #expect(!ldd.out.contains("libswift") && !ldd.out.contains("libFoundation"),
                 "the Swift runtime must be linked in (make build uses --static-swift-stdlib): \(ldd.out)")
-        for lib in ["libjansson.so.4", "libssl.so.3", "libsystemd.so.0"] { #expect(ldd.out.contains(lib), "Debian's \(lib): \(ldd.out)") }
+        for lib in ["libjansson.so.4", "libssl.so.3", "libsystemd.so.0", "libmicrohttpd.so.12"] { #expect(ldd.out.contains(lib), "Debian's \(lib): \(ldd.out)") }
         let dir = makeShortTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Hidden toolchain: the command line, Foundation, jansson and OpenSSL (keys, signatures) all work.
@@ -345,6 +345,44 @@ import Testing
         return (deb, tarball)
     }
 
+    /// `apt install ./custos.deb` brings every shared library the binary needs: each ELF NEEDED
+    /// entry resolves to a file of a Debian package that deploy/debian/control.in depends on
+    /// (a library added to the build without its package in Depends fails here).
+    @Test func everyLibraryTheBinaryNeedsComesFromAPackageTheDebianPackageDependsOn() throws {
+        try requireBinary()
+        let needed = try Self.run(try Self.tool("readelf"), ["-d", daemonCustosBinary]).out
+            .split(separator: "\n").filter { $0.contains("(NEEDED)") }
+            .compactMap { line -> String? in
+                guard let open = line.firstIndex(of: "["), let close = line.lastIndex(of: "]") else { return nil }
+                return String(line[line.index(after: open)..<close])
+            }
+        try #require(needed.contains("libjansson.so.4"), "readelf -d lists the needed libraries: \(needed)")
+        let ldd = try Self.run(try Self.tool("ldd"), [daemonCustosBinary]).out.split(separator: "\n").map(String.init)
+        let control = try String(contentsOfFile: Self.deploy + "/debian/control.in", encoding: .utf8)
+        let dependsLine = try #require(control.split(separator: "\n").first { $0.hasPrefix("Depends:") })
+        let depends = Set(dependsLine.dropFirst("Depends:".count).split(separator: ",").compactMap {
+            $0.split(separator: " ").first.map(String.init)
+        })
+        let dpkg = try Self.tool("dpkg")
+        for soname in needed {
+            // "\tlibx.so.1 => /lib/x86_64-linux-gnu/libx.so.1 (0x...)", or the loader's "\t/lib64/ld-linux-x86-64.so.2 (0x...)".
+            let line = try #require(ldd.first { $0.contains(soname) }, "ldd resolves \(soname)")
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            let path = String(words.firstIndex(of: "=>").map { words[$0 + 1] } ?? words[0])
+            let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            // Debian 12 is usr-merged, and dpkg knows each file under the path its package ships.
+            var candidates = [path, real]
+            for c in [path, real] { candidates.append(c.hasPrefix("/usr/") ? String(c.dropFirst(4)) : "/usr" + c) }
+            var owner: String?
+            for c in candidates {
+                let r = try Self.run(dpkg, ["-S", c])
+                if r.status == 0, let first = r.out.split(separator: ":").first { owner = String(first); break }
+            }
+            let package = try #require(owner, "no Debian package owns \(soname) (\(path))")
+            #expect(depends.contains(package), "\(soname) comes from \(package), which Depends does not list: \(dependsLine)")
+        }
+    }
+
     @Test func theDebianPackageInstallsIntoAScratchRootAndItsBinaryRuns() throws {
         try requireBinary()
         try #require(getuid() == 0, "dpkg --root needs root")
@@ -353,7 +391,7 @@ import Testing
         let (deb, tarball) = try Self.package(into: dir + "/out")
         let fields = try Self.run(try Self.tool("dpkg-deb"), ["-f", deb, "Package", "Version", "Depends"])
         #expect(fields.out.contains("Package: custos") && fields.out.contains("Version: 0.1.0+test"), "\(fields.out)")
-        for dep in ["libjansson4", "libssl3", "libsystemd0"] { #expect(fields.out.contains(dep), "Depends: \(fields.out)") }
+        for dep in ["libjansson4", "libssl3", "libsystemd0", "libmicrohttpd12"] { #expect(fields.out.contains(dep), "Depends: \(fields.out)") }
 
         // An empty dpkg database in a scratch root; the maintainer scripts run outside a chroot
         // (the root has no shell) and touch only that root ($DPKG_ROOT).
