@@ -335,6 +335,36 @@ import Testing
         #expect(r.out.contains("OK: 100 entries"), "\(r.out)")
     }
 
+    /// `make dist` stamps the version from git (release+g<commit>, `.dirty` for uncommitted
+    /// changes); a source tree without .git, as the source tarball unpacks, keeps the stamp
+    /// written into BuildStamp.swift instead of losing it or failing.
+    @Test func theVersionIsStampedFromGitAndATreeWithoutGitKeepsItsStamp() throws {
+        let script = Self.deploy + "/stamp-version.sh"
+        let inRepo = try Self.run("/bin/bash", [script, "version"])
+        let version = inRepo.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(inRepo.status == 0, "\(inRepo.err)")
+        #expect(version.range(of: #"^\d+\.\d+\.\d+\+g[0-9a-f]{12}(\.dirty)?$"#, options: .regularExpression) != nil, "\(version)")
+
+        let dir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tree = dir + "/custos-src"
+        let fm = FileManager.default
+        for d in ["/deploy", "/Sources/CustosVersion"] { try fm.createDirectory(atPath: tree + d, withIntermediateDirectories: true) }
+        try fm.copyItem(atPath: script, toPath: tree + "/deploy/stamp-version.sh")
+        try fm.copyItem(atPath: daemonRepoRoot + "/Sources/CustosVersion/CustosVersion.swift", toPath: tree + "/Sources/CustosVersion/CustosVersion.swift")
+        try "extension CustosVersion {\n    static let buildStamp = \"g0123456789ab\"\n}\n"
+            .write(toFile: tree + "/Sources/CustosVersion/BuildStamp.swift", atomically: true, encoding: .utf8)
+        // No repository above the tree either (GIT_CEILING_DIRECTORIES stops git's search).
+        let env = ["PATH": "/usr/bin:/bin", "GIT_CEILING_DIRECTORIES": dir]
+        let release = try #require(version.split(separator: "+").first)
+        let tarball = try Self.run("/bin/bash", [tree + "/deploy/stamp-version.sh", "version"], environment: env)
+        #expect(tarball.status == 0 && tarball.out == "\(release)+g0123456789ab\n", "\(tarball.out)\(tarball.err)")
+        let rewrite = try Self.run("/bin/bash", [tree + "/deploy/stamp-version.sh", "write"], environment: env)
+        #expect(rewrite.status == 0, "\(rewrite.err)")
+        let stamped = try String(contentsOfFile: tree + "/Sources/CustosVersion/BuildStamp.swift", encoding: .utf8)
+        #expect(stamped.contains(#"static let buildStamp = "g0123456789ab""#), "\(stamped)")
+    }
+
     /// deploy/package.sh on the built binary: the .deb and the tarball, in `dir`.
     static func package(into dir: String) throws -> (deb: String, tarball: String) {
         let r = try run("/bin/bash", [deploy + "/package.sh", daemonCustosBinary, "0.1.0+test", dir, "gzip"])
