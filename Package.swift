@@ -3,6 +3,7 @@
 //
 // Layers, dependencies pointing down only:
 //   custos (CLI)            command line, wires everything together
+//   SchedulerExtender       Kubernetes extender filter/prioritize and node mapping, over `place`
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
 //   Guardrails              residency, consent, retention, isolation, compute
@@ -32,7 +33,10 @@ let package = Package(
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
         .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion"]),
+        // Kubernetes' scheduler extender as functions over bytes, calling `place` through a
+        // closure: no HTTP library and no daemon internals (an HTTP listener mounts it).
+        .target(name: "SchedulerExtender", dependencies: ["CustosJSON", "CustosServer"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "SchedulerExtender"]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
@@ -44,6 +48,8 @@ let package = Package(
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
         .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion"]),
+        .testTarget(name: "SchedulerExtenderTests", dependencies: ["SchedulerExtender", "CustosDaemon", "CustosServer", "CustosJSON"],
+                    exclude: ["Fixtures"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
         .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion"]),
         // Rules every test follows (no time bounds, no fixed sleeps), checked over Tests/.
