@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= release
 BIN := .build/$(CONFIG)/custos
-APT_PACKAGES := libjansson-dev libssl-dev pkg-config python3
+APT_PACKAGES := libjansson-dev libssl-dev pkg-config python3 libmicrohttpd-dev curl nginx prometheus
 
 .PHONY: deps build run test clean
 
@@ -15,7 +15,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 build: deps
@@ -27,9 +27,11 @@ run: build
 
 # Every test: unit, corpus, integration, conformance. Release mode so the corpus runs in seconds;
 # the tests use only public and package API, so no @testable build is needed.
-# Then the example policies' conformance suites, which must exercise every policy and code.
+# Then the example policies: strictly valid against their schema (no warning either), and their
+# conformance suites, which must exercise every policy and code.
 test: build
 	$(SWIFT) test -c $(CONFIG) 2>&1 | tee .build/test.log; exit $${PIPESTATUS[0]}
+	$(BIN) check --strict --policies policies
 	$(BIN) test --coverage --min-coverage 100 conformance/
 
 clean:

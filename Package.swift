@@ -3,6 +3,7 @@
 //
 // Layers, dependencies pointing down only:
 //   custos (CLI)            command line, wires everything together
+//   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
 //   SchedulerExtender       Kubernetes extender filter/prioritize and node mapping, over `place`
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
@@ -11,7 +12,8 @@
 //   CustosJSON              jansson-backed JSON reading, a fast writer
 //   CivilCalendar, ReadMostly   date arithmetic; values read per request, replaced rarely
 //   CustosVersion           the product's version string
-//   CJansson, COpenSSL      Debian's C libraries
+//   Metrics                 counters and histograms on atomics, Prometheus text format
+//   CJansson, COpenSSL, CMicroHTTPD   Debian's C libraries
 import PackageDescription
 
 let package = Package(
@@ -23,23 +25,29 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .target(name: "Metrics"),
         .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "CivilCalendar"),
         .target(name: "ReadMostly"),
         .target(name: "CustosVersion"),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
-        .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar"]),
+        .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
+        .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics"]),
         // Kubernetes' scheduler extender as functions over bytes, calling `place` through a
         // closure: no HTTP library and no daemon internals (an HTTP listener mounts it).
         .target(name: "SchedulerExtender", dependencies: ["CustosJSON", "CustosServer"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "SchedulerExtender"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "SchedulerExtender"]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "CustosGatewayTests", dependencies: ["CustosGateway", "CustosServer", "CustosJSON", "CustosTestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),
         .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),

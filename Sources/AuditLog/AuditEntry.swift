@@ -43,6 +43,9 @@ public struct AuditEntry: Sendable, Equatable {
     public var requestSHA256: String
     /// Request context the daemon allow-listed for audit; nil or empty when none.
     public var context: JSONObject?
+    /// The end caller an HTTP front door was told about (`caller` is then the front door's
+    /// peer): `account:alice`, `header x-forwarded-user:alice`. Absent for direct callers.
+    public var onBehalfOf: String? = nil
 
     public init(seq: UInt64 = 0, time: AuditTimestamp = .now(), decisionID: String, caller: AuditCaller,
                 method: String, principal: String, action: String, resource: String,
@@ -52,6 +55,12 @@ public struct AuditEntry: Sendable, Equatable {
         self.method = method; self.principal = principal; self.action = action; self.resource = resource
         self.purpose = purpose; self.basis = basis; self.decision = decision; self.reasons = reasons
         self.policyRevision = policyRevision; self.requestSHA256 = requestSHA256; self.context = context
+    }
+
+    /// An entry made for an end caller a front door named (see `onBehalfOf`).
+    public init(onBehalfOf: String?, _ entry: AuditEntry) {
+        self = entry
+        self.onBehalfOf = onBehalfOf
     }
 
     /// The canonical JSON bytes (the Merkle leaf data).
@@ -74,7 +83,10 @@ public struct AuditEntry: Sendable, Equatable {
         w.raw(",\"gid\":"); w.int(Int64(caller.gid))
         w.raw(",\"pid\":"); w.int(Int64(caller.pid))
         w.raw(",\"user\":"); AuditBound.string(caller.user, &w)
-        w.raw("},\"method\":"); AuditBound.string(method, &w)
+        w.byte(UInt8(ascii: "}"))
+        // Bounded where it is set (at most 256 bytes, refused rather than cut; see the gateway).
+        if let onBehalfOf { w.raw(",\"on_behalf_of\":"); w.string(onBehalfOf) }
+        w.raw(",\"method\":"); AuditBound.string(method, &w)
         w.raw(",\"principal\":"); AuditBound.string(principal, &w)
         w.raw(",\"action\":"); AuditBound.string(action, &w)
         w.raw(",\"resource\":"); AuditBound.string(resource, &w)
@@ -130,6 +142,7 @@ public struct AuditEntry: Sendable, Equatable {
                   decision: d, reasons: (v["reasons"]?.arrayValue ?? []).compactMap(\.stringValue),
                   policyRevision: try str("policy_revision"), requestSHA256: try str("request_sha256"),
                   context: v["context"]?.objectValue)
+        self.onBehalfOf = v["on_behalf_of"]?.stringValue
     }
 
     public init(canonicalJSON bytes: [UInt8]) throws(AuditError) {

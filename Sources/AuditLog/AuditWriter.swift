@@ -1,6 +1,7 @@
 import CustosJSON
 import Glibc
 import Foundation  // Thread only
+import Metrics
 
 /// When `append` returns relative to the fsync that makes the entry durable.
 public enum AuditDurability: Sendable, Equatable {
@@ -87,6 +88,8 @@ public final class AuditWriter: @unchecked Sendable {
     public let stateDirectory: String
     public let durability: AuditDurability
     public let checkpointPolicy: CheckpointPolicy
+    /// Sync latency and batch size, for the daemon's metrics.
+    public let syncStats = AuditSyncStats()
     private let signer: NoteSigner
     private let segmentBytes: Int
     private let onFailure: (@Sendable (AuditError) -> Void)?
@@ -609,7 +612,9 @@ public final class AuditWriter: @unchecked Sendable {
             if uncoveredSinceMs == nil { uncoveredSinceMs = Monitor.monotonicMs() }
         }
         if sync {
+            let syncStart = metricsNow()
             try segment.sync()
+            syncStats.record(entries: batch.count, since: syncStart)
             lastSyncMs = Monitor.monotonicMs()
         }
         let uncovered = frontier.size - checkpointedSize

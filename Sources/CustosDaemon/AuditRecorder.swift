@@ -190,7 +190,7 @@ public final class AuditRecorder: Sendable {
         // Obligations beyond the legal basis (in `basis`): what the allow rests on or requires.
         for o in r.obligations { if let text = Self.obligationReason(o) { reasons.append(text) } }
         // Time and id are set by the writer when the entry takes its place in the log.
-        return AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
+        return AuditEntry(onBehalfOf: r.caller.onBehalfOf, AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
                           decisionID: DecisionID.placeholder, caller: caller(r.caller), method: r.method,
                           principal: r.request.principal.description, action: r.request.action.description,
                           resource: r.request.resource.description,
@@ -198,7 +198,7 @@ public final class AuditRecorder: Sendable {
                           basis: r.basis ?? Self.string(ctx, "legal_basis") ?? Self.string(ctx, "transfer_basis") ?? Self.string(ctx, "basis"),
                           decision: r.decision == .allow ? .allow : .deny, reasons: reasons,
                           policyRevision: r.policyRevision, requestSHA256: Self.requestHash(r.request),
-                          context: Self.withPod(allowedContext(ctx), r.pod))
+                          context: Self.withPod(allowedContext(ctx), r.pod)))
     }
 
     /// `obligation: transfer_basis <dataset> -> <destination>: <basis>`, `obligation: dispose

@@ -1,4 +1,5 @@
 import CustosJSON
+import CustosGateway
 import CustosServer
 import Foundation
 import Glibc
@@ -48,6 +49,9 @@ public struct DaemonConfig: Sendable {
     /// The region this daemon decides for (`region`, or `custos serve --region`); nil leaves the
     /// region of a `decide` to the caller's `context.region` (see docs/security.md).
     public var region: String? = nil
+    /// The HTTP front door (`http`: listeners, limits, gateway mappings; docs/gateways.md); nil
+    /// when not configured.
+    public var http: HTTPConfig? = nil
 
     /// The methods whoever can open the socket may call when the configuration says nothing:
     /// the decisions and `health`. Everything else reads or changes consent, holds, the
@@ -87,7 +91,10 @@ public struct DaemonConfig: Sendable {
         var c = DaemonConfig()
         let r = ConfigReader(file: file)
         let root = try r.object(json, "")
-        try r.onlyKeys(root, "", ["socket", "limits", "access", "region"])
+        try r.onlyKeys(root, "", ["socket", "limits", "access", "region", "http"])
+        if let h = root["http"] {
+            do { c.http = try HTTPConfig.parse(h) } catch { throw ConfigError(file: file, key: error.key, error.message) }
+        }
         if let v = root["region"] {
             guard case .string(let name) = v, !name.isEmpty else {
                 throw ConfigError(file: file, key: "region", "expected the name of a region of guardrails/regions.json, got \(v.serialized)")

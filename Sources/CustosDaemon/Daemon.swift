@@ -1,4 +1,6 @@
+import CustosGateway
 import CustosServer
+import Metrics
 import Dispatch
 import Glibc
 import Synchronization
@@ -19,6 +21,8 @@ public struct DaemonOptions: Sendable {
     public var stateDirectory: String?
     /// One line per lifecycle event (start, reload, stop); the CLI writes them to stderr.
     public var log: @Sendable (String) -> Void
+    /// What `metrics` reports besides the daemon's own counters (the audit log's syncs).
+    public var metricSources: [@Sendable () -> [MetricFamily]] = []
 
     public init(policiesDirectory: String, socketPath: String, config: DaemonConfig = DaemonConfig(),
                 recorder: DecisionRecorder? = nil, stateDirectory: String? = nil,
@@ -58,6 +62,7 @@ public final class Daemon: Sendable {
         StatusMethods.register,
         GuardrailMethods.register,
         AuditMethods.register,
+        MetricsMethods.register,
     ]
 
     /// Every method the daemon serves, in registration order (for help texts): the table a
@@ -73,6 +78,9 @@ public final class Daemon: Sendable {
     public let services: DaemonServices
     public let dispatcher: Dispatcher
     public let server: Server
+    /// The HTTP front door, when the configuration has listeners (docs/gateways.md).
+    public let gateway: Gateway?
+    private let drain: Duration
     private let log: @Sendable (String) -> Void
     private let noteEvent: @Sendable (DaemonEvent, String) -> Void
 
@@ -98,13 +106,17 @@ public final class Daemon: Sendable {
             do { try recorder.event(event) } catch { log("audit log could not record \(what): \(error)") }
         }
         self.noteEvent = noteEvent
+        let metrics = DaemonMetrics()
+        for source in options.metricSources { metrics.addSource(source) }
         var configured = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
                                       stateDirectory: options.stateDirectory) { caller in
             let previous = store.snapshot?.revision
             let r = store.reload()
             switch r {
             case .success(let s):
+                metrics.reloads.add(0)
                 log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)")
+                for w in s.warnings { log("warning: \(w)") }
                 noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller,
                                         guardrails: s.guardrails.status.description), "the policy load")
                 if let off = s.switchedOff {
@@ -113,12 +125,14 @@ public final class Daemon: Sendable {
                               "the guardrail switch-off")
                 }
             case .failure(let e):
+                metrics.reloads.add(1)
                 log("reload failed, keeping \(previous ?? "no policies"): \(e.message)")
                 noteEvent(.policyLoadFailed(kept: previous, error: e.message, caller: caller), "the failed policy load")
             }
             return r
         }
         configured.access = options.config.access
+        configured.metrics = metrics
         configured.region = region
         let services = configured
         self.services = services
@@ -126,9 +140,11 @@ public final class Daemon: Sendable {
         for register in Daemon.methodFamilies { register(&table, services) }
         do {
             dispatcher = try Dispatcher(methods: table, access: options.config.access, onRefused: { method, caller in
+                metrics.refused.add(0)
                 log("refused \(method) for uid \(caller.uid) gid \(caller.gid) pid \(caller.pid)")
                 noteEvent(.refused(method: method, caller: caller), "the refused call")
-            }, commit: { index throws(RPCError) in try services.commitRecords(through: index) })
+            }, commit: { index throws(RPCError) in try services.commitRecords(through: index) },
+               observe: metrics.observer(methodNames: table.names))
         } catch {
             throw .access(error)
         }
@@ -159,7 +175,15 @@ public final class Daemon: Sendable {
                 || (adminsNamed && admins.permits(uid: cred.uid, gid: cred.gid, groups: cred.groups))
                 || dispatcher.namesCaller(of: "policy.reload", uid: cred.uid, gid: cred.gid, groups: cred.groups)
         }
-        server = Server(configuration: sc, dispatcher: dispatcher)
+        let server = Server(configuration: sc, dispatcher: dispatcher)
+        self.server = server
+        drain = sc.drainTimeout
+        let gateway = c.http.flatMap { $0.listeners.isEmpty ? nil : Gateway(config: $0, dispatcher: dispatcher) }
+        self.gateway = gateway
+        metrics.addSource {
+            [.gauge("custos_connections", "Open connections of the JSON-RPC socket.", [MetricSample(value: .int(UInt64(max(0, server.activeConnections))))])]
+                + (gateway?.families ?? [])
+        }
         _ = services.reload(nil)
     }
 
@@ -187,6 +211,8 @@ public final class Daemon: Sendable {
         let services = self.services
         let log = self.log
         let noteEvent = self.noteEvent
+        let gateway = self.gateway
+        let drain = self.drain
         let terminated = Atomic<Bool>(false)
         // A parent may have started us with these blocked (the mask is inherited through exec,
         // e.g. from a test runner's worker thread); blocked, they would never reach the watcher.
@@ -197,6 +223,7 @@ public final class Daemon: Sendable {
         let watcher = SignalWatcher(onTerminate: { sig in
             log("signal \(sig): draining and stopping")
             terminated.store(true, ordering: .sequentiallyConsistent)
+            gateway?.stop(drain: drain)
             server.stop()
         }, onReload: {
             _ = services.reload(nil)
@@ -204,9 +231,19 @@ public final class Daemon: Sendable {
         defer { watcher.cancel() }
         do { try server.start() } catch { throw .socket(error) }
         log("serving on \(server.configuration.socketPath)")
+        if let gateway {
+            do { try gateway.start() } catch {
+                server.stop()
+                throw .socket(error)
+            }
+            log("HTTP front door on \(gateway.listenerNames.joined(separator: ", "))")
+        }
         noteEvent(.started(revision: services.store.snapshot?.revision), "the start")
         // A terminate signal that arrived while the socket was being bound found nothing to stop.
-        if terminated.load(ordering: .sequentiallyConsistent) { server.stop() }
+        if terminated.load(ordering: .sequentiallyConsistent) {
+            gateway?.stop(drain: drain)
+            server.stop()
+        }
         onServing()
         server.wait()
         noteEvent(.stopped, "the stop")
@@ -214,5 +251,8 @@ public final class Daemon: Sendable {
     }
 
     /// Stops accepting, answers what is in flight, removes the socket.
-    public func stop() { server.stop() }
+    public func stop() {
+        gateway?.stop(drain: drain)
+        server.stop()
+    }
 }

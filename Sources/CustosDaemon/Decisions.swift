@@ -16,7 +16,12 @@ public struct DecideParams: Sendable {
     /// Reads `{principal, action, resource, context?, entities?}`. `field` is where this object
     /// sits in the call (`params`, or `params.requests[3]` inside a batch), so the -32602 message
     /// points at the exact member to fix.
-    public static func parse(_ json: JSON?, field: String = "params") throws(RPCError) -> DecideParams {
+    ///
+    /// With a `schema` (the folder's, when its custos.json says `validate_requests`), the
+    /// request must conform to it as the reference engine checks a request: principal, action
+    /// and resource by `Schema.checkRequestScope`, the context read by the action's context
+    /// type, request entities read as the schema declares.
+    public static func parse(_ json: JSON?, field: String = "params", schema: Schema? = nil) throws(RPCError) -> DecideParams {
         guard let json else { throw .invalidParams(field: field, "missing; expected {principal, action, resource, context?, entities?}") }
         guard case .object(let o) = json else {
             throw .invalidParams(field: field, "expected an object {principal, action, resource, context?, entities?}, got \(json.kindName)")
@@ -40,19 +45,31 @@ public struct DecideParams: Sendable {
         let p = try uid(principal, field, "principal")
         let a = try uid(action, field, "action")
         let r = try uid(resource, field, "resource")
+        var declared: RecordType? = nil
+        if let schema {
+            do { declared = try schema.checkRequestScope(principal: p, action: a, resource: r) } catch { throw invalid(error, field) }
+        }
         var ctx = CedarRecord()
         if let c = context, !c.isNull {
             guard case .object(let co) = c else { throw .invalidParams(field: "\(field).context", "expected an object, got \(c.kindName)") }
-            if !co.isEmpty {
+            if let declared, let schema {
+                do { ctx = try CedarRecord(json: co, expected: declared, schema: schema) } catch { throw invalid(error, "\(field).context") }
+            } else if !co.isEmpty {
                 do { ctx = try CedarRecord(json: co) } catch { throw invalid(error, "\(field).context") }
             }
+        } else if let declared, let schema {
+            do { _ = try CedarRecord(json: JSONObject(), expected: declared, schema: schema) } catch { throw invalid(error, "\(field).context") }
         }
         var extra: [Entity] = []
         if let e = entities, !e.isNull {
             guard case .array(let items) = e else { throw .invalidParams(field: "\(field).entities", "expected an array of entities, got \(e.kindName)") }
             extra.reserveCapacity(items.count)
             for (i, item) in items.enumerated() {
-                do { extra.append(try Entity(json: item)) } catch { throw invalid(error, "\(field).entities[\(i)]") }
+                do throws(FormatError) {
+                    if let schema { extra.append(try Entity(json: item, schema: schema)) } else { extra.append(try Entity(json: item)) }
+                } catch {
+                    throw invalid(error, "\(field).entities[\(i)]")
+                }
             }
         }
         return DecideParams(request: Request(principal: p, action: a, resource: r, context: ctx), entities: extra)
@@ -177,6 +194,7 @@ extension DaemonServices {
             }
         }
         Self.identify(&records)
+        metrics.count(records)
     }
 
     /// Queues records whose answer is about to be written; `ticket` tells the transport what to
@@ -189,6 +207,7 @@ extension DaemonServices {
             throw Self.unkept(error)
         }
         Self.identify(&records)
+        metrics.count(records)
     }
 
     private static func identify(_ records: inout [DecisionRecord]) {
@@ -227,7 +246,7 @@ public enum DecisionMethods {
         table.registerStreaming("decide") { params, caller, out, ticket throws(RPCError) in
             let snapshot = try services.readySnapshot()
             try services.limits.checkRequestEntityCount(params.json, field: "params")
-            let p = try DecideParams.parse(params.json)
+            let p = try DecideParams.parse(params.json, schema: snapshot.requestSchema)
             try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
                               method: "decide", field: "params")
             var d = try decision(p, snapshot: snapshot, services: services, caller: caller, method: "decide",
@@ -246,15 +265,16 @@ public enum DecisionMethods {
             }
             let limit = services.limits.batchLimit
             guard items.count <= limit else { throw .batchTooLarge(requests: items.count, limit: limit) }
+            // One snapshot for the whole batch, so every result names the same revision (and
+            // every request is checked against the same schema).
+            let snapshot = try services.readySnapshot()
             // Validate everything first: a batch is answered whole or refused whole.
             var parsed: [DecideParams] = []
             parsed.reserveCapacity(items.count)
             for (i, item) in items.enumerated() {
                 try services.limits.checkRequestEntityCount(item, field: "params.requests[\(i)]")
-                parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]"))
+                parsed.append(try DecideParams.parse(item, field: "params.requests[\(i)]", schema: snapshot.requestSchema))
             }
-            // One snapshot for the whole batch, so every result names the same revision.
-            let snapshot = try services.readySnapshot()
             for (i, p) in parsed.enumerated() {
                 try admitEntities(p, privilege: entities, caller: caller, snapshot: snapshot, services: services,
                                   method: "decide.batch", field: "params.requests[\(i)]")

@@ -9,7 +9,8 @@ import CustosJSON
 ///     {
 ///       "forbid_errors": "deny",
 ///       "authoritative_types": ["User", "Role", "Dataset", "Cohort", "Study"],
-///       "data_types": ["Dataset", "Cohort"]
+///       "data_types": ["Dataset", "Cohort"],
+///       "validate_requests": true
 ///     }
 ///
 /// See docs/security.md for what each member protects.
@@ -33,6 +34,11 @@ public struct FolderSettings: Sendable, Equatable {
     /// does not hold is denied); nil means every type of which some folder entity carries data
     /// attributes.
     public var dataTypes: [String]? = nil
+    /// Every `decide` request is checked against the folder's schema before it is decided
+    /// (its principal, action and resource as the action's `appliesTo` allows, its context and
+    /// entities as declared); one that does not conform is -32602 naming the field. Needs a
+    /// schema in the folder.
+    public var validateRequests = false
 
     public init() {}
 
@@ -46,7 +52,7 @@ public struct FolderSettings: Sendable, Equatable {
         }
         guard case .object(let o) = json else { throw PolicyStoreError("\(path): $: expected an object, got \(json.kindName)") }
         var s = FolderSettings()
-        let known = ["description", "forbid_errors", "authoritative_types", "data_types"]
+        let known = ["description", "forbid_errors", "authoritative_types", "data_types", "validate_requests"]
         for m in o.members {
             let k = m.key
             guard known.contains(where: { $0.utf8.elementsEqual(k.utf8) }) else {
@@ -60,6 +66,11 @@ public struct FolderSettings: Sendable, Equatable {
                 s.forbidErrors = f
             case "authoritative_types": s.authoritativeTypes = try typeList(m.value, path: path, key: k)
             case "data_types": s.dataTypes = try typeList(m.value, path: path, key: k)
+            case "validate_requests":
+                guard case .bool(let b) = m.value else {
+                    throw PolicyStoreError("\(path): $.validate_requests: expected true or false, got \(m.value.kindName)")
+                }
+                s.validateRequests = b
             default: break  // description
             }
         }

@@ -85,6 +85,11 @@ public enum StatusMethods {
             "files": .array((s?.files ?? []).map { .string($0) }),
             "guardrails": .string(guardrails),
             "guardrails_disabled": s?.disabledReason.map { .string($0) } ?? .null,
+            "schema": s?.files.first(where: PolicyFolder.isSchemaFile).map { .string($0) } ?? .null,
+            "validate_requests": .bool(s?.requestSchema != nil),
+            "templates": .int(Int64(s?.templates.count ?? 0)),
+            "links": .int(Int64(s?.policies.policies.count(where: { $0.link != nil }) ?? 0)),
+            "warnings": .array((s?.warnings ?? []).map { .string($0) }),
             "last_reload_error": failure,
         ]))
     }

@@ -30,12 +30,23 @@ public enum PolicyFolder {
     public static let entries: [Entry] = [
         Entry(pattern: "*.cedar", isDirectory: false, role: "Cedar policies"),
         Entry(pattern: "entities.json", isDirectory: false, role: "Cedar entities"),
+        Entry(pattern: schemaFileName, isDirectory: false, role: "the Cedar schema"),
+        Entry(pattern: schemaJSONFileName, isDirectory: false, role: "the Cedar schema (JSON format)"),
+        Entry(pattern: linksFileName, isDirectory: false, role: "template links"),
         Entry(pattern: FolderSettings.fileName, isDirectory: false, role: "folder settings"),
         Entry(pattern: GuardrailConfig.folderName, isDirectory: true, role: "guardrail configuration"),
         Entry(pattern: "requests", isDirectory: true, role: "example requests (not read by the daemon)"),
         Entry(pattern: ignoreFileName, isDirectory: false, role: "names meant to be here but not read"),
     ]
 
+    /// The folder's schema, in Cedar's syntax or its JSON format (at most one of the two).
+    public static let schemaFileName = "schema.cedarschema"
+    public static let schemaJSONFileName = "schema.cedarschema.json"
+    public static func isSchemaFile(_ name: String) -> Bool {
+        name.utf8.elementsEqual(schemaFileName.utf8) || name.utf8.elementsEqual(schemaJSONFileName.utf8)
+    }
+    /// The links of the folder's templates, in the Cedar CLI's format.
+    public static let linksFileName = "links.json"
     /// Names (or simple globs) of entries that are meant to be in the folder but not read.
     public static let ignoreFileName = ".custosignore"
     /// In `guardrails/`: its presence (non-empty, holding the reason) allows a load that
@@ -46,8 +57,8 @@ public enum PolicyFolder {
 
     /// What one read of a folder found: every file the daemon reads, with its bytes.
     public struct Contents: Sendable {
-        /// Recognised regular files at the top (`*.cedar`, `entities.json`, `custos.json`,
-        /// `.custosignore`), in byte order of their names.
+        /// Recognised regular files at the top (`*.cedar`, `entities.json`, the schema,
+        /// `links.json`, `custos.json`, `.custosignore`), in byte order of their names.
         public var topLevel: [PolicyStore.File] = []
         /// The files of `guardrails/`, named without the folder, in byte order.
         public var guardrails: [PolicyStore.File] = []
@@ -131,7 +142,11 @@ public enum PolicyFolder {
     private static func unrecognised(_ name: String, path: String) -> PolicyStoreError {
         var hint = ""
         let lower = name.lowercased()
-        if lower.contains(".cedar") || lower.hasSuffix(".cedr") || lower.hasSuffix(".ceder") {
+        if lower.contains("schema") {
+            hint = "; did you mean \(schemaFileName) or \(schemaJSONFileName)?"
+        } else if lower.contains("link") {
+            hint = "; did you mean \(linksFileName)?"
+        } else if lower.contains(".cedar") || lower.hasSuffix(".cedr") || lower.hasSuffix(".ceder") {
             hint = "; it looks like a policy file, but only names ending exactly in .cedar (lower case, nothing after it) are read"
         } else if lower.contains("entities") || lower.contains("custos") {
             hint = "; did you mean entities.json, custos.json or .custosignore?"

@@ -23,7 +23,8 @@ public final class PolicySnapshot: Sendable {
     /// The guardrail view of `entities` (data attributes, principals' studies), built once per
     /// load while guardrails are active so a decision does not rebuild it.
     public let guardrailIndex: GuardrailEntityIndex
-    /// The name a reason or error shows for policy i: its `@id` annotation, else `policyN`.
+    /// The name a reason or error shows for policy i: a link's id, else its `@id` annotation,
+    /// else `policyN`.
     public let policyNames: [String]
     /// The folder's `custos.json` (defaults when there is none).
     public let settings: FolderSettings
@@ -36,11 +37,28 @@ public final class PolicySnapshot: Sendable {
     /// What only the folder may say about entities (authoritative and data types), from
     /// `entities` and `settings`, worked out once per load.
     public let trust: FolderTrust
+    /// The folder's schema (`schema.cedarschema` or `schema.cedarschema.json`), when it has one:
+    /// every policy, link and `entities.json` were validated against it.
+    public let schema: Schema?
+    /// The schema `decide` requests are checked against (`validate_requests` in custos.json),
+    /// nil when requests are not checked.
+    public let requestSchema: Schema?
+    /// The folder's templates (`?principal`, `?resource`); they decide only through their links,
+    /// which are in `policies`.
+    public let templates: [Policy]
+    /// What the load noticed without refusing the folder (`file:line:col: ...`): templates
+    /// without a link, policies that can never apply. `custos check --strict` refuses them.
+    public let warnings: [String]
 
     public init(policies: PolicySet, entities: EntityStore, revision: String, loadedAt: WallTime,
                 files: [String], guardrails: GuardrailConfig = .inactive,
                 settings: FolderSettings = .default, disabledReason: String? = nil,
-                switchedOff: GuardrailSwitchOff? = nil) {
+                switchedOff: GuardrailSwitchOff? = nil, schema: Schema? = nil, templates: [Policy] = [],
+                warnings: [String] = []) {
+        self.schema = schema
+        self.requestSchema = settings.validateRequests ? schema : nil
+        self.templates = templates
+        self.warnings = warnings
         self.settings = settings
         self.disabledReason = disabledReason
         self.switchedOff = switchedOff
@@ -51,7 +69,7 @@ public final class PolicySnapshot: Sendable {
         self.files = files
         self.guardrails = guardrails
         self.guardrailIndex = guardrails.status.isActive ? GuardrailEntityIndex(entities) : .empty
-        self.policyNames = policies.policies.map { $0.annotatedID ?? $0.id }
+        self.policyNames = policies.policies.map(FolderPolicies.name)
         self.trust = FolderTrust(entities: entities, settings: settings)
     }
 
@@ -64,7 +82,7 @@ public final class PolicySnapshot: Sendable {
         let combined = try EntityStore(entities.all + extra)
         return PolicySnapshot(policies: policies, entities: combined, revision: revision, loadedAt: loadedAt,
                        files: files, guardrails: guardrails, settings: settings, disabledReason: disabledReason,
-                       switchedOff: switchedOff)
+                       switchedOff: switchedOff, schema: schema, templates: templates, warnings: warnings)
     }
 
     public var policyCount: Int { policies.policies.count }
@@ -90,7 +108,10 @@ public struct GuardrailSwitchOff: Sendable, Equatable {
 /// Why a policies folder could not be loaded; the message names the file and what to fix.
 public struct PolicyStoreError: Error, Sendable, CustomStringConvertible, Equatable {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// Every problem, one a line, when there are several (validation against the schema);
+    /// `message` then shows the first and how many more. `custos check` prints these.
+    public var details: [String]
+    public init(_ message: String, details: [String] = []) { self.message = message; self.details = details }
     public var description: String { message }
 }
 
@@ -163,6 +184,8 @@ public final class PolicyStore: Sendable {
     /// Reads the folder once (see `PolicyFolder` for what it may hold; the revision and the
     /// parsed policies describe the same bytes) and builds a snapshot. A guardrail
     /// configuration that does not validate fails the whole load, naming the file and field.
+    /// With a schema, so does any policy, template link or entity that does not validate
+    /// against it (`FolderPolicies`; every error is in the error's `details`).
     ///
     /// `inService` is the guardrail set in service (nil: nothing to compare with). A load
     /// without one of those guardrails is refused unless `guardrails/DISABLED` gives the
@@ -190,20 +213,25 @@ public final class PolicyStore: Sendable {
         }
         let files = folder.topLevel + folder.guardrails.map { File(name: GuardrailConfig.folderName + "/" + $0.name, contents: $0.contents) }
         var asts: [PolicyAST] = []
-        var entities = EntityStore.empty
+        var entitiesJSON: JSON? = nil
         var settings = FolderSettings.default
+        var schemaFile: File? = nil
+        var linksFile: File? = nil
         for f in folder.topLevel {
             let p = path(f.name)
             if f.name.utf8.elementsEqual("entities.json".utf8) {
-                let json: JSON
-                do { json = try JSON.parse(f.contents) } catch {
+                do { entitiesJSON = try JSON.parse(f.contents) } catch {
                     throw PolicyStoreError("\(p):\(error.line):\(error.column): invalid JSON: \(error.redactedMessage)")
-                }
-                do { entities = try EntityStore.load(json: json, file: p) } catch {
-                    throw PolicyStoreError(error.description)
                 }
             } else if f.name.utf8.elementsEqual(FolderSettings.fileName.utf8) {
                 settings = try FolderSettings.parse(f.contents, path: p)
+            } else if PolicyFolder.isSchemaFile(f.name) {
+                if let other = schemaFile {
+                    throw PolicyStoreError("\(shown): holds both \(other.name) and \(f.name); a folder has one schema, in one format: remove one of them")
+                }
+                schemaFile = f
+            } else if f.name.utf8.elementsEqual(PolicyFolder.linksFileName.utf8) {
+                linksFile = f
             } else if PolicyFolder.recognised(f.name)?.pattern == "*.cedar" {
                 guard let text = String(validating: f.contents, as: UTF8.self) else {
                     throw PolicyStoreError("\(p): not valid UTF-8")
@@ -213,8 +241,26 @@ public final class PolicyStore: Sendable {
                 }
             }
         }
-        let set: PolicySet
-        do { set = try PolicySet(asts) } catch { throw PolicyStoreError(error.redactedDescription) }
+        let schema = try schemaFile.map { f throws(PolicyStoreError) in try loadSchema(f, path: path(f.name)) }
+        if settings.validateRequests && schema == nil {
+            throw PolicyStoreError("\(path(FolderSettings.fileName)): $.validate_requests: true needs a schema in the folder (\(PolicyFolder.schemaFileName) or \(PolicyFolder.schemaJSONFileName)) to check requests against")
+        }
+        var entities = EntityStore.empty
+        if let json = entitiesJSON {
+            let p = path("entities.json")
+            // With a schema, read as the schema declares (as the reference engine reads it).
+            do throws(FormatError) {
+                if let schema {
+                    entities = try EntityStore.load(json: json, file: p, schema: schema)
+                } else {
+                    entities = try EntityStore.load(json: json, file: p)
+                }
+            } catch {
+                throw PolicyStoreError(error.description)
+            }
+        }
+        let compiled = try FolderPolicies.build(asts, links: linksFile, linksPath: path(PolicyFolder.linksFileName), schema: schema)
+        let set = compiled.set
         var switchedOff: GuardrailSwitchOff? = nil
         if let inService {
             let now = guardrails.status
@@ -233,7 +279,25 @@ public final class PolicyStore: Sendable {
                               loadedAt: WallTime.now(),
                               files: files.map(\.name).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
                               guardrails: guardrails, settings: settings, disabledReason: disabledReason,
-                              switchedOff: switchedOff)
+                              switchedOff: switchedOff, schema: schema, templates: compiled.templates,
+                              warnings: compiled.warnings)
+    }
+
+    /// The folder's schema, from the bytes the revision covers. A syntax error is reported by
+    /// line:col and token class only, as for policies.
+    private static func loadSchema(_ f: File, path: String) throws(PolicyStoreError) -> Schema {
+        if f.contents.starts(with: [0xEF, 0xBB, 0xBF]) {
+            throw PolicyStoreError("\(path):1:1: \(CedarParser.byteOrderMarkMessage)")
+        }
+        if f.name.utf8.elementsEqual(PolicyFolder.schemaJSONFileName.utf8) {
+            let json: JSON
+            do { json = try JSON.parse(f.contents) } catch {
+                throw PolicyStoreError("\(path):\(error.line):\(error.column): invalid JSON: \(error.redactedMessage)")
+            }
+            do { return try Schema.parse(json: json, file: path) } catch { throw PolicyStoreError(error.redactedDescription) }
+        }
+        guard let text = String(validating: f.contents, as: UTF8.self) else { throw PolicyStoreError("\(path): not valid UTF-8") }
+        do { return try Schema.parse(cedarSchema: text, file: path) } catch { throw PolicyStoreError(error.redactedDescription) }
     }
 
     /// Longest reason `guardrails/DISABLED` may give: it is copied into the audit log.

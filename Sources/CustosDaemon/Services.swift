@@ -28,6 +28,8 @@ public struct DaemonServices: Sendable {
     public let inventory: NodeInventory
     /// Reloads everything a SIGHUP reloads; set by the daemon. The caller is nil for SIGHUP.
     public let reload: @Sendable (CallContext?) -> Result<PolicySnapshot, PolicyStoreError>
+    /// Counters of decisions, reloads and refusals, and the sources `metrics` reads.
+    public var metrics = DaemonMetrics()
 
     public init(store: PolicyStore, limits: DaemonLimits = DaemonLimits(), recorder: DecisionRecorder? = nil,
                 stateDirectory: String? = nil,

@@ -13,6 +13,10 @@ public struct CallContext: Sendable, Hashable {
     /// The privileges (see `Privilege`) the access rules grant this caller, one bit each; set
     /// by the dispatcher before a handler runs, never from anything the caller sends.
     public var granted: UInt64 = 0
+    /// The end caller an HTTP front door was told about (an S3 account, the identity header a
+    /// trusted proxy set), for the audit entry's `on_behalf_of`. Set only by the front door from
+    /// the sources its configuration trusts; a JSON-RPC message can never set it.
+    public var onBehalfOf: String? = nil
 
     public init(uid: UInt32, gid: UInt32, pid: Int32, connectionID: UInt64, groups: [UInt32] = []) {
         self.uid = uid
@@ -64,6 +68,12 @@ public struct CommitTicket: Sendable, Equatable {
 /// Blocks until everything up to the ticket's index is committed. Throwing means it never will
 /// be: every answer that depended on it must be replaced by the error (fail closed).
 public typealias CommitBarrier = @Sendable (UInt64) throws(RPCError) -> Void
+
+/// Told about every admitted call once its handler returned: the method's index in
+/// `Dispatcher.methodNames`, the handler's time in nanoseconds (monotonic, without the commit a
+/// streaming answer waits for), and whether it threw. Runs on the connection's thread, on the
+/// hot path: it must not lock or allocate.
+public typealias CallObserver = @Sendable (_ method: Int, _ nanos: UInt64, _ failed: Bool) -> Void
 
 /// Called for every refused call before the -32001 answer is written, so the audit log can
 /// record it. Runs on the connection's thread: keep it short.
@@ -143,6 +153,7 @@ public final class Dispatcher: Sendable {
     let table: MethodTable
     let onRefused: RefusalHook?
     let barrier: CommitBarrier?
+    let observer: CallObserver?
     private let rules: Mutex<Resolved>
     /// Bumped on every policy change so connections know when their cached verdicts are stale.
     private let generation = Atomic<UInt64>(1)
@@ -150,10 +161,11 @@ public final class Dispatcher: Sendable {
     /// `commit` keeps the promises of streaming handlers' tickets; without one a ticket is
     /// taken as already kept.
     public init(methods: MethodTable, access: AccessPolicy = AccessPolicy(), onRefused: RefusalHook? = nil,
-                commit: CommitBarrier? = nil) throws(AccessConfigError) {
+                commit: CommitBarrier? = nil, observe: CallObserver? = nil) throws(AccessConfigError) {
         self.table = methods
         self.onRefused = onRefused
         self.barrier = commit
+        self.observer = observe
         self.rules = Mutex(try Dispatcher.resolve(access, in: methods))
     }
 
@@ -207,22 +219,59 @@ public final class Dispatcher: Sendable {
     /// Calls a method outside any connection, e.g. from the CLI or a test. A streaming method's
     /// answer is committed before this returns and read back into a tree.
     public func call(_ method: String, params: Params, context: CallContext) throws(RPCError) -> JSON {
+        var cache = CallerCache()
+        return try call(method, params: params, context: context, cache: &cache)
+    }
+
+    /// What one caller may call, kept by a front door for each of its connections (whose
+    /// caller does not change) so the access rules are read once per connection and reload.
+    public struct CallerCache: Sendable {
         var verdicts = Verdicts()
-        let i = try admit(method, context: context, verdicts: &verdicts)
+        public init() {}
+    }
+
+    /// `call` for a caller whose verdicts are cached in `cache`.
+    public func call(_ method: String, params: Params, context: CallContext,
+                     cache: inout CallerCache) throws(RPCError) -> JSON {
+        let i = try admit(method, context: context, verdicts: &cache.verdicts)
+        let verdicts = cache.verdicts
         var context = context
         context.granted = verdicts.granted
+        let start = observer == nil ? 0 : monotonicNanos()
         switch table.methods[i].handler {
         case .value(let handler):
-            return try handler(params, context)
+            do {
+                let v = try handler(params, context)
+                observer?(i, monotonicNanos() &- start, false)
+                return v
+            } catch {
+                observer?(i, monotonicNanos() &- start, true)
+                throw error
+            }
         case .streaming(let handler):
             var w = JSONWriter(capacity: 512)
             var ticket = CommitTicket()
-            try handler(params, context, &w, &ticket)
+            do {
+                try handler(params, context, &w, &ticket)
+                observer?(i, monotonicNanos() &- start, false)
+            } catch {
+                observer?(i, monotonicNanos() &- start, true)
+                throw error
+            }
             try commit(ticket)
             do { return try w.bytes.withUnsafeBytes { b throws(JSONParseError) in try JSON.parse(b) } } catch {
                 throw .internalError("method \(method) wrote a result that does not parse: \(error)")
             }
         }
+    }
+
+    /// Writes a method's result value into `out` and keeps the promise of its ticket (the audit
+    /// sync) before returning: for a front door that reads the answer itself, without a tree.
+    public func write(_ method: String, params: Params, context: CallContext, cache: inout CallerCache,
+                      into out: inout JSONWriter) throws(RPCError) {
+        var ticket = CommitTicket()
+        try write(method, params: params, context: context, verdicts: &cache.verdicts, into: &out, ticket: &ticket)
+        try commit(ticket)
     }
 
     /// Per-connection cache of which methods the (fixed) caller may use, so the shared policy
@@ -242,10 +291,24 @@ public final class Dispatcher: Sendable {
         let i = try admit(method, context: context, verdicts: &verdicts)
         var context = context
         context.granted = verdicts.granted
-        switch table.methods[i].handler {
-        case .value(let handler): out.value(try handler(params, context))
-        case .streaming(let handler): try handler(params, context, &out, &ticket)
+        guard let observer else {
+            switch table.methods[i].handler {
+            case .value(let handler): out.value(try handler(params, context))
+            case .streaming(let handler): try handler(params, context, &out, &ticket)
+            }
+            return
         }
+        let start = monotonicNanos()
+        do {
+            switch table.methods[i].handler {
+            case .value(let handler): out.value(try handler(params, context))
+            case .streaming(let handler): try handler(params, context, &out, &ticket)
+            }
+        } catch {
+            observer(i, monotonicNanos() &- start, true)
+            throw error
+        }
+        observer(i, monotonicNanos() &- start, false)
     }
 
     /// Keeps a ticket's promise (see `CommitBarrier`).

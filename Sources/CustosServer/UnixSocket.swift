@@ -7,6 +7,8 @@ public enum SocketError: Error, Sendable, CustomStringConvertible, Equatable {
     case alreadyServing(path: String)
     case notASocket(path: String)
     case system(call: String, path: String, errno: Int32)
+    /// A TCP listener asked for an address that is not loopback (see `BoundSocket`).
+    case notLoopback(address: String)
 
     public var description: String {
         switch self {
@@ -20,6 +22,8 @@ public enum SocketError: Error, Sendable, CustomStringConvertible, Equatable {
             "\(p) exists and is not a socket; refusing to replace it, remove it or choose another path"
         case .system(let call, let p, let e):
             "\(call) on \(p) failed: \(errnoText(e))"
+        case .notLoopback(let a):
+            "\(a) is not a numeric loopback address (127.0.0.0/8 or ::1); TCP callers have no kernel identity, so only this machine may connect"
         }
     }
 }

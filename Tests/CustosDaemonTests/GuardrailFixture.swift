@@ -21,9 +21,10 @@ final class GuardrailFixture: @unchecked Sendable {
 
     /// `clock` fixes the decision time as `custos test` does; by default the wall clock.
     /// `access` is the dispatcher's access policy (privileges such as `entities` are granted
-    /// only by an entry naming them); `region` binds the daemon to a region.
+    /// only by an entry naming them); `region` binds the daemon to a region. The example's
+    /// schema is copied only with `schema` (most `edit`s add what it does not declare).
     init(stateful: Bool = true, clock: WallTime? = nil, access: AccessPolicy = AccessPolicy(), region: String? = nil,
-         recorder: DecisionRecorder? = nil, edit: (String) throws -> Void = { _ in }) throws {
+         recorder: DecisionRecorder? = nil, schema: Bool = false, edit: (String) throws -> Void = { _ in }) throws {
         let fm = FileManager.default
         dir = NSTemporaryDirectory() + "custos-guardrails-daemon-" + UUID().uuidString
         policies = dir + "/policies"
@@ -34,7 +35,7 @@ final class GuardrailFixture: @unchecked Sendable {
             for name in try fm.contentsOfDirectory(atPath: examplePolicies + sub) {
                 var isDir: ObjCBool = false
                 let src = examplePolicies + sub + "/" + name
-                if fm.fileExists(atPath: src, isDirectory: &isDir), !isDir.boolValue {
+                if fm.fileExists(atPath: src, isDirectory: &isDir), !isDir.boolValue, schema || !name.hasPrefix("schema.cedarschema") {
                     try fm.copyItem(atPath: src, toPath: policies + sub + "/" + name)
                 }
             }

@@ -51,6 +51,8 @@ import Testing
         Member(method: "policy.reload", params: "[1]", path: "params"),
         Member(method: "retention.due", params: "[1]", path: "params"),
         Member(method: "audit.query", params: "[1]", path: "params"),
+        Member(method: "metrics", params: #"{"formt":"prometheus"}"#, path: "params.formt"),
+        Member(method: "metrics", params: "[1]", path: "params"),
     ]
 
     @Test(arguments: members)
@@ -71,7 +73,7 @@ import Testing
 
     /// Methods without params, and methods whose params are all optional, take absent params,
     /// `{}` and `[]` alike.
-    @Test(arguments: ["health", "policy.status", "policy.reload", "nodes.list", "audit.checkpoint", "audit.query", "retention.due"])
+    @Test(arguments: ["health", "policy.status", "policy.reload", "nodes.list", "audit.checkpoint", "audit.query", "retention.due", "metrics"])
     func absentEmptyObjectAndEmptyArrayParamsAreTheSame(_ method: String) throws {
         let f = try GuardrailFixture()
         for params in [nil, "{}", "[]"] as [String?] {

@@ -9,6 +9,8 @@ public struct Policy: Sendable {
     public let resource: ScopeConstraint
     public let location: SourceLocation
     public let isTemplate: Bool
+    /// For a policy linked from a template (`linked(id:values:)`): the template and the values.
+    public let link: Link?
     /// The `when` and `unless` clauses as written, for the validator (evaluation uses `condition`).
     public let conditions: [Condition]
     /// All `when` and `unless` clauses joined with `&&` (unless as `!`), or nil when there are none.
@@ -23,6 +25,7 @@ public struct Policy: Sendable {
         resource = ast.resource
         location = ast.location
         isTemplate = ast.isTemplate
+        link = nil
         conditions = ast.conditions
         var cond: IR? = nil
         for c in ast.conditions {
@@ -31,6 +34,21 @@ public struct Policy: Sendable {
             cond = cond.map { .and($0, n) } ?? n
         }
         condition = cond
+    }
+
+    /// A template's copy with its slots filled (conditions hold no slots, so they are shared).
+    init(linking t: Policy, id: String, principal: ScopeConstraint, resource: ScopeConstraint, link: Link) {
+        self.id = id
+        effect = t.effect
+        annotations = t.annotations
+        self.principal = principal
+        action = t.action
+        self.resource = resource
+        location = t.location
+        isTemplate = false
+        self.link = link
+        conditions = t.conditions
+        condition = t.condition
     }
 
     /// The `@id("...")` annotation when present: the name operators see in logs and reasons.

@@ -94,9 +94,11 @@ extension CedarRecord {
     public init(json o: JSONObject, expected type: RecordType, schema: Schema) throws(FormatError) {
         var fields: [Field] = []
         fields.reserveCapacity(o.count)
+        var required = 0
         for m in o.members {
             do throws(FormatError) {
                 if let a = type[m.key] {
+                    if a.required { required += 1 }
                     fields.append(Field(key: m.key, value: try Value(json: m.value, expected: a.type, schema: schema)))
                 } else if type.isOpen {
                     let v = try Value(json: m.value)
@@ -108,7 +110,9 @@ extension CedarRecord {
                 }
             } catch { throw error.within(m.key) }
         }
-        for name in type.names where type[name]!.required && o[name] == nil {
+        // Counted, not looked up (requests are read this way on the daemon's hot path; JSON
+        // keys are unique); the error names the first missing attribute by name order.
+        if required < type.requiredCount, let name = type.names.first(where: { type[$0]!.required && o[$0] == nil }) {
             throw FormatError("required attribute \(cedarAttributeName(name)) is missing")
         }
         self.init(fields: fields)

@@ -53,10 +53,14 @@ public struct AttributeType: Sendable, Hashable {
 public struct RecordType: Sendable, Hashable, CustomStringConvertible {
     public private(set) var attributes: [ScalarString: AttributeType]
     public var isOpen: Bool
+    /// How many attributes are required: a value read against the type counts the required
+    /// ones it has instead of looking every declared one up.
+    public let requiredCount: Int
 
     public init(_ attributes: [ScalarString: AttributeType] = [:], isOpen: Bool = false) {
         self.attributes = attributes
         self.isOpen = isOpen
+        requiredCount = attributes.values.count(where: \.required)
     }
 
     public subscript(name: String) -> AttributeType? { attributes[ScalarString(name)] }

@@ -9,7 +9,7 @@ extension Schema {
             var p = try Parser(text, file: file, schemaSyntax: true)
             namespaces = try p.schemaNamespaces()
         } catch {
-            throw SchemaError(file: file, position: "\(error.location.line):\(error.location.column)", error.message)
+            throw SchemaError(file: file, position: "\(error.location.line):\(error.location.column)", error.message, redacted: error.redacted)
         }
         return try SchemaResolver.resolve(namespaces)
     }

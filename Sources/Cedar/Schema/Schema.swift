@@ -72,6 +72,18 @@ public struct Schema: Sendable {
     public let environments: [RequestEnvironment]
     /// The types of the declared actions (`Action`, `Ns::Action`).
     public let actionTypes: Set<EntityType>
+    /// What a request for each declared action must satisfy, and the ids of the enumerated
+    /// types: `checkRequestScope` runs for every request a daemon validates, so it looks these
+    /// up rather than copying definitions.
+    let requestShapes: [EntityUID: RequestShape]
+    let enumeratedIDs: [EntityType: Set<ScalarString>]
+
+    final class RequestShape: Sendable {
+        let principals: [EntityType]
+        let resources: [EntityType]
+        let context: RecordType
+        init(_ a: ActionDefinition) { principals = a.principalTypes; resources = a.resourceTypes; context = a.context }
+    }
 
     init(entityTypes: [EntityType: EntityTypeDefinition], actions: [EntityUID: ActionDefinition]) {
         self.entityTypes = entityTypes
@@ -87,6 +99,8 @@ public struct Schema: Sendable {
         }
         environments = envs
         actionTypes = Set(actions.keys.map(\.type))
+        requestShapes = actions.mapValues(RequestShape.init)
+        enumeratedIDs = entityTypes.compactMapValues { $0.enumIDs.map { Set($0.map(ScalarString.init)) } }
     }
 
     /// Entity types declared in the schema, in name order.

@@ -7,16 +7,24 @@ public struct SchemaError: Error, Sendable, Hashable, CustomStringConvertible {
     public var file: String
     public var position: String
     public var message: String
+    /// The message without anything copied from the source, for a syntax error whose message
+    /// quotes it (see `ParseError.redacted`); nil when `message` copies nothing.
+    public var redacted: String?
 
-    public init(file: String, position: String, _ message: String) {
-        self.file = file; self.position = position; self.message = message
+    public init(file: String, position: String, _ message: String, redacted: String? = nil) {
+        self.file = file; self.position = position; self.message = message; self.redacted = redacted
     }
 
     init(_ message: String, at site: SchemaSite) {
         self.init(file: site.file, position: site.position, message)
     }
 
-    public var description: String {
+    public var description: String { Self.render(file, position, message) }
+
+    /// `file:position: message` with a syntax error's source text replaced by token classes.
+    public var redactedDescription: String { Self.render(file, position, redacted ?? message) }
+
+    private static func render(_ file: String, _ position: String, _ message: String) -> String {
         switch (file.isEmpty, position.isEmpty) {
         case (true, true): message
         case (true, false): "\(position): \(message)"

@@ -78,7 +78,7 @@ struct ScopeChecks {
         }
     }
 
-    private func someActionApplies(_ p: Policy) -> Bool {
+    func someActionApplies(_ p: Policy) -> Bool {
         let actions: [Schema.ActionDefinition]
         switch p.action {
         case .any: actions = Array(schema.actions.values)

@@ -21,6 +21,10 @@ public struct Validator: Sendable {
     public func validate(_ set: PolicySet) -> ValidationReport {
         var report = ValidationReport()
         for p in set.policies {
+            if p.link != nil {
+                report.errors += validate(link: p)
+                continue
+            }
             let (errors, warnings) = validate(p)
             report.errors += errors
             report.warnings += warnings
@@ -34,6 +38,43 @@ public struct Validator: Sendable {
             return LargeStack.run { check(p, condition) }
         }
         return check(p, condition)
+    }
+
+    /// A policy linked from a template, as Cedar checks a link: its template is validated on its
+    /// own (`validate(_:)` checks it for every type a slot may be linked to), so what is left
+    /// is the slot values. Each must be of a declared entity type, and some declared action in
+    /// the scope must apply to the scope as linked. Custos also requires a value of an
+    /// enumerated type to be one of its declared ids and an action value to be declared, which
+    /// the reference validator does not check in links (a link to `Role::"admn"` could never
+    /// match anything).
+    public func validate(link p: Policy) -> [ValidationError] {
+        guard let link = p.link else { return [] }
+        let context = ValidationContext(validator: self, policyID: p.id, policyName: nil)
+        var errors: [ValidationError] = []
+        for slot in [SlotID.principal, .resource] {
+            guard let v = link.values[slot] else { continue }
+            if v.type.isAction {
+                if schema.actions[v] == nil {
+                    errors.append(context.error(.unrecognizedActionId, p.location,
+                        "\(slot.rawValue) is linked to \(v), which is not an action declared in the schema"))
+                }
+            } else if let def = schema.entityTypes[v.type] {
+                if let ids = def.enumIDs, !def.allows(id: v.id) {
+                    errors.append(context.error(.invalidEnumEntity, p.location,
+                        "\(slot.rawValue) is linked to \(v), which is not one of the ids enumerated for \(v.type): \(ids.map(cedarQuoted).joined(separator: ", "))"))
+                }
+            } else {
+                let s = Suggestion.nearest(v.type.description, among: schema.entityTypeNames.map(\.description))
+                errors.append(context.error(.unrecognizedEntityType, p.location,
+                    "\(slot.rawValue) is linked to \(v), whose entity type \(v.type) is not declared in the schema",
+                    help: s.map { "did you mean \($0)?" }))
+            }
+        }
+        if !ScopeChecks(context: context).someActionApplies(p) {
+            errors.append(context.error(.invalidActionApplication, p.location,
+                "no action in the scope applies to the principal and resource types the scope allows, as linked"))
+        }
+        return errors
     }
 
     private func check(_ p: Policy, _ condition: Expr) -> (errors: [ValidationError], warnings: [ValidationWarning]) {

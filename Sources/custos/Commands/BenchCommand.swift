@@ -7,13 +7,13 @@ import CustosServer
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]",
+        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC).",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
             OptionSpec(name: "seed", valueName: "S", help: "Workload seed (default 1)."),
-            OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies)."),
+            OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies); validate: a folder with a schema, to time validate_requests on a decide request."),
             OptionSpec(name: "nodes", valueName: "N", help: "place: candidate nodes per call (default 1000)."),
             OptionSpec(name: "iterations", valueName: "K", help: "place: timed calls (default 500)."),
             OptionSpec(name: "write", valueName: "DIR", help: "Also write the workload (policies.cedar, entities.json, requests.jsonl) to DIR."),
@@ -23,17 +23,22 @@ enum BenchCommand {
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
             OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
-            OptionSpec(name: "request", valueName: "FILE", help: "socket: params to send (default: a data scientist reading a dataset of her study)."),
+            OptionSpec(name: "request", valueName: "FILE", help: "socket, validate --folder: decide params to send or read (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
             OptionSpec(name: "corpus", valueName: "DIR", help: "validate: the extracted upstream corpus-tests folder, instead of the workload."),
             OptionSpec(name: "connections", valueName: "N", help: "trickle: connections to hold, each sending a byte per interval of a line that never ends (default 1100)."),
             OptionSpec(name: "interval-ms", valueName: "MS", help: "trickle: milliseconds between bytes (default 1000)."),
             OptionSpec(name: "seconds", valueName: "S", help: "trickle: how long to keep it up (default 30)."),
+            OptionSpec(name: "http", valueName: "ADDR", help: "http: a listener of the HTTP front door, a socket path or 127.0.0.1:PORT."),
+            OptionSpec(name: "path", valueName: "DATA_PATH", help: "http: the OPA data path of a minio or rgw gateway (default minio/authz)."),
+            OptionSpec(name: "input", valueName: "FILE", help: "http: the OPA request body (default: MinIO asking for alice's read of onc301/de/clinical/...)."),
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
         to a running daemon and prints throughput and p50/p99/p999 round-trip latency; --echo puts
         the echo floor (jansson parse + fixed reply, same transport) beside it with the ratios.
+        bench http runs the same decision through the front door's OPA data API and through JSON-RPC
+        (default 4 clients, 5 alternating rounds) and prints both with the p50 ratio per round.
         The cedar workload (10,000 entities in 3-level hierarchies, five policy shapes) is described in
         docs/benchmarks.md. Prints decisions/s and p50/p99 microseconds per authorization, timed
         one by one in-process after loading. bench/cedar_vs_cedarpy.sh runs it beside cedarpy.
@@ -45,6 +50,7 @@ enum BenchCommand {
         if args.positionals.first == "place" { return try runPlace(args) }
         if args.positionals.first == "validate" { return try runValidate(args) }
         if args.positionals.first == "trickle" { return try runTrickle(args) }
+        if args.positionals.first == "http" { return try runHTTP(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }

@@ -1,6 +1,7 @@
 import AuditLog
 import CustosDaemon
 import Foundation
+import Metrics
 
 /// `custos serve`: the decision daemon on a Unix socket.
 enum ServeCommand {
@@ -12,7 +13,7 @@ enum ServeCommand {
             OptionSpec(name: "policies", valueName: "DIR", help: "Policies folder: *.cedar files and entities.json (default policies)."),
             OptionSpec(name: "state", valueName: "DIR", help: "Folder for the daemon's runtime files (default state; created when missing)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "Socket path (default STATE/custos.sock)."),
-            OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration: socket mode, limits, method access by uid/gid (docs/operations.md)."),
+            OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration: socket mode, limits, method access by uid/gid (docs/operations.md), the HTTP front door (docs/gateways.md)."),
             OptionSpec(name: "socket-mode", valueName: "OCTAL", help: "Socket file mode, overriding the configuration (default 0660)."),
             OptionSpec(name: "region", valueName: "NAME", help: "The region this daemon decides for (a regions.json name), overriding the configuration: a decide naming another region is refused, one naming none is decided for NAME (docs/security.md)."),
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "always (default): an answer leaves only after its audit entry is fdatasync'd; batch: sync every --audit-batch-ms (a crash loses at most that window); off: no sync (benchmarks only)."),
@@ -29,6 +30,9 @@ enum ServeCommand {
         \(wrapped(adminMethods))
         The audit log lives in STATE/audit (docs/audit.md); when it cannot be written the daemon
         stops answering decisions (fail closed).
+        With an `http` member in the --config file, the daemon also serves the HTTP front door
+        (MinIO, Ceph RGW, Envoy, nginx, /healthz, /readyz, /metrics) on a Unix socket or loopback
+        TCP, translated onto the same methods (docs/gateways.md).
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
         state folder is unusable.
@@ -101,10 +105,16 @@ enum ServeCommand {
         }
         let audit = try openAudit(args, state: state)
         let daemon: Daemon
+        var options = DaemonOptions(policiesDirectory: policies, socketPath: socket, config: config,
+                                    recorder: audit?.recorder, stateDirectory: state, log: { IO.printError($0) })
+        if let writer = audit?.writer {
+            options.metricSources.append {
+                writer.syncStats.families + [.gauge("custos_audit_entries", "Entries in the audit log (durable or queued).",
+                                                    [MetricSample(value: .int(writer.count))])]
+            }
+        }
         do {
-            daemon = try Daemon(DaemonOptions(policiesDirectory: policies, socketPath: socket, config: config,
-                                              recorder: audit?.recorder, stateDirectory: state,
-                                              log: { IO.printError($0) }))
+            daemon = try Daemon(options)
         } catch {
             try? audit?.close()
             throw UsageError(message: error.description)
