@@ -4,7 +4,7 @@
 // Layers, dependencies pointing down only:
 //   custos (CLI)            command line, wires everything together
 //   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
-//   SchedulerExtender       Kubernetes extender filter/prioritize and node mapping, over `place`
+//   SchedulerNodes          Kubernetes node objects onto the node inventory (k8s-node-sync)
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
 //   Guardrails              residency, consent, retention, isolation, compute
@@ -38,10 +38,10 @@ let package = Package(
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
         .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics"]),
-        // Kubernetes' scheduler extender as functions over bytes, calling `place` through a
-        // closure: no HTTP library and no daemon internals (an HTTP listener mounts it).
-        .target(name: "SchedulerExtender", dependencies: ["CustosJSON", "CustosServer"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "SchedulerExtender"]),
+        // How a Kubernetes node becomes an inventory node (`custos k8s-node-sync`); the extender's
+        // filter and prioritize are the front door's (CustosGateway).
+        .target(name: "SchedulerNodes", dependencies: ["CustosJSON"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "SchedulerNodes"]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
         .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion"]),
-        .testTarget(name: "SchedulerExtenderTests", dependencies: ["SchedulerExtender", "CustosDaemon", "CustosServer", "CustosJSON"],
+        .testTarget(name: "SchedulerExtenderTests", dependencies: ["SchedulerNodes", "CustosGateway", "CustosDaemon", "CustosServer", "CustosJSON", "Guardrails"],
                     exclude: ["Fixtures"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
         .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion"]),

@@ -1,9 +1,10 @@
 import CustosDaemon
+import CustosGateway
 import CustosJSON
 import CustosServer
 import Foundation
 import Guardrails
-import SchedulerExtender
+import SchedulerNodes
 import Synchronization
 import Testing
 
@@ -20,10 +21,13 @@ func parse(_ bytes: [UInt8]) throws -> JSON {
     try bytes.withUnsafeBytes { try JSON.parse($0) }
 }
 
-/// A daemon's method table over the example policies, in-process: what the HTTP front door
-/// calls. The clock is the suites' (2026-06-01), so answers do not change with the day.
+/// The front door's extender routes over a daemon's real method table and the example
+/// policies, in-process: what `custos serve` mounts at `/scheduler/<gateway>/...` (the HTTP hop
+/// is the listener's; docs/gateways.md). The clock is the suites' (2026-06-01), so answers do
+/// not change with the day.
 final class ExtenderDaemon: @unchecked Sendable {
     let dispatcher: Dispatcher
+    let gateway: Gateway
     let caller = CallContext(uid: getuid(), gid: getgid(), pid: getpid(), connectionID: 1)
     let records = Records()
 
@@ -32,6 +36,8 @@ final class ExtenderDaemon: @unchecked Sendable {
         let list = Mutex<[DecisionRecord]>([])
         func withLock<T>(_ body: (inout [DecisionRecord]) -> T) -> T { list.withLock { body(&$0) } }
     }
+
+    static let config = #"{"listeners": [{"unix": "/tmp/unused.sock"}], "gateways": {"k8s": {"kind": "kubernetes", "region_label": "node-restriction.kubernetes.io/region"}}}"#
 
     init(loaded: Bool = true, inventory: String? = "nodes-kubectl.json") throws {
         let store = PolicyStore(directory: loaded ? repoRoot + "/policies" : "/nonexistent/custos-policies")
@@ -42,6 +48,7 @@ final class ExtenderDaemon: @unchecked Sendable {
         var table = MethodTable()
         for r in Daemon.methodFamilies { r(&table, services) }
         dispatcher = try Dispatcher(methods: table, access: DaemonConfig.defaultAccess())
+        gateway = Gateway(config: try HTTPConfig.parse(try JSON.parse(Self.config)), dispatcher: dispatcher)
         if loaded, let inventory { try sync(inventory) }
     }
 
@@ -57,9 +64,17 @@ final class ExtenderDaemon: @unchecked Sendable {
         _ = try dispatcher.call("nodes.sync", params: Params(params), context: caller)
     }
 
-    var place: SchedulerExtender.Place {
-        { [dispatcher, caller] params throws(RPCError) in try dispatcher.call("place", params: Params(params), context: caller) }
+    /// `POST /scheduler/k8s/<verb>` with `body`; the answer's body without its final newline.
+    func post(_ verb: String, _ body: [UInt8]) -> (status: UInt32, body: [UInt8]) {
+        var c = HTTPCaller(context: caller)
+        let r = gateway.handle(HTTPRequest(method: "POST", path: "/scheduler/k8s/" + verb, body: body), &c)
+        var b = r.body
+        if b.last == 0x0A { b.removeLast() }
+        return (r.status, b)
     }
+
+    func filter(_ body: [UInt8]) throws -> JSON { try parse(post("filter", body).body) }
+    func prioritize(_ body: [UInt8]) -> String { String(decoding: post("prioritize", body).body, as: UTF8.self) }
 }
 
 @Suite struct ExtenderTests {
@@ -74,8 +89,9 @@ final class ExtenderDaemon: @unchecked Sendable {
 
     @Test func filterWithNodeNamesAnswersWithGoCasedKeysThePassingNamesAndEveryRejectionAsUnresolvable() throws {
         let d = try ExtenderDaemon()
-        let out = SchedulerExtender.filter(try fixture("filter-names-args.json"), via: d.place)
-        let r = try parse(out)
+        let out = d.post("filter", try fixture("filter-names-args.json"))
+        #expect(out.status == 200)
+        let r = try parse(out.body)
         #expect(r.objectValue?.keys == Self.goKeys)
         #expect(r["Nodes"] == .null)
         #expect(r["NodeNames"] == .array(["fra-gpu-01", "fra-gpu-02", "par-gpu-01"].map { .string($0) }))
@@ -96,7 +112,7 @@ final class ExtenderDaemon: @unchecked Sendable {
             "residency.cross_border: dataset onc301-de-clinical (pseudonymised, resident DE) may not be processed in region us-west-2 (US)") == true,
                 "\(failed["pdx-gpu-01"]?.stringValue ?? "nil")")
         // The exact bytes: Go field names, in the struct's order, nothing else.
-        let text = String(decoding: out, as: UTF8.self)
+        let text = String(decoding: out.body, as: UTF8.self)
         #expect(text.hasPrefix(#"{"Nodes":null,"NodeNames":["fra-gpu-01","fra-gpu-02","par-gpu-01"],"FailedNodes":{},"FailedAndUnresolvableNodes":{"#))
         #expect(text.hasSuffix(#"},"Error":""}"#))
     }
@@ -104,46 +120,42 @@ final class ExtenderDaemon: @unchecked Sendable {
     @Test func filterWithFullNodesSendsBackThePassingNodeObjectsAsTheyCame() throws {
         let d = try ExtenderDaemon()
         let args = try parse(try fixture("filter-nodes-args.json"))
-        let r = try parse(SchedulerExtender.filter(try fixture("filter-nodes-args.json"), via: d.place))
+        let r = try d.filter(try fixture("filter-nodes-args.json"))
         #expect(r.objectValue?.keys == Self.goKeys)
         #expect(r["NodeNames"] == .null)
         let sent = try #require(args["Nodes"]?["items"]?.arrayValue)
         // fra-gpu-02 passes (the object itself comes back); pdx is outside the EEA; rogue has
-        // only the kubelet-settable region label, which the inventory does not take.
+        // only the kubelet-settable region label, which the front door does not read.
         #expect(r["Nodes"]?["items"] == .array([sent[0]]))
         let failed = try #require(r["FailedAndUnresolvableNodes"]?.objectValue)
         #expect(failed.keys == ["pdx-gpu-01", "rogue-gpu-01"])
+        #expect(Self.codes(failed["rogue-gpu-01"]?.stringValue) == ["residency.location_missing"])
         #expect(r["Error"] == .string(""))
     }
 
-    @Test func aPodWithoutTheAnnotationsIsPlacedAsItsServiceAccountAndFailsWherePoliciesGiveItNothing() throws {
+    @Test func aPodWithoutAPrincipalAnnotationIsAnErrorForEveryNodeAndNothingIsDecided() throws {
         let d = try ExtenderDaemon()
-        let r = try parse(SchedulerExtender.filter(try fixture("filter-plain-args.json"), via: d.place))
-        #expect(r["NodeNames"] == .array([]))
-        #expect(r["Error"] == .string(""), "a decision, not an error: the pod stays pending for a reason")
-        let failed = try #require(r["FailedAndUnresolvableNodes"]?.objectValue)
-        #expect(failed.keys == ["fra-gpu-01", "fra-gpu-02", "fra-gpu-03"])
-        #expect(failed["fra-gpu-01"]?.stringValue?.contains(#"principal ServiceAccount::"ml-sandbox/trainer" may not place jobs"#) == true,
-                "\(failed["fra-gpu-01"]?.stringValue ?? "nil")")
-        let record = try #require(d.records.withLock { $0.last })
-        #expect(record.request.principal.description == #"ServiceAccount::"ml-sandbox/trainer""#)
-        #expect(record.request.resource.description == #"Job::"ml-sandbox/notebook-7""#)
+        let r = try d.filter(try fixture("filter-plain-args.json"))
+        #expect(r["NodeNames"] == .null, "no node passes")
+        #expect(r["FailedAndUnresolvableNodes"]?.objectValue?.keys == ["fra-gpu-01", "fra-gpu-02", "fra-gpu-03"])
+        #expect(r["Error"]?.stringValue?.contains("custos.io/principal") == true, "\(r["Error"]?.stringValue ?? "nil")")
+        #expect(d.records.withLock { $0.isEmpty }, "no placement was decided or audited")
     }
 
-    @Test func theAnnotatedPodsPlacementRecordNamesThePodAndItsPrincipal() throws {
+    @Test func theAnnotatedPodsPlacementRecordNamesThePodItsUidAndItsPrincipal() throws {
         let d = try ExtenderDaemon()
-        _ = SchedulerExtender.filter(try fixture("filter-names-args.json"), via: d.place)
+        _ = try d.filter(try fixture("filter-names-args.json"))
         let record = try #require(d.records.withLock { $0.last })
         #expect(record.method == "place")
         #expect(record.pod == PlacementJob.Pod(namespace: "onc-301", name: "seg-42-0", uid: "7d3c9f4e-1b2a-4c5d-8e6f-0a1b2c3d4e5f"))
+        #expect(record.caller.onBehalfOf == "pod onc-301/seg-42-0")
         #expect(record.request.principal.description == #"User::"alice""#)
         #expect(record.purpose == "primary_research")
     }
 
     @Test func prioritizeScoresTheStudysDedicatedNodeTenAndTheDatasHomeFive() throws {
         let d = try ExtenderDaemon()
-        let out = SchedulerExtender.prioritize(try fixture("prioritize-args.json"), via: d.place)
-        #expect(String(decoding: out, as: UTF8.self)
+        #expect(d.prioritize(try fixture("prioritize-args.json"))
                 == #"[{"Host":"fra-gpu-01","Score":10},{"Host":"fra-gpu-02","Score":5},{"Host":"par-gpu-01","Score":5},{"Host":"pdx-gpu-01","Score":0}]"#)
     }
 
@@ -152,7 +164,7 @@ final class ExtenderDaemon: @unchecked Sendable {
         let args = try fixture("filter-names-1000-args.json")
         let names = try #require(try parse(args)["NodeNames"]?.arrayValue).compactMap(\.stringValue)
         #expect(names.count == 1000)
-        let r = try parse(SchedulerExtender.filter(args, via: d.place))
+        let r = try d.filter(args)
         #expect(r.objectValue?.keys == Self.goKeys)
         let passed = try #require(r["NodeNames"]?.arrayValue).compactMap(\.stringValue)
         let failed = try #require(r["FailedAndUnresolvableNodes"]?.objectValue)
@@ -164,6 +176,10 @@ final class ExtenderDaemon: @unchecked Sendable {
         #expect(direct["allowed"]?.arrayValue?.compactMap(\.stringValue) == passed)
         #expect(passed.count > 0 && failed.count > 0, "both outcomes")
         #expect(r["Error"] == .string(""))
+        // Prioritize over the same thousand: a score for every node, in the scheduler's order.
+        let scores = try #require(try parse(Array(d.prioritize(args).utf8)).arrayValue)
+        #expect(scores.compactMap { $0["Host"]?.stringValue } == names)
+        #expect(scores.allSatisfy { s in s["Score"]?.intValue.map { (0...10).contains($0) } == true })
     }
 
     struct Broken: Sendable, CustomStringConvertible {
@@ -177,28 +193,23 @@ final class ExtenderDaemon: @unchecked Sendable {
     static let pod = #"{"metadata":{"name":"p","namespace":"n","uid":"u","annotations":{"custos.io/principal":"User::\"alice\""}},"spec":{"containers":[{"name":"c","image":"i"}]}}"#
 
     static let broken: [Broken] = [
-        Broken(name: "not JSON", body: "{\"Pod\":", failed: [], error: "the request body is not JSON"),
-        Broken(name: "no Pod", body: #"{"Nodes":null,"NodeNames":["a","b"]}"#, failed: ["a", "b"], error: "Pod: missing"),
-        Broken(name: "lower-case keys are not Go's", body: #"{"pod":\#(pod),"nodeNames":["a"]}"#, failed: [], error: "Pod: missing"),
-        Broken(name: "NodeNames not an array", body: #"{"Pod":\#(pod),"NodeNames":"a"}"#, failed: [], error: "NodeNames: expected an array"),
-        Broken(name: "a node named twice", body: #"{"Pod":\#(pod),"NodeNames":["a","b","a"]}"#, failed: ["a", "b"], error: "node a is named twice"),
-        Broken(name: "a gxp label that is neither true nor false",
-               body: #"{"Pod":{"metadata":{"name":"p","labels":{"custos.io/gxp":"yes"}}},"NodeNames":["a"]}"#, failed: ["a"],
-               error: "label custos.io/gxp is \"yes\""),
-        Broken(name: "a GxP pod with two images",
-               body: #"{"Pod":{"metadata":{"name":"p","labels":{"custos.io/gxp":"true"}},"spec":{"containers":[{"name":"a","image":"x@sha256:1"},{"name":"b","image":"istio/proxyv2:1.24"}]}},"NodeNames":["a"]}"#,
-               failed: ["a"], error: "a GxP pod must run one qualified image"),
+        Broken(name: "not JSON", body: "{\"Pod\":", failed: [], error: "not JSON"),
+        Broken(name: "no Pod", body: #"{"Nodes":null,"NodeNames":["a","b"]}"#, failed: ["a", "b"], error: "Pod.metadata.name: missing"),
+        Broken(name: "lower-case keys are not Go's", body: #"{"pod":\#(pod),"nodeNames":["a"]}"#, failed: [], error: "pod: unknown member"),
+        Broken(name: "NodeNames not an array", body: #"{"Pod":\#(pod),"NodeNames":"a"}"#, failed: [], error: "neither NodeNames nor Nodes"),
+        Broken(name: "a node named twice", body: #"{"Pod":\#(pod),"NodeNames":["a","b","a"]}"#, failed: ["a", "b"], error: "params.nodes[2]"),
         Broken(name: "a principal that is not an entity reference",
                body: #"{"Pod":{"metadata":{"name":"p","annotations":{"custos.io/principal":"alice"}}},"NodeNames":["a"]}"#, failed: ["a"],
-               error: "custos place: invalid params: params.job.principal"),
+               error: "params.job.principal"),
     ]
 
     @Test(arguments: broken)
     func anythingThatGoesWrongFailsEveryNodeItCanNameAndSetsError(_ b: Broken) throws {
         let d = try ExtenderDaemon()
-        let r = try parse(SchedulerExtender.filter(Array(b.body.utf8), via: d.place))
+        let r = try d.filter(Array(b.body.utf8))
         #expect(r.objectValue?.keys == Self.goKeys)
-        #expect(r["NodeNames"] == .array([]), "no node passes")
+        #expect(r["NodeNames"] == .null, "no node passes")
+        #expect(r["Nodes"] == .null)
         #expect(r["FailedNodes"] == .object(JSONObject()))
         #expect(r["FailedAndUnresolvableNodes"]?.objectValue?.keys == b.failed)
         let error = r["Error"]?.stringValue ?? ""
@@ -207,13 +218,13 @@ final class ExtenderDaemon: @unchecked Sendable {
 
     @Test func aDaemonWithoutPoliciesFailsEveryNodeWithTheNotReadyError() throws {
         let d = try ExtenderDaemon(loaded: false)
-        let r = try parse(SchedulerExtender.filter(try fixture("filter-nodes-args.json"), via: d.place))
-        #expect(r["Nodes"]?["items"] == .array([]))
+        let r = try d.filter(try fixture("filter-nodes-args.json"))
+        #expect(r["Nodes"] == .null)
         #expect(r["NodeNames"] == .null)
         #expect(r["FailedAndUnresolvableNodes"]?.objectValue?.keys == ["fra-gpu-02", "pdx-gpu-01", "rogue-gpu-01"])
         #expect(r["Error"]?.stringValue?.contains("not ready") == true, "\(r["Error"]?.stringValue ?? "nil")")
         // Prioritize has no error to give: every node is scored 0, so nothing is preferred.
-        #expect(String(decoding: SchedulerExtender.prioritize(try fixture("prioritize-args.json"), via: d.place), as: UTF8.self)
+        #expect(d.prioritize(try fixture("prioritize-args.json"))
                 == #"[{"Host":"fra-gpu-01","Score":0},{"Host":"fra-gpu-02","Score":0},{"Host":"par-gpu-01","Score":0},{"Host":"pdx-gpu-01","Score":0}]"#)
     }
 }

@@ -1,6 +1,6 @@
 import CustosJSON
 import Foundation
-import SchedulerExtender
+import SchedulerNodes
 
 /// `custos k8s-node-sync`: Kubernetes nodes into the daemon's node inventory.
 enum K8sNodeSyncCommand {

@@ -91,8 +91,8 @@ def pod(ns, name, uid, labels, annotations, sa="default", image="registry.helix.
             "status": {"phase": "Pending", "qosClass": "Burstable"}}
 
 annotated = pod("onc-301", "seg-42-0", "7d3c9f4e-1b2a-4c5d-8e6f-0a1b2c3d4e5f",
-                {"app.kubernetes.io/name": "tumour-seg", "custos.io/study": "ONC-301"},
-                {"custos.io/principal": "User::\"alice\"", "custos.io/purpose": "primary_research",
+                {"app.kubernetes.io/name": "tumour-seg"},
+                {"custos.io/principal": "User::\"alice\"", "custos.io/study": "ONC-301", "custos.io/purpose": "primary_research",
                  "custos.io/datasets": "onc301-de-clinical, onc301-fr-genomic",
                  "kubectl.kubernetes.io/last-applied-configuration": "{\"note\":\"a <b> & c\"}"})
 plain = pod("ml-sandbox", "notebook-7", "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", {"app": "notebook"}, None, sa="trainer",
