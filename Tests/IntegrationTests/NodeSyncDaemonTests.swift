@@ -7,51 +7,64 @@ import Testing
 
 /// A process the test starts and stops itself (a sidecar, a Slurm daemon); killed when dropped.
 final class Child: @unchecked Sendable {
-    let process = Process()
     let name: String
-    private let out: FileHandle?
+    let pid: pid_t
+    /// The exit status once reaped (waitpid), so the pid is never waited for twice.
+    private var status: Int32? = nil
 
     /// Output goes to `log` (appended) when given, else is discarded.
+    ///
+    /// Started with posix_spawn, not Foundation's `Process`: Process reaps its children from
+    /// one thread with a blocking wait, so a long-running daemon (slurmctld, a sidecar) started
+    /// with it can keep every other Process of the test run from ever being seen to exit.
     init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], log: String? = nil,
-         stdin: String? = nil, directory: String? = nil) throws {
+         stdin: String? = nil) throws {
         name = (executable as NSString).lastPathComponent
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        if let log {
-            FileManager.default.createFile(atPath: log, contents: nil)
-            out = FileHandle(forWritingAtPath: log)
-            process.standardOutput = out
-            process.standardError = out
-        } else {
-            out = nil
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
         if let stdin {
-            guard let h = FileHandle(forReadingAtPath: stdin) else { throw DaemonFailure(message: "cannot read \(stdin)") }
-            process.standardInput = h
+            guard FileManager.default.isReadableFile(atPath: stdin) else { throw DaemonFailure(message: "cannot read \(stdin)") }
+            posix_spawn_file_actions_addopen(&actions, 0, stdin, O_RDONLY, 0)
         } else {
-            process.standardInput = FileHandle.nullDevice
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         }
-        try process.run()
+        if let log {
+            posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0.key + "=" + $0.value) } + [nil]
+        defer { for p in argv { free(p) }; for p in envp { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        guard rc == 0 else { throw DaemonFailure(message: "cannot start \(executable): \(String(cString: strerror(rc)))") }
+        self.pid = pid
     }
 
-    var running: Bool { process.isRunning }
+    /// Whether the child has not exited; reaps it when it has.
+    var running: Bool {
+        if status != nil { return false }
+        var st: Int32 = 0
+        let r = waitpid(pid, &st, WNOHANG)
+        if r == pid { status = st; return false }
+        return r == 0
+    }
 
     func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        if !eventually({ !self.process.isRunning }) { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        guard running else { return }
+        kill(pid, SIGTERM)
+        if !eventually({ !self.running }) { kill(pid, SIGKILL) }
+        if status == nil { var st: Int32 = 0; waitpid(pid, &st, 0); status = st }
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-        try? out?.close()
+        if running { kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0) }
     }
 }
 
@@ -85,8 +98,10 @@ func nodesStatus(_ d: TestDaemon) -> (count: Int64, revision: String)? {
         let sidecar = try Child(daemonCustosBinary, ["k8s-node-sync", schedulerFixtures + "nodes-kubectl.json", "--socket", socket,
                                                      "--check-interval", "0.2"], log: sockDir + "/sidecar.log")
         defer { sidecar.stop() }
-        let synced = try #require(eventually { nodesStatus(first).flatMap { $0.count == 8 ? $0 : nil } },
-                                  "\((try? String(contentsOfFile: sockDir + "/sidecar.log", encoding: .utf8)) ?? "")")
+        guard let synced = eventually({ nodesStatus(first).flatMap { $0.count == 8 ? $0 : nil } }) else {
+            Issue.record("no first sync: \(nodesStatus(first).map { "\($0)" } ?? "no status"); sidecar: \((try? String(contentsOfFile: sockDir + "/sidecar.log", encoding: .utf8)) ?? "")")
+            return
+        }
         let list = try #require(try first.call("nodes.list").get()["nodes"]?.arrayValue)
         let fra = try #require(list.first { $0["name"] == .string("fra-gpu-01") })
         #expect(fra["region"] == .string("eu-central-1"))
@@ -103,7 +118,10 @@ func nodesStatus(_ d: TestDaemon) -> (count: Int64, revision: String)? {
         let second = try TestDaemon(copyExample: false, socket: socket)
         try fullPolicies(second)
         try second.start()
-        let again = try #require(eventually { nodesStatus(second).flatMap { $0.count == 8 ? $0 : nil } })
+        guard let again = eventually({ nodesStatus(second).flatMap { $0.count == 8 ? $0 : nil } }) else {
+            Issue.record("no sync after the restart: \(nodesStatus(second).map { "\($0)" } ?? "no status"); sidecar: \((try? String(contentsOfFile: sockDir + "/sidecar.log", encoding: .utf8)) ?? "")")
+            return
+        }
         #expect(again.revision == synced.revision, "the same nodes, so the same revision")
         let placedAgain = try second.call("place", try JSON.parse(Self.place)).get()
         #expect(placedAgain["allowed"] == placed["allowed"])
