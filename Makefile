@@ -4,6 +4,9 @@ SWIFT ?= swift
 CONFIG ?= release
 BIN := .build/$(CONFIG)/custos
 APT_PACKAGES := libjansson-dev libssl-dev pkg-config python3 libmicrohttpd-dev curl nginx prometheus
+# The Slurm integration test (issue 14): a one-host slurmctld and slurmd, munge, and the Lua
+# modules contrib/slurm/job_submit.lua needs.
+APT_PACKAGES += slurmctld slurmd slurm-client munge lua5.1 lua-socket lua-cjson
 
 .PHONY: deps build run test clean
 
