@@ -17,6 +17,9 @@ DEPLOY_VENV := .build/deploy-venv
 K8S_VALIDATOR := kubernetes-validate==1.37.0
 # Fleet mode (docs/fleet.md): libpq to link, and a PostgreSQL server its integration tests start.
 APT_PACKAGES += libpq-dev postgresql
+# The Slurm integration test (issue 14): a one-host slurmctld and slurmd, munge, and the Lua
+# modules contrib/slurm/job_submit.lua needs.
+APT_PACKAGES += slurmctld slurmd slurm-client munge lua5.1 lua-socket lua-cjson
 
 .PHONY: deps build run test dist clean
 

@@ -4,6 +4,7 @@
 // Layers, dependencies pointing down only:
 //   custos (CLI)            command line, wires everything together
 //   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
+//   SchedulerNodes          Kubernetes node objects onto the node inventory (k8s-node-sync)
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   FleetStore              consent, holds and checkpoint witnessing shared through PostgreSQL
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
@@ -43,6 +44,9 @@ let package = Package(
         .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
+        // How a Kubernetes node becomes an inventory node (`custos k8s-node-sync`); the extender's
+        // filter and prioritize are the front door's (CustosGateway).
+        .target(name: "SchedulerNodes", dependencies: ["CustosJSON"]),
         .target(name: "FleetStore", dependencies: ["CLibPQ", "Guardrails", "CustosJSON", "Cedar", "ReadMostly"]),
         .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "FleetStore"]),
         // The Swift runtime and Foundation are linked into the binary, so it runs where the
@@ -52,7 +56,7 @@ let package = Package(
         // the shared runtime, whose autolink entries name fewer libraries than the static
         // archives need, hence the list (Swift 6.3's static Foundation; DeploymentTests checks
         // that the binary runs with the toolchain hidden).
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "CustosSystemd", "FleetStore"],
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "CustosSystemd", "FleetStore", "SchedulerNodes"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-lCoreFoundation", "-l_FoundationCollections", "-l_FoundationCShims", "-l_FoundationICU", "-lFoundationInternationalization", "-lFoundationEssentials", "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lstdc++"])]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
@@ -69,6 +73,8 @@ let package = Package(
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
         .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion", "CustosLog"]),
         .testTarget(name: "CustosLogTests", dependencies: ["CustosLog", "CustosJSON"]),
+        .testTarget(name: "SchedulerExtenderTests", dependencies: ["SchedulerNodes", "CustosGateway", "CustosDaemon", "CustosServer", "CustosJSON", "Guardrails"],
+                    exclude: ["Fixtures"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
         .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion"]),
         // Rules every test follows (no time bounds, no fixed sleeps), checked over Tests/.

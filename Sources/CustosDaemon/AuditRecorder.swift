@@ -2,6 +2,7 @@ import AuditLog
 import Cedar
 import CustosJSON
 import CustosServer
+import Guardrails
 import Glibc
 import ReadMostly
 import Synchronization
@@ -215,6 +216,8 @@ public final class AuditRecorder: Sendable {
         for c in r.guardrailCodes { reasons.append("guardrail: " + c) }
         for e in r.errors { reasons.append("error: " + e) }
         for f in r.forbidErrors { reasons.append(CedarVerdict.forbidErrorCode + ": " + f) }
+        // Obligations beyond the legal basis (in `basis`): what the allow rests on or requires.
+        for o in r.obligations { if let text = Self.obligationReason(o) { reasons.append(text) } }
         // Time and id are set by the writer when the entry takes its place in the log.
         return AuditEntry(onBehalfOf: r.caller.onBehalfOf, AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
                           decisionID: DecisionID.placeholder, caller: caller(r.caller), method: r.method,
@@ -224,7 +227,27 @@ public final class AuditRecorder: Sendable {
                           basis: r.basis ?? Self.string(ctx, "legal_basis") ?? Self.string(ctx, "transfer_basis") ?? Self.string(ctx, "basis"),
                           decision: r.decision == .allow ? .allow : .deny, reasons: reasons,
                           policyRevision: r.policyRevision, requestSHA256: Self.requestHash(r.request),
-                          context: allowedContext(ctx)))
+                          context: Self.withPod(allowedContext(ctx), r.pod)))
+    }
+
+    /// `obligation: transfer_basis <dataset> -> <destination>: <basis>`, `obligation: dispose
+    /// <dataset> expired_at <date>`; nil for `legal_basis`, which is the entry's `basis`.
+    static func obligationReason(_ o: Obligation) -> String? {
+        switch o {
+        case .legalBasis: nil
+        case .transferBasis(let d, let dest, let b): "obligation: transfer_basis \(d) -> \(dest): \(b)"
+        case .dispose(let d, let at): "obligation: dispose \(d) expired_at \(at)"
+        }
+    }
+
+    /// The context with the pod of a `place` (`{namespace, name, uid}`) under `pod`.
+    static func withPod(_ context: JSONObject?, _ pod: PlacementJob.Pod?) -> JSONObject? {
+        guard let pod else { return context }
+        var c = context ?? JSONObject()
+        c.append("pod", .object(JSONObject([JSONObject.Member(key: "namespace", value: .string(pod.namespace)),
+                                            JSONObject.Member(key: "name", value: .string(pod.name)),
+                                            JSONObject.Member(key: "uid", value: .string(pod.uid))])))
+        return c
     }
 
     /// The entry for a daemon event. Events have no principal or resource in the Cedar sense:

@@ -115,6 +115,8 @@ public struct DecisionRecord: Sendable {
     /// Forbids that failed to evaluate and therefore denied (`policy.forbid_error`); also in
     /// `reasons` and `errors`.
     public var forbidErrors: [String] = []
+    /// `place`: the pod the job is (`job.pod`), recorded in the entry's context as `pod`.
+    public var pod: PlacementJob.Pod? = nil
 }
 
 extension DecisionRecord {

@@ -4,7 +4,7 @@ import CustosJSON
 import CustosServer
 import Guardrails
 
-/// `nodes.sync`, `nodes.remove`, `nodes.list`: the node inventory `place` resolves node names
+/// `nodes.sync`, `nodes.remove`, `nodes.status`, `nodes.list`: the node inventory `place` resolves node names
 /// against (see `NodeInventory`; docs/protocol.md).
 ///
 /// The inventory is a cache the scheduler's side fills; it is not written to disk and starts
@@ -52,6 +52,14 @@ extension GuardrailMethods {
                                        JSONObject.Member(key: "revision", value: .string(update.revision)),
                                        JSONObject.Member(key: "removed", value: .int(Int64(update.removed)))]))
         }
+        // What a node-sync sidecar polls to see a restart (an empty inventory, another
+        // revision) without reading every node or writing an audit entry.
+        table.register("nodes.status") { params, _ throws(RPCError) in
+            try params.none(method: "nodes.status")
+            let snap = inventory.snapshot
+            return .object(JSONObject([JSONObject.Member(key: "nodes", value: .int(Int64(snap.count))),
+                                       JSONObject.Member(key: "revision", value: .string(snap.revision))]))
+        }
         table.register("nodes.list") { params, _ throws(RPCError) in
             try params.none(method: "nodes.list")
             let snap = inventory.snapshot
@@ -96,7 +104,7 @@ extension GuardrailMethods {
     /// `.unknown` candidates, which `Placement` rejects with `placement.unknown_node`. A node
     /// named twice is refused: the answer is keyed by node name.
     static func candidates(_ json: JSON, job: PlacementJob, snapshot: PolicySnapshot,
-                           inventory: NodeInventory) throws(RPCError) -> [PlacementCandidate] {
+                           inventory: NodeInventory.Snapshot) throws(RPCError) -> [PlacementCandidate] {
         guard case .array(let items) = json else {
             throw .invalidParams(field: "params.nodes", "expected an array of node objects or node names, got \(json.kindName)")
         }
@@ -114,7 +122,7 @@ extension GuardrailMethods {
             switch item {
             case .string(let name):
                 if known == nil {
-                    known = inventory.snapshot.prepared(for: snapshot.guardrails, key: snapshot.revision)
+                    known = inventory.prepared(for: snapshot.guardrails, key: snapshot.revision)
                     named = Array(repeating: 0, count: (known!.nodes.count + 63) / 64)
                 }
                 if let k = known!.index[ScalarString(name)] {

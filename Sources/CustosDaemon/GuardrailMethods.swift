@@ -23,10 +23,11 @@ public enum GuardrailMethods {
     public static func register(into table: inout MethodTable, _ services: DaemonServices) {
         let state = GuardrailState.forStateDirectory(services.stateDirectory)
         let inventory = services.inventory
+        let nodeCache = NodeEntityCache()
         // Streaming: a placement over many nodes answers with a large object whose parts repeat
         // (every node of a region has the same reasons), written directly rather than as a tree.
         table.registerStreaming("place") { params, caller, out, ticket throws(RPCError) in
-            try place(params, services: services, state: state, inventory: inventory, caller: caller,
+            try place(params, services: services, state: state, inventory: inventory, nodeCache: nodeCache, caller: caller,
                       into: &out, ticket: &ticket)
         }
         table.register("transfer") { params, caller throws(RPCError) in
@@ -66,14 +67,23 @@ public enum GuardrailMethods {
     // MARK: place
 
     static func place(_ params: Params, services: DaemonServices, state: GuardrailState, inventory: NodeInventory,
-                      caller: CallContext, into out: inout JSONWriter, ticket: inout CommitTicket) throws(RPCError) {
-        try params.only(["job", "nodes"], method: "place")
+                      nodeCache: NodeEntityCache, caller: CallContext, into out: inout JSONWriter,
+                      ticket: inout CommitTicket) throws(RPCError) {
+        try params.only(["job", "nodes", "scores"], method: "place")
         let job: PlacementJob
         let jobJSON = try params.required("job"), nodesJSON = try params.required("nodes")
+        var scores = false
+        if let v = try params.optional("scores"), !v.isNull {
+            guard case .bool(let b) = v else { throw .invalidParams(field: "params.scores", "expected true or false, got \(v.kindName)") }
+            scores = b
+        }
         do throws(GuardrailParamError) { job = try PlacementJob(json: jobJSON, path: "params.job") } catch { throw invalid(error) }
         let who = try principal(job.principal, field: "params.job.principal")
         let snapshot = try services.readySnapshot()
-        let nodes = try candidates(nodesJSON, job: job, snapshot: snapshot, inventory: inventory)
+        // One inventory state for the whole call: names resolve, and per-node checks read
+        // attributes, from the same nodes.
+        let nodesNow = inventory.snapshot
+        let nodes = try candidates(nodesJSON, job: job, snapshot: snapshot, inventory: nodesNow)
         let consent = try state.snapshot()
         let now = services.clock()
         var ctx: [(String, Value)] = [("gxp", .bool(job.gxp)), ("job", .string(job.id))]
@@ -82,20 +92,41 @@ public enum GuardrailMethods {
                               resource: job.study.map { EntityUID("Study", $0) } ?? EntityUID("Job", job.id),
                               context: CedarRecord(ctx))
         let cedar = snapshot.authorize(request, entities: snapshot.entities)
-        let failures = cedar.errors.isEmpty ? [] : snapshot.failures(cedar)
+        var failures = cedar.errors.isEmpty ? [] : snapshot.failures(cedar)
         // Membership comes from the folder (the index), never from the job the caller describes.
-        let result = Placement.place(job: job, candidates: nodes, config: snapshot.guardrails, consent: consent,
+        var result = Placement.place(job: job, candidates: nodes, config: snapshot.guardrails, consent: consent,
                                      now: .daemonNow(now), principalStudies: snapshot.guardrailIndex.studies(who),
                                      resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
-                                     mayPlace: { _ in cedar.decision == .allow })
+                                     mayPlace: { _ in cedar.decision == .allow }, scores: scores)
+        var reasons = cedar.reasons
+        if !result.allowed.isEmpty, asksAboutNodes(snapshot) {
+            var objects: [ScalarString: PlacementNode] = [:]
+            if case .array(let items) = nodesJSON {
+                for item in items {
+                    guard case .object = item, let n = try? PlacementNode(json: item, path: "nodes") else { continue }
+                    objects[ScalarString(n.name)] = n
+                }
+            }
+            let checked = checkNodes(&result, job: job, principal: who, context: ctx,
+                                     nodes: { objects[ScalarString($0)] ?? nodesNow.node(named: $0) },
+                                     objectNames: Set(objects.keys), inventory: nodesNow, cache: nodeCache, snapshot: snapshot)
+            // A policy is listed once, with the first failure met (per-node ones differ only
+            // in the node they name).
+            for f in checked.failures where !failures.contains(where: { $0.policy == f.policy }) { failures.append(f) }
+            for r in checked.reasons where !reasons.contains(r) { reasons.append(r) }
+        }
         var record = DecisionRecord(method: "place", caller: caller, decisionID: "", request: request,
                                     decision: result.allowed.isEmpty ? .deny : .allow,
-                                    reasons: cedar.reasons.map { snapshot.policyNames[$0] },
-                                    errors: cedar.errors.map { snapshot.policyNames[$0.policy] },
+                                    reasons: reasons.map { snapshot.policyNames[$0] },
+                                    errors: failures.map(\.policy),
                                     policyRevision: snapshot.revision, decidedAt: now)
         record.purpose = job.purpose
         record.basis = result.obligations.legalBasis
+        // The entry keeps every basis the job may run on: the job's, and each allowed node's
+        // transfer basis once (nodes of one region share theirs).
         record.obligations = result.obligations
+        for (_, list) in result.nodeObligations { for o in list where !record.obligations.contains(o) { record.obligations.append(o) } }
+        record.pod = job.pod
         var codes: [String] = []
         for r in result.rejected { for d in r.reasons where !codes.contains(d.code.rawValue) { codes.append(d.code.rawValue) } }
         record.guardrailCodes = codes
@@ -103,7 +134,7 @@ public enum GuardrailMethods {
         var records = [record]
         try services.keep(&records, ticket: &ticket)
         writePlaceAnswer(result, reasons: record.reasons, errors: failures, decisionID: records[0].decisionID,
-                         policyRevision: snapshot.revision, into: &out)
+                         policyRevision: snapshot.revision, scores: scores, into: &out)
     }
 
     /// `{"allowed", "rejected", "obligations", "node_obligations", "reasons", "errors", "decision_id", "policy_revision"}`;
@@ -115,7 +146,7 @@ public enum GuardrailMethods {
     /// storage addresses: lists with the same storage hold the same elements, and all of them
     /// stay alive in `result` while this runs, so no address is reused meanwhile.
     static func writePlaceAnswer(_ result: PlacementResult, reasons: [String] = [], errors: [PolicyFailure] = [], decisionID: String,
-                                 policyRevision: String, into w: inout JSONWriter) {
+                                 policyRevision: String, scores: Bool = false, into w: inout JSONWriter) {
         w.raw("{\"allowed\":[")
         for (i, n) in result.allowed.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
@@ -127,6 +158,15 @@ public enum GuardrailMethods {
         w.obligations(result.obligations)
         w.raw(",\"node_obligations\":{")
         writeNodeMap(result.nodeObligations, node: \.node, list: \.obligations, into: &w) { $0.obligations($1) }
+        if scores {
+            w.raw("},\"scores\":{")
+            for (i, n) in result.allowed.enumerated() {
+                if i > 0 { w.byte(UInt8(ascii: ",")) }
+                w.string(n)
+                w.byte(UInt8(ascii: ":"))
+                w.int(Int64(i < result.scores.count ? result.scores[i] : 0))
+            }
+        }
         w.raw("},\"reasons\":[")
         for (i, r) in reasons.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }

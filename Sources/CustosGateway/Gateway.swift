@@ -119,15 +119,15 @@ public final class Gateway: Sendable {
         }
         if path.hasPrefix("/scheduler/") {
             let parts = path.split(separator: "/")
-            guard parts.count == 3, parts[2] == "filter",
+            guard parts.count == 3, parts[2] == "filter" || parts[2] == "prioritize",
                   let g = config.gateways.first(where: { $0.kind == .kubernetes && $0.name.utf8.elementsEqual(parts[1].utf8) }) else {
-                return (.scheduler, Self.extenderError("no scheduler extender gateway serves \(path) (POST /scheduler/<gateway>/filter)", nodes: []))
+                return (.scheduler, Self.extenderError("no scheduler extender gateway serves \(path) (POST /scheduler/<gateway>/filter or /prioritize)", nodes: []))
             }
             guard r.method == "POST" else { return (.scheduler, Self.methodNotAllowed("POST")) }
-            return (.scheduler, extenderFilter(g, r, &caller))
+            return (.scheduler, parts[2] == "filter" ? extenderFilter(g, r, &caller) : extenderPrioritize(g, r, &caller))
         }
         return (.other, Self.json(404, ["code": .string("not_found"),
-                                        "message": .string("no endpoint \(path); endpoints: /v1/data/<path>, /authz/<gateway>, /scheduler/<gateway>/filter, /healthz, /readyz, /metrics")]))
+                                        "message": .string("no endpoint \(path); endpoints: /v1/data/<path>, /authz/<gateway>, /scheduler/<gateway>/filter, /scheduler/<gateway>/prioritize, /healthz, /readyz, /metrics")]))
     }
 
     // MARK: probes and metrics

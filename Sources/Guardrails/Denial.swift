@@ -34,6 +34,9 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     case isolationNotMember = "isolation.not_member"
     /// Study data is touched and neither the request nor the principal names a study.
     case isolationStudyMissing = "isolation.study_missing"
+    /// The job's study is confined to its dedicated nodes (compute.json `dedicated`) and the
+    /// node is not one of them.
+    case isolationNotDedicated = "isolation.not_dedicated"
     /// A GxP job on a node whose GPU model or driver is not qualified.
     case computeUnqualifiedNode = "compute.unqualified_node"
     /// A GxP job whose image digest is not qualified (or is given by tag only).
@@ -60,7 +63,7 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
         case .purposeMissing, .purposeUnknown: .purpose
         case .consentMissing, .consentWithdrawn: .consent
         case .retentionActive, .retentionExpired, .retentionLegalHold, .retentionUnknownClass: .retention
-        case .isolationStudyMismatch, .isolationNotMember, .isolationStudyMissing: .isolation
+        case .isolationStudyMismatch, .isolationNotMember, .isolationStudyMissing, .isolationNotDedicated: .isolation
         case .computeUnqualifiedNode, .computeUnqualifiedImage: .compute
         case .placementNotAuthorized, .placementUnknownNode: .placement
         case .dataUnknownDataset, .dataInvalidAttribute: .data

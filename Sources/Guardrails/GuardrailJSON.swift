@@ -27,10 +27,10 @@ private func only(_ o: JSONObject, _ allowed: [String], _ path: String, _ what: 
 }
 
 extension PlacementJob {
-    static let members = ["id", "principal", "study", "purpose", "datasets", "gxp", "image"]
+    static let members = ["id", "principal", "study", "purpose", "datasets", "gxp", "image", "pod"]
 
-    /// Reads `{id, principal, study?, purpose?, datasets:[ids], gxp?, image?}`; any other member
-    /// is an error naming it.
+    /// Reads `{id, principal, study?, purpose?, datasets:[ids], gxp?, image?, pod?}`; any other
+    /// member is an error naming it. `pod` is `{namespace, name, uid}`, all strings.
     public init(json: JSON, path: String = "job") throws(GuardrailParamError) {
         guard case .object(let o) = json else { throw GuardrailParamError(path: path, message: "expected an object, got \(json.kindName)") }
         try only(o, Self.members, path, "a job")
@@ -47,9 +47,16 @@ extension PlacementJob {
             guard case .bool(let b) = g else { throw GuardrailParamError(path: path + ".gxp", message: "expected true or false, got \(g.kindName)") }
             gxp = b
         }
+        var pod: Pod? = nil
+        if let p = json["pod"], !p.isNull {
+            guard case .object(let po) = p else { throw GuardrailParamError(path: path + ".pod", message: "expected an object {namespace, name, uid}, got \(p.kindName)") }
+            try only(po, ["namespace", "name", "uid"], path + ".pod", "a pod")
+            pod = Pod(namespace: try str(p, "namespace", path + ".pod", required: true)!, name: try str(p, "name", path + ".pod", required: true)!,
+                      uid: try str(p, "uid", path + ".pod", required: true)!)
+        }
         self.init(id: try str(json, "id", path, required: true)!, principal: try str(json, "principal", path, required: true)!,
                   study: try str(json, "study", path, required: false), purpose: try str(json, "purpose", path, required: false),
-                  datasets: ids, gxp: gxp, image: try str(json, "image", path, required: false))
+                  datasets: ids, gxp: gxp, image: try str(json, "image", path, required: false), pod: pod)
     }
 }
 

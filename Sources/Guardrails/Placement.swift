@@ -10,11 +10,22 @@ public struct PlacementJob: Sendable, Hashable {
     public var gxp: Bool
     /// Container image reference; GxP jobs must pin it by digest (`name@sha256:...`).
     public var image: String?
+    /// The Kubernetes pod the job is, when a scheduler extender asks: not read by any check,
+    /// only recorded with the decision, so the audit trail names the workload that ran.
+    public var pod: Pod?
+
+    /// `{namespace, name, uid}` of a pod.
+    public struct Pod: Sendable, Hashable {
+        public var namespace: String
+        public var name: String
+        public var uid: String
+        public init(namespace: String, name: String, uid: String) { self.namespace = namespace; self.name = name; self.uid = uid }
+    }
 
     public init(id: String, principal: String, study: String? = nil, purpose: String? = nil,
-                datasets: [String], gxp: Bool = false, image: String? = nil) {
+                datasets: [String], gxp: Bool = false, image: String? = nil, pod: Pod? = nil) {
         self.id = id; self.principal = principal; self.study = study; self.purpose = purpose
-        self.datasets = datasets; self.gxp = gxp; self.image = image
+        self.datasets = datasets; self.gxp = gxp; self.image = image; self.pod = pod
     }
 }
 
@@ -43,6 +54,11 @@ public struct PreparedNode: Sendable {
     let unconfiguredRegion: String?
     /// The value of the study label (`custos.io/study`): the study the node is dedicated to.
     let study: String?
+    /// Index into compute.json `dedicated` of the study whose dedicated nodes include this one;
+    /// -1 for none, -2 when the sets of several studies include it (see `dedicatedConflict`).
+    let dedication: Int
+    /// The studies whose sets include the node, when there are several (for the message).
+    let dedicatedConflict: String?
     /// The GPU model and driver labels name a qualified pair in compute.json.
     let gpuQualified: Bool
     /// The labels, for the message, when the GPU is not qualified.
@@ -54,11 +70,13 @@ public struct PreparedNode: Sendable {
         let regionIndex: [String: Int]
         let labels: NodeLabelKeys
         let qualified: [String: Set<String>]
+        let dedicated: [DedicatedNodes]
 
         public init(_ config: GuardrailConfig) {
             regionIndex = config.regions?.regionIndex ?? [:]
             labels = config.compute?.labels ?? NodeLabelKeys()
             qualified = config.compute?.gpuModels ?? [:]
+            dedicated = config.compute?.dedicated ?? []
         }
 
         /// The nodes prepared, in order. Prefer this to one `PreparedNode(_:_:gpu:)` per node from
@@ -87,6 +105,15 @@ public struct PreparedNode: Sendable {
             unconfiguredRegion = nil
         }
         study = node.labels.scalarLookup(view.labels.study)
+        var dedication = -1
+        var conflict: String? = nil
+        for (k, d) in view.dedicated.enumerated() where d.contains(name: node.name, labels: node.labels) {
+            if dedication == -1 { dedication = k; continue }
+            conflict = (conflict ?? view.dedicated[dedication].study) + ", " + d.study
+            dedication = -2
+        }
+        self.dedication = dedication
+        dedicatedConflict = conflict
         var qualified = false
         var model: String? = nil, driver: String? = nil
         if gpu {
@@ -118,6 +145,10 @@ public struct PlacementResult: Sendable {
     /// in the order of `allowed`.
     public var nodeObligations: [(node: String, obligations: [Obligation])] = []
 
+    /// With `scores` asked for: one per allowed node, in the order of `allowed`, from 0 to 10
+    /// (see `Placement.score`); empty otherwise.
+    public var scores: [Int] = []
+
     /// The transfer bases for one allowed node (empty inside the EEA).
     public func obligations(forNode name: String) -> [Obligation] {
         nodeObligations.first { $0.node.scalarEquals(name) }?.obligations ?? []
@@ -139,12 +170,12 @@ public enum Placement {
     /// a study must be run by a member of it: naming the data's study is not membership.
     public static func place(job: PlacementJob, nodes: [PlacementNode], config: GuardrailConfig,
                              consent: ConsentSnapshot, now: CedarDatetime, principalStudies: Set<String>?,
-                             resolve: Resolver, mayPlace: (PlacementJob) -> Bool) -> PlacementResult {
+                             resolve: Resolver, mayPlace: (PlacementJob) -> Bool, scores: Bool = false) -> PlacementResult {
         var candidates: [PlacementCandidate] = []
         candidates.reserveCapacity(nodes.count)
         for n in PreparedNode.View(config).prepare(nodes, gpu: job.gxp) { candidates.append(.node(n)) }
         return place(job: job, candidates: candidates, config: config, consent: consent, now: now,
-                     principalStudies: principalStudies, resolve: resolve, mayPlace: mayPlace)
+                     principalStudies: principalStudies, resolve: resolve, mayPlace: mayPlace, scores: scores)
     }
 
     /// The same over candidates whose region and labels were already resolved against `config`
@@ -153,9 +184,11 @@ public enum Placement {
     ///
     /// Cost: the job-level checks and one verdict per distinct region are computed once; each
     /// node is then an array index, a string comparison for dedicated nodes, and a flag for GxP.
+    ///
+    /// `scores`: also rank the allowed nodes for a scheduler's preference (`PlacementResult.scores`).
     public static func place(job: PlacementJob, candidates: [PlacementCandidate], config: GuardrailConfig,
                              consent: ConsentSnapshot, now: CedarDatetime, principalStudies: Set<String>?,
-                             resolve: Resolver, mayPlace: (PlacementJob) -> Bool) -> PlacementResult {
+                             resolve: Resolver, mayPlace: (PlacementJob) -> Bool, scores: Bool = false) -> PlacementResult {
         var result = PlacementResult()
         var jobDenials: [Denial] = []
         if !mayPlace(job) {
@@ -163,6 +196,7 @@ public enum Placement {
         }
         guard config.status.isActive else {
             finish(&result, candidates: candidates, jobDenials: jobDenials)
+            if scores { result.scores = Array(repeating: 0, count: result.allowed.count) }
             return result
         }
 
@@ -196,6 +230,12 @@ public enum Placement {
             finish(&result, candidates: candidates, jobDenials: jobDenials)
             return result
         }
+        // The data's own jurisdictions, per configured region, for the scores.
+        var home: [Bool] = []
+        if scores, let regions = config.regions {
+            let resident = datasets.compactMap(\.residency)
+            home = regions.regionOrder.map { r in resident.contains { $0.scalarEquals(regions.regions[r]!.jurisdiction) } }
+        }
 
         // Per-region verdicts, merged over the datasets the residency rule governs.
         let governed = datasets.filter { ResidencyCheck.governs($0, config: config) }
@@ -219,6 +259,11 @@ public enum Placement {
             "the job touches EEA-resident personal data (\(governed.map(\.id).joined(separator: ", "))) and the node has no region")]
         let unknownRegion: (String) -> Denial = { Denial(.residencyUnknownLocation, "node region \"\($0)\" is not defined in guardrails/regions.json") }
 
+        // A study confined to its dedicated nodes (compute.json `dedicated`): its position there.
+        var confinedTo = -1
+        if let study = job.study, let dedicated = config.compute?.dedicated {
+            confinedTo = dedicated.firstIndex { $0.study.scalarEquals(study) } ?? -1
+        }
         result.allowed.reserveCapacity(candidates.count)
         for candidate in candidates {
             guard case .node(let node) = candidate else {
@@ -243,6 +288,9 @@ public enum Placement {
                         "node \(node.name) is dedicated to study \(dedicated), the job runs in \(job.study.map { "study \($0)" } ?? "no study")"))
                 }
             }
+            if node.dedication != -1 || confinedTo >= 0 {
+                if let den = dedicationDenial(node, job: job, confinedTo: confinedTo, config: config) { reasons += den }
+            }
             if job.gxp, !node.gpuQualified {
                 reasons.append(Denial(.computeUnqualifiedNode,
                     "GxP job on node \(node.name): GPU \(node.gpuModel ?? "(unlabelled)") with driver \(node.gpuDriver ?? "(unlabelled)") is not qualified in guardrails/compute.json"))
@@ -250,6 +298,7 @@ public enum Placement {
             if reasons.isEmpty {
                 result.allowed.append(node.name)
                 if !basis.isEmpty { result.nodeObligations.append((node.name, basis)) }
+                if scores { result.scores.append(score(node, job: job, confinedTo: confinedTo, home: home)) }
             } else {
                 result.rejected.append((node.name, reasons))
             }
@@ -262,6 +311,44 @@ public enum Placement {
     static func unknownNode(_ name: String) -> Denial {
         Denial(.placementUnknownNode,
                "node \(name) is not in the node inventory; send it with nodes.sync, or as a node object {name, region, labels}")
+    }
+
+    /// How much a scheduler should prefer an allowed node, 0 to 10 (the Kubernetes extender
+    /// priority range): 10 for a node dedicated to the job's study (its study label, or its
+    /// `dedicated` set), 5 for a node in a region of the jurisdiction where one of the job's
+    /// datasets is resident (the data stays home), 0 otherwise.
+    static func score(_ node: PreparedNode, job: PlacementJob, confinedTo: Int, home: [Bool]) -> Int {
+        if let study = job.study {
+            if confinedTo >= 0, node.dedication == confinedTo { return 10 }
+            if let s = node.study, s.scalarEquals(study) { return 10 }
+        }
+        if node.region >= 0, node.region < home.count, home[node.region] { return 5 }
+        return 0
+    }
+
+    /// A confined job off its study's nodes (`isolation.not_dedicated`), and a job on another
+    /// study's dedicated node (`isolation.study_mismatch`); rare, so kept out of the node loop.
+    static func dedicationDenial(_ node: PreparedNode, job: PlacementJob, confinedTo: Int, config: GuardrailConfig) -> [Denial]? {
+        let dedicated = config.compute?.dedicated ?? []
+        var out: [Denial] = []
+        if confinedTo >= 0, node.dedication != confinedTo {
+            let d = dedicated[confinedTo]
+            out.append(Denial(.isolationNotDedicated,
+                "study \(d.study) runs only on its dedicated nodes (guardrails/compute.json dedicated: \(d.selector)); node \(node.name) is not one of them"))
+        }
+        if node.dedication == -2 {
+            out.append(Denial(.isolationStudyMismatch,
+                "node \(node.name) is among the dedicated nodes of several studies (\(node.dedicatedConflict ?? "")) in guardrails/compute.json; it runs no job until it belongs to one"))
+        } else if node.dedication >= 0 {
+            let owner = dedicated[node.dedication].study
+            // The study label naming the same study has said so already.
+            let said = node.study.map { $0.scalarEquals(owner) } ?? false
+            if !said, job.study.map({ !$0.scalarEquals(owner) }) ?? true {
+                out.append(Denial(.isolationStudyMismatch,
+                    "node \(node.name) is dedicated to study \(owner) (guardrails/compute.json dedicated), the job runs in \(job.study.map { "study \($0)" } ?? "no study")"))
+            }
+        }
+        return out.isEmpty ? nil : out
     }
 
     struct RegionVerdict {

@@ -9,6 +9,8 @@ func allCommands() -> [Command] { [
     (BenchCommand.spec, BenchCommand.run),
     (ServeCommand.spec, ServeCommand.run),
     (CallCommand.spec, CallCommand.run),
+    (K8sNodeSyncCommand.spec, K8sNodeSyncCommand.run),
+    (SlurmNodeSyncCommand.spec, SlurmNodeSyncCommand.run),
     (DecideCommand.spec, DecideCommand.run),
     (AuditCommand.spec, AuditCommand.run),
     (TestCommand.spec, TestCommand.run),

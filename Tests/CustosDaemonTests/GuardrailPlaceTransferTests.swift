@@ -36,8 +36,9 @@ import Testing
         let zrh = try #require(r["node_obligations"]?.objectValue?["zrh-1"]?.arrayValue)
         #expect(zrh.map { $0.objectValue?["basis"]?.stringValue?.hasPrefix("adequacy:CH") } == [true])
         #expect(r["decision_id"]?.stringValue?.count == 36)
-        // The Cedar policy that let the principal place the job, named as a decide names it.
-        #expect(r["reasons"] == .array([.string("lead-places-jobs-in-own-study")]))
+        // The Cedar policy that let the principal place the job, named as a decide names it,
+        // then the per-node policy that let it use the allowed nodes (policies/60-nodes.cedar).
+        #expect(r["reasons"] == .array([.string("lead-places-jobs-in-own-study"), .string("placed-jobs-use-any-node")]))
     }
 
     @Test func placeRejectsEveryNodeWhenCedarDoesNotLetThePrincipalPlaceJobsInTheStudy() throws {

@@ -39,6 +39,7 @@ import Testing
         Member(method: "nodes.sync", params: #"{"nodes":[{"name":"n","labels":{},"zone":"a"}]}"#, path: "params.nodes[0].zone"),
         Member(method: "nodes.remove", params: #"{"names":[],"all":true}"#, path: "params.all"),
         Member(method: "nodes.list", params: #"{"unknown":1}"#, path: "params.unknown"),
+        Member(method: "nodes.status", params: #"{"unknown":1}"#, path: "params.unknown"),
         Member(method: "audit.query", params: #"{"principle":"User::\"alice\""}"#, path: "params.principle"),
         Member(method: "audit.checkpoint", params: #"{"unknown":1}"#, path: "params.unknown"),
         Member(method: "health", params: #"{"unknown":1}"#, path: "params.unknown"),
@@ -73,7 +74,7 @@ import Testing
 
     /// Methods without params, and methods whose params are all optional, take absent params,
     /// `{}` and `[]` alike.
-    @Test(arguments: ["health", "policy.status", "policy.reload", "nodes.list", "audit.checkpoint", "audit.query", "retention.due", "metrics"])
+    @Test(arguments: ["health", "policy.status", "policy.reload", "nodes.list", "nodes.status", "audit.checkpoint", "audit.query", "retention.due", "metrics"])
     func absentEmptyObjectAndEmptyArrayParamsAreTheSame(_ method: String) throws {
         let f = try GuardrailFixture()
         for params in [nil, "{}", "[]"] as [String?] {

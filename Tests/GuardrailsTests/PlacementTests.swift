@@ -18,7 +18,9 @@ private let nodes: [PlacementNode] = [
     PlacementNode(name: "fra-1", region: "eu-central-1", labels: gpu.merging(["custos.io/study": "ONC-301"]) { a, _ in a }),
     PlacementNode(name: "par-1", region: "eu-west-3", labels: gpu),
     PlacementNode(name: "zrh-1", region: "ch-zurich", labels: gpu),
-    PlacementNode(name: "iad-1", region: "us-east-1", labels: gpu.merging(["custos.io/study": "CARD-201"]) { a, _ in a }),
+    // CARD-201 is confined to nodes labelled node-restriction.kubernetes.io/study (compute.json dedicated).
+    PlacementNode(name: "iad-1", region: "us-east-1",
+                  labels: gpu.merging(["custos.io/study": "CARD-201", "node-restriction.kubernetes.io/study": "CARD-201"]) { a, _ in a }),
     PlacementNode(name: "pdx-1", region: "us-west-2", labels: gpu),
     PlacementNode(name: "sin-1", region: "sg-cro", labels: gpu),
     PlacementNode(name: "hyd-1", region: "in-hyderabad", labels: gpu),
@@ -43,8 +45,8 @@ let placementCases: [([String], String?, [String])] = [
     (["onc-de", "onc-fr"], "ONC-301", ["fra-1", "par-1", "zrh-1", "sin-1", "old-1"]),
     // Adding genomic data drops the SCC recipient, whose clauses cover clinical data only.
     (["onc-de", "onc-genomic"], "ONC-301", ["fra-1", "par-1", "zrh-1", "old-1"]),
-    // US data is not restricted by residency; isolation still keeps it off the ONC-301 node.
-    (["card-us"], "CARD-201", ["par-1", "zrh-1", "iad-1", "pdx-1", "sin-1", "hyd-1", "old-1", "nowhere", "moon-1"]),
+    // US data is not restricted by residency, but CARD-201 is confined to its dedicated cluster.
+    (["card-us"], "CARD-201", ["iad-1"]),
     // Anonymised data goes anywhere its study may go.
     (["onc-anon"], "ONC-301", ["fra-1", "par-1", "zrh-1", "pdx-1", "sin-1", "hyd-1", "old-1", "nowhere", "moon-1"]),
 ]

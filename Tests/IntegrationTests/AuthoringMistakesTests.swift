@@ -167,7 +167,7 @@ import Testing
         let pattern = name.hasSuffix(" ") ? name.dropLast() + "?" : name
         try d.write(".custosignore", "# kept for reference, not in force\n" + pattern + "\n")
         _ = try d.call("policy.reload").get()
-        #expect(try d.call("policy.status").get()["policies"] == .int(13))
+        #expect(try d.call("policy.status").get()["policies"] == .int(15), "the example's 17 policies without the 2 of 90-forbid.cedar")
     }
 
     // MARK: byte-order mark

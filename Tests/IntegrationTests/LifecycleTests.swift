@@ -217,7 +217,7 @@ extension DaemonIntegrationTests {
         let ok = try runCustosCommand(["call", "policy.status", "--socket", d.socket])
         #expect(ok.status == 0)
         let status = try JSON.parse(ok.out).objectValue
-        #expect(status?["policies"] == .int(15))
+        #expect(status?["policies"] == .int(17))
         #expect(status?["guardrails"] == .string("inactive (no configuration)"))
         let bad = try runCustosCommand(["call", "decide", "{}", "--socket", d.socket])
         #expect(bad.status == 2)

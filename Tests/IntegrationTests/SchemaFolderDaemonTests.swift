@@ -30,7 +30,8 @@ import Testing
         #expect(before["schema"] == .string("schema.cedarschema"))
 
         try d.write("95-typo.cedar", Self.typo)
-        let where_ = "\(d.policies)/95-typo.cedar:3:8: policy \"typo-forbid\" (policy15): attribute data_stat not found on entity type Dataset; did you mean data_state?"
+        // policy17: the example folder's 17 policies (policy0 to policy16) come before it.
+        let where_ = "\(d.policies)/95-typo.cedar:3:8: policy \"typo-forbid\" (policy17): attribute data_stat not found on entity type Dataset; did you mean data_state?"
         let check = try runCustosCommand(["check", "--policies", d.policies])
         #expect(check.status == 1)
         #expect(check.err.contains("error: " + where_), "\(check.err)")

@@ -20,8 +20,8 @@ enum DecideCommand {
         details: """
         Prints the result ({decision, reasons, errors, decision_id, policy_revision}) on standard
         output. Exit 0 allow, 1 deny, 2 when no decision could be made (bad arguments, daemon
-        unreachable, JSON-RPC error). Example Slurm prolog line:
-          custos decide --quiet --principal "User::\\"$SLURM_JOB_USER\\"" --action 'Action::"run_job"' --resource 'Partition::"gpu"' || exit 1
+        unreachable, JSON-RPC error). Not a Slurm Prolog: a failing Prolog drains
+        the node for everyone; Slurm's hook is contrib/slurm/job_submit.lua (docs/schedulers.md).
         """)
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
