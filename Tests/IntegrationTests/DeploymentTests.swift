@@ -160,22 +160,7 @@ import Testing
             posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
-            var attr = posix_spawnattr_t()
-            posix_spawnattr_init(&attr)
-            defer { posix_spawnattr_destroy(&attr) }
-            var none = sigset_t()
-            sigemptyset(&none)
-            posix_spawnattr_setsigmask(&attr, &none)
-            var defaults = sigset_t()
-            sigemptyset(&defaults)
-            for sig in [SIGPIPE, SIGTERM, SIGHUP, SIGINT, SIGCHLD] { sigaddset(&defaults, sig) }
-            posix_spawnattr_setsigdefault(&attr, &defaults)
-            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-            let args = argv.map { strdup($0) } + [nil]
-            let env = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-            defer { for p in args + env { free(p) } }
-            var pid: pid_t = 0
-            let rc = posix_spawn(&pid, argv[0], &fa, &attr, args, env)
+            let (rc, pid) = spawnWithCleanSignals(argv[0], argv, environment.map { "\($0.key)=\($0.value)" }, &fa)
             try #require(rc == 0, "posix_spawn \(argv[0]): \(rc)")
             self.pid = pid
         }

@@ -38,11 +38,7 @@ final class Child: @unchecked Sendable {
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0.key + "=" + $0.value) } + [nil]
-        defer { for p in argv { free(p) }; for p in envp { free(p) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let (rc, pid) = spawnWithCleanSignals(executable, [executable] + arguments, env.map { $0.key + "=" + $0.value }, &actions)
         guard rc == 0 else { throw DaemonFailure(message: "cannot start \(executable): \(String(cString: strerror(rc)))") }
         self.pid = pid
     }
