@@ -107,10 +107,21 @@ extension Gateway {
         do {
             try extenderCall(g, r, into: &call, scores: false)
             let o = try extenderPlace(call, &caller)
-            let allowed = Set((o["allowed"]?.arrayValue ?? []).compactMap(\.stringValue))
+            // Names are compared as bytes, never by Swift's String equality (canonical
+            // equivalence would let one node pass under another's name), and looked up through
+            // sets built once: with 1,000 nodes a member-by-member search per name was a fifth
+            // of the call.
+            let allowed = Set((o["allowed"]?.arrayValue ?? []).compactMap { $0.stringValue.map { Array($0.utf8) } })
+            var reasonsOf: [[UInt8]: [JSON]] = [:]
+            for m in o["rejected"]?.objectValue?.members ?? [] where reasonsOf[Array(m.key.utf8)] == nil {
+                reasonsOf[Array(m.key.utf8)] = m.value.arrayValue ?? []
+            }
             var unresolvable = JSONObject()
-            for name in call.asked where !allowed.contains(name) {
-                let reasons = (o["rejected"]?.objectValue?[name]?.arrayValue ?? []).compactMap { d -> String? in
+            var listed = Set<[UInt8]>()
+            for name in call.asked {
+                let key = Array(name.utf8)
+                guard !allowed.contains(key), listed.insert(key).inserted else { continue }
+                let reasons = (reasonsOf[key] ?? []).compactMap { d -> String? in
                     guard let c = d.objectValue?["code"]?.stringValue else { return nil }
                     return c + ": " + (d.objectValue?["message"]?.stringValue ?? "")
                 }
@@ -118,13 +129,13 @@ extension Gateway {
             }
             var result = JSONObject()
             if let nodeObjects = call.nodeObjects {
-                let kept = nodeObjects.filter { allowed.contains($0.objectValue?["metadata"]?.objectValue?["name"]?.stringValue ?? "") }
+                let kept = nodeObjects.filter { allowed.contains(Array(($0.objectValue?["metadata"]?.objectValue?["name"]?.stringValue ?? "").utf8)) }
                 result.append("Nodes", .object(JSONObject(["items": .array(kept)])))
                 result.append("NodeNames", .null)
             } else {
                 result.append("Nodes", .null)
                 // Always the full passing list, even when empty: a null list filters out every node.
-                result.append("NodeNames", .array(call.asked.filter(allowed.contains).map { .string($0) }))
+                result.append("NodeNames", .array(call.asked.filter { allowed.contains(Array($0.utf8)) }.map { .string($0) }))
             }
             result.append("FailedNodes", .object(JSONObject()))
             // Residency, isolation and compute do not change by preempting pods.
@@ -157,11 +168,11 @@ extension Gateway {
         } catch {
             status = 400
         }
-        var byName: [String: Int64] = [:]
-        for m in scores.members { if case .int(let n) = m.value, n >= 0, n <= 10 { byName[m.key] = n } }
+        var byName: [[UInt8]: Int64] = [:]
+        for m in scores.members { if case .int(let n) = m.value, n >= 0, n <= 10 { byName[Array(m.key.utf8)] = n } }
         return Self.json(status, .array(call.asked.map { name in
             .object(JSONObject([JSONObject.Member(key: "Host", value: .string(name)),
-                                JSONObject.Member(key: "Score", value: .int(byName[name] ?? 0))]))
+                                JSONObject.Member(key: "Score", value: .int(byName[Array(name.utf8)] ?? 0))]))
         }))
     }
 
@@ -180,7 +191,7 @@ extension Gateway {
     }
 
     static func unique(_ names: [String]) -> [String] {
-        var seen = Set<String>()
-        return names.filter { seen.insert($0).inserted }
+        var seen = Set<[UInt8]>()
+        return names.filter { seen.insert(Array($0.utf8)).inserted }
     }
 }

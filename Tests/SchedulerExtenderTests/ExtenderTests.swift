@@ -117,6 +117,24 @@ final class ExtenderDaemon: @unchecked Sendable {
         #expect(text.hasSuffix(#"},"Error":""}"#))
     }
 
+    /// Node names are matched as bytes: "fra-gpu-\u{E9}" and "fra-gpu-e\u{301}" are equal as Swift
+    /// Strings (canonical equivalence) but two names to Kubernetes and to `place`, so an allowed
+    /// node must not let its look-alike pass.
+    @Test func aNameCanonicallyEquivalentToAnAllowedNodeIsNotPassedUnderItsName() throws {
+        let d = try ExtenderDaemon()
+        let node = #"{"nodes":[{"name":"fra-gpu-\#u{E9}","region":"eu-central-1","labels":{"node-restriction.kubernetes.io/region":"eu-central-1"}}]}"#
+        _ = try d.dispatcher.call("nodes.sync", params: Params(try JSON.parse(node)), context: d.caller)
+        var args = try parse(try fixture("filter-names-args.json"))
+        guard case .object(var o) = args else { Issue.record("fixture is not an object"); return }
+        o.members = o.members.map { $0.key == "NodeNames" ? JSONObject.Member(key: "NodeNames", value: .array([.string("fra-gpu-\u{E9}"), .string("fra-gpu-e\u{301}")])) : $0 }
+        args = .object(o)
+        let r = try parse(d.post("filter", Array(args.serialized.utf8)).body)
+        #expect(r["NodeNames"] == .array([.string("fra-gpu-\u{E9}")]))
+        let failed = try #require(r["FailedAndUnresolvableNodes"]?.objectValue)
+        #expect(failed.members.map { Array($0.key.unicodeScalars) } == [Array("fra-gpu-e\u{301}".unicodeScalars)])
+        #expect(Self.codes(failed.members.first?.value.stringValue) == ["placement.unknown_node"])
+    }
+
     @Test func filterWithFullNodesSendsBackThePassingNodeObjectsAsTheyCame() throws {
         let d = try ExtenderDaemon()
         let args = try parse(try fixture("filter-nodes-args.json"))
