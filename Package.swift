@@ -5,6 +5,7 @@
 //   custos (CLI)            command line, wires everything together
 //   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
+//   PolicyBundle            signed policy bundles: the archive, the manifest, approvals (N of M)
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
 //   Guardrails              residency, consent, retention, isolation, compute
 //   Cedar                   the Cedar language: syntax, values, evaluation, formats
@@ -32,12 +33,13 @@ let package = Package(
         .target(name: "CustosVersion"),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
+        .target(name: "PolicyBundle", dependencies: ["AuditLog", "CustosJSON"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
         .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "PolicyBundle"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "PolicyBundle"]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
@@ -48,12 +50,14 @@ let package = Package(
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),
         .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
+        .testTarget(name: "PolicyBundleTests", dependencies: ["PolicyBundle", "AuditLog", "CustosJSON"]),
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON", "CustosTestSupport"]),
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
         .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
-        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion",
+                                                            "PolicyBundle", "AuditLog"]),
         // Rules every test follows (no time bounds, no fixed sleeps), checked over Tests/.
         .testTarget(name: "RepositoryTests"),
     ]
