@@ -23,6 +23,8 @@ public struct DaemonOptions: Sendable {
     public var log: @Sendable (String) -> Void
     /// What `metrics` reports besides the daemon's own counters (the audit log's syncs).
     public var metricSources: [@Sendable () -> [MetricFamily]] = []
+    /// Serve approved bundles from a folder instead of `policiesDirectory` (`--bundles`).
+    public var bundles: BundleFolder? = nil
 
     public init(policiesDirectory: String, socketPath: String, config: DaemonConfig = DaemonConfig(),
                 recorder: DecisionRecorder? = nil, stateDirectory: String? = nil,
@@ -83,6 +85,9 @@ public final class Daemon: Sendable {
     private let drain: Duration
     private let log: @Sendable (String) -> Void
     private let noteEvent: @Sendable (DaemonEvent, String) -> Void
+    /// Watches a bundles folder (`--bundles`); nil for a policies folder, or when the folder
+    /// cannot be watched (said at start: new bundles are then read on SIGHUP only).
+    private let bundleWatcher: FolderWatcher?
 
     /// Builds the daemon and loads the policies once. A folder that fails to load does not
     /// stop the start: the daemon serves `health` and `policy.status` (not ready, with the
@@ -90,7 +95,7 @@ public final class Daemon: Sendable {
     public init(_ options: DaemonOptions) throws(DaemonError) {
         if let state = options.stateDirectory { try Daemon.makeStateDirectory(state) }
         let region = options.config.region
-        let store = PolicyStore(directory: options.policiesDirectory,
+        let store = PolicyStore(source: options.bundles.map { .bundles($0) } ?? .folder(options.policiesDirectory),
                                 baseline: options.stateDirectory.map { GuardrailBaseline(stateDirectory: $0) }) { s throws(PolicyStoreError) in
             try DecisionMethods.checkBoundRegion(region, s)
             return s
@@ -110,11 +115,19 @@ public final class Daemon: Sendable {
         for source in options.metricSources { metrics.addSource(source) }
         var configured = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
                                       stateDirectory: options.stateDirectory) { caller in
-            let previous = store.snapshot?.revision
-            let r = store.reload()
+            let before = store.snapshot
+            let previous = before?.revision
+            let r = store.reload { rejected in
+                log("bundle \(rejected.file) refused, keeping \(previous ?? "no policies"): \(rejected.reason)")
+                noteEvent(.bundleRejected(rejected, kept: previous, caller: caller), "the refused bundle")
+            }
             switch r {
             case .success(let s):
                 metrics.reloads.add(0)
+                if let b = s.bundle, s !== before {
+                    log("activated bundle \(b.file): sequence \(b.sequence), change \(b.changeTicket), author \(b.author.label), approved by \(b.approvers.map(\.label).joined(separator: ", "))")
+                    noteEvent(.bundleActivated(b, revision: s.revision, caller: caller), "the bundle activation")
+                }
                 log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)")
                 for w in s.warnings { log("warning: \(w)") }
                 noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller,
@@ -184,6 +197,14 @@ public final class Daemon: Sendable {
             [.gauge("custos_connections", "Open connections of the JSON-RPC socket.", [MetricSample(value: .int(UInt64(max(0, server.activeConnections))))])]
                 + (gateway?.families ?? [])
         }
+        // Watching starts before the first load, so a bundle that lands during it is not missed.
+        var bundleWatcher: FolderWatcher? = nil
+        if let folder = options.bundles {
+            do { bundleWatcher = try FolderWatcher(directory: folder.directory, suffix: BundleFolder.suffix) } catch {
+                log("cannot watch \(folder.directory) (\(error.message)); new bundles are read on SIGHUP or policy.reload only")
+            }
+        }
+        self.bundleWatcher = bundleWatcher
         _ = services.reload(nil)
     }
 
@@ -229,6 +250,12 @@ public final class Daemon: Sendable {
             _ = services.reload(nil)
         })
         defer { watcher.cancel() }
+        // A new bundle is put in service as soon as it lands in the folder; SIGHUP still works.
+        bundleWatcher?.start {
+            log("bundles folder changed: reloading")
+            _ = services.reload(nil)
+        }
+        defer { bundleWatcher?.stop() }
         do { try server.start() } catch { throw .socket(error) }
         log("serving on \(server.configuration.socketPath)")
         if let gateway {
