@@ -48,9 +48,11 @@ final class TestDaemon: @unchecked Sendable {
     /// The example's schema is copied only with `schema`: most tests add policies and entities
     /// it does not declare, which the schema would refuse (SchemaFolderDaemonTests use it).
     init(config: String? = nil, files: [String: String] = [:], copyExample: Bool = true,
-         schema: Bool = false, socket: String? = nil, extraArguments: [String] = []) throws {
+         schema: Bool = false, socket: String? = nil, extraArguments: [String] = [],
+         source: [String]? = nil, state: String? = nil) throws {
         try requireBinary()
-        dir = makeShortTempDir()
+        // `state` reuses another daemon's state folder (a restart).
+        dir = state ?? makeShortTempDir()
         policies = dir + "/policies"
         self.socket = socket ?? dir + "/custos.sock"
         let fm = FileManager.default
@@ -65,7 +67,8 @@ final class TestDaemon: @unchecked Sendable {
             }
         }
         for (name, text) in files { try text.write(toFile: policies + "/" + name, atomically: true, encoding: .utf8) }
-        var args = ["serve", "--policies", policies, "--socket", self.socket, "--state", dir]
+        // `source` replaces `--policies DIR` (e.g. `--bundles DIR --trust FILE`).
+        var args = ["serve"] + (source ?? ["--policies", policies]) + ["--socket", self.socket, "--state", dir]
         if let config {
             try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
             args += ["--config", dir + "/config.json"]
