@@ -227,4 +227,41 @@ import Testing
         #expect(missing.status == 2)
         #expect(missing.err.contains("--policies"))
     }
+
+    @Test func diffReportsExactlyTheDecisionsAChangeFlipsGroupedByThePolicy() throws {
+        let lab = try BundleLab()
+        let suites = daemonRepoRoot + "/conformance"
+        let v1 = try lab.policies("v1")
+        let reference = try runCustosCommand(["test", "--policies", v1, "--json", suites])
+        let before = try Self.outcomes(reference.out)
+        let decidedByAuditors = Set(before.filter { $0.value.policies.contains("auditor-reads-metadata") }.keys)
+        let allowedByAuditors = Set(before.filter { $0.value.policies.contains("auditor-reads-metadata") && $0.value.decision == "allow" }.keys)
+        try #require(!allowedByAuditors.isEmpty)
+
+        let v2 = try lab.policies("v2")
+        try FileManager.default.removeItem(atPath: v2 + "/30-auditors.cedar")
+        let candidate = try lab.build(v2, sequence: 2, out: lab.dir + "/2.bundle")
+        let r = try runCustosCommand(["diff", "--from", v1, "--to", candidate, "--suites", suites, "--json"])
+        #expect(r.status == 1, "\(r.err)")
+        let report = try JSON.parse(r.out)
+        func ids(_ member: String) -> Set<String> {
+            Set((report[member]?.arrayValue ?? []).map { ($0["suite"]?.stringValue ?? "") + "/" + ($0["case"]?.stringValue ?? "") })
+        }
+        #expect(ids("decisions_changed") == allowedByAuditors)
+        #expect(ids("reasons_changed") == decidedByAuditors.subtracting(allowedByAuditors))
+        let groups = report["groups"]?.arrayValue ?? []
+        #expect(groups.count == 1)
+        #expect(groups.first?["because"] == .string("policy auditor-reads-metadata"))
+        #expect(Set(groups.first?["cases"]?.arrayValue?.compactMap(\.stringValue) ?? []) == allowedByAuditors)
+        #expect(report["suite_errors"] == .array([]))
+
+        let md = try runCustosCommand(["diff", "--from", v1, "--to", candidate, "--suites", suites])
+        #expect(md.status == 1)
+        #expect(md.out.contains("**\(allowedByAuditors.count) decisions change**"), "\(md.out.prefix(600))")
+        #expect(md.out.contains("### policy auditor-reads-metadata (\(allowedByAuditors.count))"))
+
+        let same = try runCustosCommand(["diff", "--from", v1, "--to", try lab.build(try lab.policies("v1b"), sequence: 3, out: lab.dir + "/3.bundle"), "--suites", suites, "--json"])
+        #expect(same.status == 0, "\(same.err)")
+        #expect(try JSON.parse(same.out)["decisions_changed"] == .array([]))
+    }
 }
