@@ -264,4 +264,30 @@ import Testing
         #expect(same.status == 0, "\(same.err)")
         #expect(try JSON.parse(same.out)["decisions_changed"] == .array([]))
     }
+
+    @Test func diffDecidesARequestsFileOnBothSidesAndReportsTheLineThatFlips() throws {
+        let lab = try BundleLab()
+        let v1 = try lab.policies("v1")
+        let v2 = try lab.policies("v2")
+        try FileManager.default.removeItem(atPath: v2 + "/30-auditors.cedar")
+        let roles = try JSON.parse(String(contentsOfFile: daemonRepoRoot + "/conformance/roles.json", encoding: .utf8))
+        let auditor = try #require(roles["cases"]?.arrayValue?.first { $0["name"]?.stringValue == "auditor reads the metadata of an ONC-301 dataset" }?["params"])
+        let scientist = try exampleRequest("allow-scientist-reads-own-study.json")
+        let file = lab.dir + "/requests.jsonl"
+        try (scientist.serialized + "\n\n" + auditor.serialized + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runCustosCommand(["diff", "--from", v1, "--to", v2, "--requests", file, "--at", "2026-06-01T12:00:00Z", "--json"])
+        #expect(r.status == 1, "\(r.err)")
+        let report = try JSON.parse(r.out)
+        let changed = report["decisions_changed"]?.arrayValue ?? []
+        #expect(changed.map { $0["case"]?.stringValue } == [file + ":3"])
+        #expect(changed.first?["from"]?["decision"] == .string("allow"))
+        #expect(changed.first?["to"]?["decision"] == .string("deny"))
+        #expect(report["cases"] == .int(2))
+
+        let bad = lab.dir + "/bad.jsonl"
+        try "{\"principal\": \n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try runCustosCommand(["diff", "--from", v1, "--to", v2, "--requests", bad])
+        #expect(refused.status == 2)
+        #expect(refused.err.contains(bad + ":1:"), "\(refused.err)")
+    }
 }

@@ -9,15 +9,18 @@ enum DiffCommand {
     static let spec = CommandSpec(
         name: "diff",
         summary: "Impact assessment: the decisions of the suites that change from one policies folder or bundle to another.",
-        usage: "custos diff --from DIR|BUNDLE --to DIR|BUNDLE [--suites PATH]... [--json]",
+        usage: "custos diff --from DIR|BUNDLE --to DIR|BUNDLE [--suites PATH]... [--requests FILE [--at TIME]] [--json]",
         options: [
             OptionSpec(name: "from", valueName: "DIR|BUNDLE", help: "The policies in service (a folder, or a bundle file)."),
             OptionSpec(name: "to", valueName: "DIR|BUNDLE", help: "The candidate change (a folder, or a bundle file)."),
             OptionSpec(name: "suites", valueName: "PATH", help: "A suite file or a folder of suites (repeat for several; default conformance/)."),
+            OptionSpec(name: "requests", valueName: "FILE", help: "Also decide every line of FILE: decide params, one JSON object a line (as custos call decide takes them)."),
+            OptionSpec(name: "at", valueName: "TIME", help: "The decision time of --requests, e.g. 2026-06-01T12:00:00Z (default now)."),
             OptionSpec(name: "json", valueName: nil, help: "Print the report as JSON instead of Markdown."),
         ],
         details: """
-        Runs every case of the suites twice, answered by FROM and by TO instead of each suite's own
+        With --requests FILE, every line of FILE (decide params) is decided too, at --at (default
+        now), as one more suite named "requests". Runs every case of the suites twice, answered by FROM and by TO instead of each suite's own
         policies (as custos test --policies does), and reports the cases whose decision changes,
         grouped by the policies and guardrail codes that decided differently, then the cases
         whose decision stays but whose reasons change. The Markdown report is meant to be attached
@@ -74,12 +77,21 @@ enum DiffCommand {
     static func run(_ args: ParsedArguments) throws -> Int32 {
         guard args.positionals.isEmpty else { throw UsageError(message: "unexpected \(args.positionals[0]); usage: \(spec.usage)") }
         let from = try args.required("from"), to = try args.required("to")
-        let paths = args.all("suites").isEmpty ? ["conformance"] : args.all("suites")
+        let requests = args.value("requests")
+        let paths = args.all("suites").isEmpty ? (requests == nil ? ["conformance"] : []) : args.all("suites")
         var files: [String] = []
         for p in paths {
             let found = ConformanceRunner.suiteFiles(under: p)
             if found.isEmpty { throw UsageError(message: "--suites \(p): no such file or folder, or no *.json suites in it") }
             files += found
+        }
+        if args.value("at") != nil, requests == nil { throw UsageError(message: "--at applies to --requests only") }
+        var scratch: String? = nil
+        defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+        if let requests {
+            let (dir, suite) = try requestsSuite(requests, at: args.value("at") ?? String(WallTime.now().rfc3339.prefix(19)) + "Z")
+            scratch = dir
+            files.append(suite)
         }
         var revisions: [String] = []
         for (option, path) in [("from", from), ("to", to)] {
@@ -144,6 +156,40 @@ enum DiffCommand {
         }
         out.flush()
         return decisions.isEmpty && errors.isEmpty ? 0 : 1
+    }
+
+    static let maxRequestsBytes = 64 << 20
+
+    /// The requests file as a suite of its own (in a scratch folder, returned to remove): one
+    /// `decide` case per non-blank line, named `FILE:LINE`, so that both sides answer it exactly
+    /// as the daemon would at `at`. The runner needs every case to expect something; diff
+    /// compares the two answers and never looks at whether that expectation held.
+    static func requestsSuite(_ path: String, at: String) throws -> (dir: String, suite: String) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UsageError(message: "--requests \(path): cannot be read") }
+        guard data.count <= maxRequestsBytes else { throw UsageError(message: "--requests \(path): larger than \(maxRequestsBytes) bytes") }
+        var cases: [JSON] = []
+        for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            guard line.contains(where: { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") && $0 != UInt8(ascii: "\r") }) else { continue }
+            let params: JSON
+            do { params = try JSON.parse(Array(line)) } catch {
+                throw UsageError(message: "\(path):\(i + 1):\(error.column): invalid JSON: \(error.redactedMessage)")
+            }
+            guard case .object = params else { throw UsageError(message: "\(path):\(i + 1): expected decide params, a JSON object") }
+            cases.append(.object(JSONObject([.init(key: "name", value: .string("\(path):\(i + 1)")), .init(key: "method", value: .string("decide")),
+                                             .init(key: "params", value: params), .init(key: "expect", value: .object(JSONObject([.init(key: "decision", value: .string("allow"))])))])))
+        }
+        guard !cases.isEmpty else { throw UsageError(message: "--requests \(path): no requests in it") }
+        var template = Array((FileManager.default.temporaryDirectory.path + "/custos-diff-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else { throw UsageError(message: "cannot create a scratch folder for --requests") }
+        let dir = String(cString: made)
+        let suite = JSON.object(JSONObject([.init(key: "suite", value: .string("requests")), .init(key: "policies", value: .string(".")),
+                                            .init(key: "time", value: .string(at)), .init(key: "cases", value: .array(cases))]))
+        let file = dir + "/requests.json"
+        do { try (suite.serialized + "\n").write(toFile: file, atomically: true, encoding: .utf8) } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw UsageError(message: "cannot write a scratch suite for --requests: \(error.localizedDescription)")
+        }
+        return (dir, file)
     }
 
     /// A table cell: one line, no `|` that would split it.
