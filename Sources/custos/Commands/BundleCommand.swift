@@ -206,7 +206,7 @@ enum BundleSignCommand {
         Checks every file against the manifest first (nobody signs a bundle whose files changed),
         then signs the manifest's exact bytes and rewrites FILE in place (atomically), replacing an
         earlier signature by the same key. Review what you sign: 'custos bundle show FILE' and
-        'custos test --policies FILE' (docs/change-control.md).
+        'custos diff --from IN-SERVICE --to FILE' (docs/change-control.md).
         Exit status: 0, or 2 when the bundle or the key is unusable.
         """)
 
@@ -217,8 +217,8 @@ enum BundleSignCommand {
         do {
             try bundle.sign(with: key)
             try PolicyBundle.writeFile(bundle.serialized(), to: path, replace: true)
-        } catch let e as BundleError {
-            throw UsageError(message: "\(path): \(e.description)")
+        } catch {
+            throw UsageError(message: "\(path): \(error.description)")
         }
         print("signed \(path) (sequence \(bundle.manifest.sequence)) with \(ApproverKey.id(of: key.publicKey)); \(bundle.signatures.count) signatures")
         return 0
