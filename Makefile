@@ -4,6 +4,8 @@ SWIFT ?= swift
 CONFIG ?= release
 BIN := .build/$(CONFIG)/custos
 APT_PACKAGES := libjansson-dev libssl-dev pkg-config python3 libmicrohttpd-dev curl nginx prometheus
+# Fleet mode (docs/fleet.md): libpq to link, and a PostgreSQL server its integration tests start.
+APT_PACKAGES += libpq-dev postgresql
 
 .PHONY: deps build run test clean
 

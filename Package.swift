@@ -6,6 +6,7 @@
 //   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   PolicyBundle            signed policy bundles: the archive, the manifest, approvals (N of M)
+//   FleetStore              consent, holds and checkpoint witnessing shared through PostgreSQL
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
 //   Guardrails              residency, consent, retention, isolation, compute
 //   Cedar                   the Cedar language: syntax, values, evaluation, formats
@@ -13,7 +14,7 @@
 //   CivilCalendar, ReadMostly   date arithmetic; values read per request, replaced rarely
 //   CustosVersion           the product's version string
 //   Metrics                 counters and histograms on atomics, Prometheus text format
-//   CJansson, COpenSSL, CMicroHTTPD   Debian's C libraries
+//   CJansson, COpenSSL, CMicroHTTPD, CLibPQ   Debian's C libraries
 import PackageDescription
 
 let package = Package(
@@ -26,6 +27,7 @@ let package = Package(
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "Metrics"),
         .target(name: "CustosJSON", dependencies: ["CJansson"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "CivilCalendar"),
@@ -38,8 +40,9 @@ let package = Package(
         .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "PolicyBundle"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "PolicyBundle"]),
+        .target(name: "FleetStore", dependencies: ["CLibPQ", "Guardrails", "CustosJSON", "Cedar", "ReadMostly"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "FleetStore", "PolicyBundle"]),
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "FleetStore", "PolicyBundle"]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),

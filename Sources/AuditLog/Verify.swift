@@ -17,6 +17,9 @@ public enum AuditFailureKind: String, Sendable, Equatable {
     /// `AuditWriter.maxBatch` entries at the end, with `checkpoint.head` present), or entries
     /// while `checkpoints.log` holds no checkpoint: checkpoints were removed.
     case uncovered
+    /// Two checkpoints of one size with different roots, both signed by the log's key (in a
+    /// witness, or a witnessed one against the log's entries): the history was rewritten.
+    case forked
 }
 
 public struct AuditVerifyFailure: Sendable, Equatable, CustomStringConvertible {

@@ -19,6 +19,8 @@ public struct SuiteEnvironment {
     public var call: (_ method: String, _ params: JSON, _ at: String) -> CaseOutcome
     /// Runs after the suite's last case (e.g. removes a scratch state folder).
     public var finish: () -> Void
+    /// Called before each call with its step's `stale_state`.
+    public var staleState: (Bool) -> Void = { _ in }
 
     public init(policyNames: [String], call: @escaping (_ method: String, _ params: JSON, _ at: String) -> CaseOutcome,
                 finish: @escaping () -> Void = {}) {
@@ -124,6 +126,7 @@ public enum ConformanceRunner {
                                 firedPolicies: [], codes: [], got: "", seconds: 0, hasSteps: c.hasSteps)
         for (i, step) in c.steps.enumerated() {
             let t0 = now()
+            env.staleState(step.staleState)
             let answer = Answer(env.call(step.method, step.params, step.at))
             result.seconds += now() - t0
             let failures = answer.check(step.expect)

@@ -39,6 +39,10 @@ public struct Suite: Sendable {
         public var atPath: String
         /// The step's own JSON path (`$.cases[2]` for a case that is one call).
         public var path: String
+        /// `stale_state`: answer as a daemon whose copy of a shared state store is older than
+        /// its `max_staleness` (docs/fleet.md): what depends on consent or holds denies
+        /// `state.stale`, changes are refused. The step's own, else its case's, else false.
+        public var staleState: Bool = false
     }
 
     public struct Case: Sendable {
@@ -53,8 +57,8 @@ public struct Suite: Sendable {
     }
 
     public static let fixtureKeys: Set<String> = ["entities", "consent", "holds"]
-    static let caseKeys: Set<String> = ["name", "method", "params", "expect", "at", "steps"]
-    static let stepKeys: Set<String> = ["method", "params", "expect", "at"]
+    static let caseKeys: Set<String> = ["name", "method", "params", "expect", "at", "steps", "stale_state"]
+    static let stepKeys: Set<String> = ["method", "params", "expect", "at", "stale_state"]
     /// Most steps one case may hold: a case is a story, not a load test.
     public static let maxSteps = 100
 
@@ -93,6 +97,7 @@ public struct Suite: Sendable {
             guard seen.insert(name).inserted else { throw SuiteError(file: file, path: path + ".name", "duplicate case name \"\(name)\"") }
             var at = (value: t, path: "$.time")
             if let a = co["at"] { at = (try Self.time(a, file: file, path: path + ".at"), path + ".at") }
+            let stale = try Self.flag(co["stale_state"], inherited: false, file: file, path: path + ".stale_state")
             if let s = co["steps"] {
                 for k in ["method", "params", "expect"] where co[k] != nil {
                     throw SuiteError(file: file, path: "\(path).\(k)", "a case has either steps or method, params and expect; move it into a step")
@@ -108,12 +113,15 @@ public struct Suite: Sendable {
                     let sp = "\(path).steps[\(j)]"
                     guard case .object(let so) = item else { throw SuiteError(file: file, path: sp, "a step is a JSON object {method, params, at?, expect}") }
                     try Self.checkKeys(so, allowed: Self.stepKeys, file: file, path: sp)
-                    steps.append(try Self.step(so, file: file, path: sp, inherited: at, readsAt: true))
+                    var step = try Self.step(so, file: file, path: sp, inherited: at, readsAt: true)
+                    step.staleState = try Self.flag(so["stale_state"], inherited: stale, file: file, path: sp + ".stale_state")
+                    steps.append(step)
                 }
                 cases.append(Case(name: name, steps: steps, hasSteps: true, index: i))
             } else {
-                cases.append(Case(name: name, steps: [try Self.step(co, file: file, path: path, inherited: at, readsAt: false)],
-                                  hasSteps: false, index: i))
+                var step = try Self.step(co, file: file, path: path, inherited: at, readsAt: false)
+                step.staleState = stale
+                cases.append(Case(name: name, steps: [step], hasSteps: false, index: i))
             }
         }
     }
@@ -129,6 +137,12 @@ public struct Suite: Sendable {
         var at = inherited
         if readsAt, let a = o["at"] { at = (try time(a, file: file, path: path + ".at"), path + ".at") }
         return Step(method: method, params: params, expect: expect, at: at.value, atPath: at.path, path: path)
+    }
+
+    static func flag(_ j: JSON?, inherited: Bool, file: String, path: String) throws(SuiteError) -> Bool {
+        guard let j else { return inherited }
+        guard case .bool(let b) = j else { throw SuiteError(file: file, path: path, "expected true or false") }
+        return b
     }
 
     static func time(_ j: JSON, file: String, path: String) throws(SuiteError) -> String {

@@ -100,11 +100,28 @@ public final class AuditRecorder: Sendable {
 
     /// The hook `DaemonOptions.recorder` takes.
     public var recorder: DecisionRecorder {
-        DecisionRecorder(record: { [self] records throws(RecorderError) in try self.keep(&records) },
-                         event: { [self] event throws(RecorderError) in try self.keep(event) },
-                         unavailable: { [self] in self.unavailable },
-                         enqueue: { [self] records throws(RecorderError) in try self.enqueue(&records) },
-                         commit: { [self] index throws(RecorderError) in try self.commit(through: index) })
+        var r = DecisionRecorder(record: { [self] records throws(RecorderError) in try self.keep(&records) },
+                                 event: { [self] event throws(RecorderError) in try self.keep(event) },
+                                 unavailable: { [self] in self.unavailable },
+                                 enqueue: { [self] records throws(RecorderError) in try self.enqueue(&records) },
+                                 commit: { [self] index throws(RecorderError) in try self.commit(through: index) })
+        r.reference = { [self] event throws(RecorderError) in try self.keepReferenced(event) }
+        return r
+    }
+
+    /// `keep(event)`, returning the entry's decision id and seq.
+    public func keepReferenced(_ event: DaemonEvent) throws(RecorderError) -> (decisionID: String, seq: UInt64) {
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        let seq: UInt64
+        do {
+            seq = try writer.append(entry(for: event)) { time, id in
+                (hi, lo) = DecisionID.next(milliseconds: time.millisecondsSinceEpoch)
+                DecisionID.write(hi: hi, lo: lo, into: id)
+            }
+        } catch {
+            throw RecorderError(error.description)
+        }
+        return (DecisionID.format(hi: hi, lo: lo), seq)
     }
 
     /// What opening the log cut or found, for the start entry (nil when nothing).

@@ -1,5 +1,6 @@
 import CustosJSON
 import CustosGateway
+import FleetStore
 import CustosServer
 import Foundation
 import Glibc
@@ -52,6 +53,8 @@ public struct DaemonConfig: Sendable {
     /// The HTTP front door (`http`: listeners, limits, gateway mappings; docs/gateways.md); nil
     /// when not configured.
     public var http: HTTPConfig? = nil
+    /// Where consent and holds live (`state`, docs/fleet.md): the embedded journal by default.
+    public var state = StateConfig()
 
     /// The methods whoever can open the socket may call when the configuration says nothing:
     /// the decisions and `health`. Everything else reads or changes consent, holds, the
@@ -91,7 +94,21 @@ public struct DaemonConfig: Sendable {
         var c = DaemonConfig()
         let r = ConfigReader(file: file)
         let root = try r.object(json, "")
-        try r.onlyKeys(root, "", ["socket", "limits", "access", "region", "http"])
+        try r.onlyKeys(root, "", ["socket", "limits", "access", "region", "http", "state"])
+        if let st = root["state"] {
+            let o = try r.object(st, "state")
+            try r.onlyKeys(o, "state", ["store", "max_staleness_ms", "witness_interval_ms"])
+            if let v = o["store"] {
+                guard case .string(let uri) = v else { throw r.fail("state.store", "expected \"embedded\" or a postgres:// URI, got \(v.kindName)") }
+                c.state.store = try StateConfig.store(uri, file: file)
+            }
+            if let v = o["max_staleness_ms"] { c.state.maxStalenessMs = try r.positive(v, "state.max_staleness_ms", max: 3_600_000) }
+            if let v = o["witness_interval_ms"] { c.state.witnessIntervalMs = try r.positive(v, "state.witness_interval_ms", max: 3_600_000) }
+            if c.state.store == nil, o["max_staleness_ms"] != nil || o["witness_interval_ms"] != nil {
+                throw r.fail(o["max_staleness_ms"] != nil ? "state.max_staleness_ms" : "state.witness_interval_ms",
+                             "applies only to a shared store: set state.store to a postgres:// URI (docs/fleet.md)")
+            }
+        }
         if let h = root["http"] {
             do { c.http = try HTTPConfig.parse(h) } catch { throw ConfigError(file: file, key: error.key, error.message) }
         }
@@ -153,6 +170,35 @@ public struct DaemonConfig: Sendable {
             }
         }
         return c
+    }
+}
+
+/// The `state` member: where consent and holds live (docs/fleet.md).
+public struct StateConfig: Sendable, Equatable {
+    /// libpq URI of the shared store; nil for the embedded journal in `STATE/guardrails`.
+    public var store: String? = nil
+    public var maxStalenessMs = FleetOptions.defaultMaxStalenessMs
+    public var witnessIntervalMs = FleetOptions.defaultWitnessIntervalMs
+
+    public init() {}
+
+    /// `"embedded"` (nil) or a `postgres://` / `postgresql://` URI libpq accepts and that holds
+    /// no password: the configuration file is often readable by more people than the database
+    /// should be, so credentials come from libpq's password file or peer authentication.
+    static func store(_ text: String, file: String) throws(ConfigError) -> String? {
+        if text.utf8.elementsEqual("embedded".utf8) { return nil }
+        guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") else {
+            throw ConfigError(file: file, key: "state.store", "expected \"embedded\" or a postgres:// URI such as postgres:///custos?host=/run/postgresql")
+        }
+        let options: [String: String]
+        do { options = try PGConnInfo.options(text) } catch {
+            throw ConfigError(file: file, key: "state.store", "libpq does not accept this URI: \(error.message)")
+        }
+        if let p = options["password"], !p.isEmpty {
+            throw ConfigError(file: file, key: "state.store",
+                              "holds a password; keep it out of the configuration: give the daemon's user a password file (PGPASSFILE or ~/.pgpass, mode 0600) or use peer authentication over the Unix socket (docs/fleet.md)")
+        }
+        return text
     }
 }
 

@@ -1,5 +1,6 @@
 import CustosGateway
 import CustosServer
+import Guardrails
 import Metrics
 import Dispatch
 import Glibc
@@ -25,6 +26,9 @@ public struct DaemonOptions: Sendable {
     public var metricSources: [@Sendable () -> [MetricFamily]] = []
     /// Serve approved bundles from a folder instead of `policiesDirectory` (`--bundles`).
     public var bundles: BundleFolder? = nil
+    /// Where consent and holds live when not in the embedded journal (fleet mode: a shared
+    /// store, docs/fleet.md); needs `stateDirectory`.
+    public var stateStore: (any StateStore)? = nil
 
     public init(policiesDirectory: String, socketPath: String, config: DaemonConfig = DaemonConfig(),
                 recorder: DecisionRecorder? = nil, stateDirectory: String? = nil,
@@ -94,6 +98,11 @@ public final class Daemon: Sendable {
     /// reason) and answers decisions with the not-ready error until a reload succeeds.
     public init(_ options: DaemonOptions) throws(DaemonError) {
         if let state = options.stateDirectory { try Daemon.makeStateDirectory(state) }
+        if let shared = options.stateStore {
+            guard let state = options.stateDirectory else { throw .state("a shared state store needs a state folder (--state)") }
+            try Daemon.refuseLocalJournal(state)
+            GuardrailState.forStateDirectory(state).use(shared)
+        }
         let region = options.config.region
         let store = PolicyStore(source: options.bundles.map { .bundles($0) } ?? .folder(options.policiesDirectory),
                                 baseline: options.stateDirectory.map { GuardrailBaseline(stateDirectory: $0) }) { s throws(PolicyStoreError) in
@@ -221,6 +230,16 @@ public final class Daemon: Sendable {
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
             throw .state("\(path) exists and is not a folder")
         }
+    }
+
+    /// With a shared store the embedded journal is not read: changes in it would silently stop
+    /// counting (a withdrawal forgotten), so a daemon moved to a shared store refuses to start
+    /// while its folder holds one (docs/fleet.md, "Moving to a shared store").
+    static func refuseLocalJournal(_ state: String) throws(DaemonError) {
+        let path = (state.hasSuffix("/") ? state : state + "/") + GuardrailConfig.folderName + "/" + ConsentStore.fileName
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { return }
+        throw .state("\(path) holds consent or hold changes, and with state.store set to a shared store it would no longer be read: import it first (custos state import --state \(state) --config FILE), then move it aside")
     }
 
     /// Binds the socket (replacing a stale one, refusing a live one) and serves until SIGTERM

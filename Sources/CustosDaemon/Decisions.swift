@@ -174,6 +174,9 @@ public struct DecisionRecorder: Sendable {
     /// one sync. Without them `record` is used, which returns only once the records are kept.
     public var enqueue: (@Sendable (inout [DecisionRecord]) throws(RecorderError) -> UInt64?)?
     public var commit: (@Sendable (UInt64) throws(RecorderError) -> Void)?
+    /// `event`, returning where the entry landed (its decision id and seq), once it is as durable
+    /// as the mode promises: a shared state store keeps it with the change (docs/fleet.md).
+    public var reference: (@Sendable (DaemonEvent) throws(RecorderError) -> (decisionID: String, seq: UInt64))? = nil
 
     public init(record: @escaping @Sendable (inout [DecisionRecord]) throws(RecorderError) -> Void,
                 event: @escaping @Sendable (DaemonEvent) throws(RecorderError) -> Void = { _ throws(RecorderError) in },
@@ -226,6 +229,22 @@ extension DaemonServices {
 
     private static func unkept(_ error: RecorderError) -> RPCError {
         .notReady("audit log unavailable, no decision is given: \(error.message)")
+    }
+
+    /// Records an event and says where it landed in the log (nil without a recorder, or with one
+    /// that cannot say); a failure becomes the not-ready error, as for `note`.
+    public func noteReferenced(_ event: DaemonEvent) throws(RPCError) -> StateAuditReference? {
+        guard let recorder else { return nil }
+        guard let reference = recorder.reference else {
+            try note(event)
+            return nil
+        }
+        do {
+            let r = try reference(event)
+            return StateAuditReference(decisionID: r.decisionID, seq: r.seq)
+        } catch {
+            throw .notReady("audit log unavailable: \(error.message)")
+        }
     }
 
     /// Records an event; a failure becomes the not-ready error, so a change that could not be

@@ -5,10 +5,13 @@ import Guardrails
 
 /// `consent.grant`, `consent.withdraw`, `consent.get`, `hold.set`, `hold.release`.
 ///
-/// A change is committed to the journal (written and fdatasync'ed by `ConsentStore`) and then
-/// noted to the audit log before the answer leaves. If the audit log cannot take the note the
-/// caller gets the not-ready error, but the change stays in force: the journal is itself a
-/// record of it (seq, time, actor), and `consent.get` shows it. The actor is the caller's
+/// A change goes through the daemon's state store (`StateStore`), which calls back to note it to
+/// the audit log before the answer leaves. With the embedded journal the change is committed
+/// (written and fdatasync'ed) first: if the audit log cannot take the note the caller gets the
+/// not-ready error, but the change stays in force, since the journal is itself a record of it
+/// (seq, time, actor) and `consent.get` shows it. A shared store (fleet mode) notes the change
+/// inside its transaction and commits it with the audit entry's reference, so a change whose
+/// audit entry could not be written is never committed. The actor is the caller's
 /// kernel-reported uid, never a name the caller claims.
 extension GuardrailMethods {
     static func registerConsent(into table: inout MethodTable, _ services: DaemonServices, _ state: GuardrailState) {
@@ -33,12 +36,8 @@ extension GuardrailMethods {
             let store = try open(state)
             let record = try commit { () throws(ConsentStoreError) in
                 try store.grant(subject, purpose: purpose, evidence: evidence, actor: actor(caller),
-                                now: now, grantedAt: grantedAt)
+                                now: now, grantedAt: grantedAt, audit: auditHook(services, caller, store))
             }
-            try services.note(.change(method: "consent.grant", caller: caller, subject: "\(subject.kind):\(subject.id)",
-                                      details: .object(JSONObject(["purpose": .string(purpose),
-                                                                   "granted_at": .string(record.grantedAt.description),
-                                                                   "evidence": .string(evidence)]))))
             return .object(JSONObject(["recorded": .bool(true), "consent": record.json]))
         }
         table.register("consent.withdraw") { params, caller throws(RPCError) in
@@ -47,11 +46,9 @@ extension GuardrailMethods {
             let purpose = try params.string("purpose")
             let store = try open(state)
             let record = try commit { () throws(ConsentStoreError) in
-                try store.withdraw(subject, purpose: purpose, actor: actor(caller), now: .daemonNow(services.clock()))
+                try store.withdraw(subject, purpose: purpose, actor: actor(caller), now: .daemonNow(services.clock()),
+                                   audit: auditHook(services, caller, store))
             }
-            try services.note(.change(method: "consent.withdraw", caller: caller, subject: "\(subject.kind):\(subject.id)",
-                                      details: .object(JSONObject(["purpose": .string(purpose),
-                                                                   "withdrawn_at": .string(record.withdrawnAt?.description ?? "")]))))
             return .object(JSONObject(["recorded": .bool(true), "consent": record.json]))
         }
         table.register("consent.get") { params, _ throws(RPCError) in
@@ -63,7 +60,7 @@ extension GuardrailMethods {
                 return s
             }
             let store = try open(state)
-            let snap = store.snapshot
+            let snap = try state.reportableSnapshot()
             let records = purpose.map { snap.records(subject, purpose: $0) } ?? snap.records(subject)
             let history = store.history(subject.id).filter { c in
                 switch c.op {
@@ -84,10 +81,9 @@ extension GuardrailMethods {
             try requireDataset(dataset, services: services)
             let store = try open(state)
             let hold = try commit { () throws(ConsentStoreError) in
-                try store.setHold(dataset: dataset, matter: matter, reason: reason, actor: actor(caller), now: .daemonNow(services.clock()))
+                try store.setHold(dataset: dataset, matter: matter, reason: reason, actor: actor(caller),
+                                  now: .daemonNow(services.clock()), audit: auditHook(services, caller, store))
             }
-            try services.note(.change(method: "hold.set", caller: caller, subject: "dataset:\(dataset)",
-                                      details: .object(JSONObject(["matter": .string(matter), "reason": .string(reason)]))))
             return .object(JSONObject(["recorded": .bool(true), "hold": hold.json,
                                        "holds": .array(store.snapshot.holds(dataset: dataset).map(\.json))]))
         }
@@ -96,12 +92,40 @@ extension GuardrailMethods {
             let dataset = try params.string("dataset"), matter = try params.string("matter"), reason = try params.string("reason")
             let store = try open(state)
             try commit { () throws(ConsentStoreError) in
-                try store.releaseHold(dataset: dataset, matter: matter, reason: reason, actor: actor(caller), now: .daemonNow(services.clock()))
+                try store.releaseHold(dataset: dataset, matter: matter, reason: reason, actor: actor(caller),
+                                      now: .daemonNow(services.clock()), audit: auditHook(services, caller, store))
             }
-            try services.note(.change(method: "hold.release", caller: caller, subject: "dataset:\(dataset)",
-                                      details: .object(JSONObject(["matter": .string(matter), "reason": .string(reason)]))))
             return .object(JSONObject(["recorded": .bool(true),
                                        "holds": .array(store.snapshot.holds(dataset: dataset).map(\.json))]))
+        }
+    }
+
+    /// Notes a change to the audit log as the store asks: the method, the caller, the subject and
+    /// what changed (with a shared store, also the change's seq there), and returns where the
+    /// entry landed.
+    static func auditHook(_ services: DaemonServices, _ caller: CallContext, _ store: any StateStore) -> StateAuditHook {
+        { change throws(ConsentStoreError) in
+            let subject: String
+            var details = JSONObject()
+            switch change.op {
+            case .grant(let s, let purpose, let grantedAt, let evidence):
+                subject = "\(s.kind):\(s.id)"
+                details = JSONObject(["purpose": .string(purpose), "granted_at": .string(grantedAt.description),
+                                      "evidence": .string(evidence)])
+            case .withdraw(let s, let purpose):
+                subject = "\(s.kind):\(s.id)"
+                details = JSONObject(["purpose": .string(purpose), "withdrawn_at": .string(change.at.description)])
+            case .holdSet(let d, let matter, let reason), .holdRelease(let d, let matter, let reason):
+                subject = "dataset:\(d)"
+                details = JSONObject(["matter": .string(matter), "reason": .string(reason)])
+            }
+            if store.isShared { details.append("store_seq", .int(change.seq)) }
+            do throws(RPCError) {
+                return try services.noteReferenced(.change(method: change.op.name, caller: caller, subject: subject,
+                                                           details: .object(details)))
+            } catch {
+                throw .audit(error.message)
+            }
         }
     }
 
@@ -119,7 +143,7 @@ extension GuardrailMethods {
         }
     }
 
-    static func open(_ state: GuardrailState) throws(RPCError) -> ConsentStore {
+    static func open(_ state: GuardrailState) throws(RPCError) -> any StateStore {
         guard let store = try state.consentStore() else {
             throw .notReady("the consent and hold store needs a state directory: start custos serve with --state DIR")
         }
@@ -130,7 +154,9 @@ extension GuardrailMethods {
         do { return try body() } catch {
             switch error {
             case .invalid(let m): throw RPCError(code: conflictCode, message: "conflict: \(m); nothing was changed")
-            case .failed, .io, .corrupt: throw .notReady(error.description)
+            // Already the not-ready message of the audit log (`DaemonServices.note`).
+            case .audit(let m): throw RPCError(code: RPCError.notReadyCode, message: m)
+            case .failed, .io, .corrupt, .unavailable: throw .notReady(error.description)
             }
         }
     }

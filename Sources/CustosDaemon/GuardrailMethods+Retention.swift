@@ -18,7 +18,7 @@ extension GuardrailMethods {
             guard let data = found else {
                 throw .invalidParams(field: "params.dataset", "no data entity Dataset::\"\(id)\" in entities.json")
             }
-            let consent = try state.snapshot()
+            let consent = try state.reportableSnapshot()
             let now = CedarDatetime.daemonNow(services.clock())
             let st = RetentionCheck.status(data, config: snapshot.guardrails, holds: consent.holdMatters(dataset: id, at: now),
                                            now: now)
@@ -34,7 +34,7 @@ extension GuardrailMethods {
                 asOf = d
             }
             let snapshot = try services.readySnapshot()
-            let consent = try state.snapshot()
+            let consent = try state.reportableSnapshot()
             var datasets: [DatasetAttributes] = []
             var invalid: [JSON] = []
             // Sorted so the listing is stable across reloads of the same folder.

@@ -191,7 +191,8 @@ public enum GuardrailMethods {
             do throws(Denial) {
                 if let d = try dataset(t.dataset, in: snapshot) {
                     outcome = TransferCheck.decide(t, data: d, config: snapshot.guardrails,
-                                                   holds: consent.holdMatters(dataset: d.id, at: .daemonNow(now)), now: .daemonNow(now))
+                                                   holds: consent.holdMatters(dataset: d.id, at: .daemonNow(now)),
+                                                   holdsUnavailable: consent.unavailable, now: .daemonNow(now))
                 } else {
                     // A move of data the guardrails know nothing about cannot be shown lawful.
                     outcome = GuardrailOutcome(denials: [Denial(.dataUnknownDataset,

@@ -59,9 +59,12 @@ public enum StatusMethods {
             ready = false
             reasons.append(.string("audit log unavailable: \(why)"))
         }
+        // A stale shared store leaves the daemon ready: decisions that depend on neither consent
+        // nor holds go on, and those that do deny `state.stale` (docs/fleet.md).
         return .object(JSONObject(["live": .bool(true), "ready": .bool(ready), "reasons": .array(reasons),
                                    "revision": snapshot.map { .string($0.revision) } ?? .null,
-                                   "version": .string(CustosVersion.string)]))
+                                   "version": .string(CustosVersion.string),
+                                   "state": GuardrailState.forStateDirectory(services.stateDirectory).healthJSON]))
     }
 
     public static func status(_ store: PolicyStore) -> JSON {

@@ -14,6 +14,11 @@ public enum ConsentCheck {
         }
         let obligation = Obligation.legalBasis(purpose: name, basis: p.legalBasis.rawValue)
         guard p.consentBased else { return .success(obligation) }
+        // From here the answer rests on the consent records: a view that may miss a withdrawal
+        // must not decide it.
+        if let why = consent.unavailable {
+            return .failure(Denial(.stateStale, "purpose \"\(name)\" rests on consent and the consent of dataset \(data.id) cannot be checked: \(why)"))
+        }
         switch consent.consentState(dataset: data.id, cohort: data.cohort, purpose: name, at: now) {
         case .granted:
             return .success(obligation)

@@ -66,6 +66,11 @@ public struct ConsentSnapshot: Sendable {
     }
     var consents: [Key: [ConsentRecord]] = [:]
     var holdsByDataset: [ScalarString: [HoldRecord]] = [:]
+    /// Why this view may not be relied on, nil when it may: set by a shared store whose local
+    /// copy is older than its bound (`state.stale`). Every check that reads consent records or
+    /// holds to decide looks at it first (`ConsentCheck`, `RetentionCheck`, `TransferCheck`),
+    /// so exactly the decisions that depend on the state deny, and the others go on.
+    public var unavailable: String? = nil
 
     public static let empty = ConsentSnapshot()
 
@@ -116,7 +121,8 @@ public struct ConsentSnapshot: Sendable {
         return all.compactMap { $0.inForce(at: t) ? $0.matter : nil }
     }
 
-    mutating func apply(_ change: JournalChange) {
+    /// Applies one change of the journal (or of a shared store), in sequence order.
+    public mutating func apply(_ change: JournalChange) {
         switch change.op {
         case .grant(let subject, let purpose, let grantedAt, let evidence):
             consents[Key(subject: subject, purpose: ScalarString(purpose)), default: []].append(

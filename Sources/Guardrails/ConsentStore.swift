@@ -17,6 +17,11 @@ public enum ConsentStoreError: Error, Sendable, Hashable, CustomStringConvertibl
     case corrupt(line: Int, message: String)
     /// The change contradicts the current state (withdrawing what is not granted, ...).
     case invalid(String)
+    /// The audit log could not record the change (the message says why).
+    case audit(String)
+    /// A shared store could not be reached or did not confirm the change, or its local view is
+    /// older than its bound: the change is refused (it may be retried).
+    case unavailable(String)
 
     public var description: String {
         switch self {
@@ -24,6 +29,8 @@ public enum ConsentStoreError: Error, Sendable, Hashable, CustomStringConvertibl
         case .io(let m): m
         case .corrupt(let line, let m): "consent journal line \(line): \(m)"
         case .invalid(let m): m
+        case .audit(let m): m
+        case .unavailable(let m): m
         }
     }
 }
@@ -32,7 +39,7 @@ public enum ConsentStoreError: Error, Sendable, Hashable, CustomStringConvertibl
 /// journal (`<state>/consent.journal`, one JSON object per line). Every change is written and
 /// fdatasync'ed before the call returns; the journal is replayed at open, and a torn last line
 /// left by a crash is cut.
-public final class ConsentStore: Sendable {
+public final class ConsentStore: StateStore {
     public static let fileName = "consent.journal"
 
     private struct State: Sendable {
@@ -135,73 +142,61 @@ public final class ConsentStore: Sendable {
     public var isFailed: Bool { state.withLock { $0.failure != nil } }
 
     /// Every change, oldest first; with `id`, only those about that dataset or cohort.
-    public func history(_ id: String? = nil) -> [JournalChange] {
+    public func history(_ id: String?) -> [JournalChange] {
+        historyOf(id)
+    }
+
+    public func history() -> [JournalChange] { historyOf(nil) }
+
+    private func historyOf(_ id: String?) -> [JournalChange] {
         state.withLock { s in id.map { i in s.history.filter { $0.concerns(i) } } ?? s.history }
     }
 
-    /// Records consent of `subject` for `purpose`. `grantedAt` (default `now`) may be earlier
-    /// than `now` when the evidence was collected before it was recorded, never later.
+    /// Records consent of `subject` for `purpose` (see `StateStore.grant`), without an audit hook.
     @discardableResult
     public func grant(_ subject: ConsentSubject, purpose: String, evidence: String, actor: String,
                       now: CedarDatetime, grantedAt: CedarDatetime? = nil) throws(ConsentStoreError) -> ConsentRecord {
-        let g = grantedAt ?? now
-        if now < g { throw .invalid("granted_at \(CivilTime.format(g)) is in the future") }
-        return try commit(actor: actor, now: now) { snap throws(ConsentStoreError) in
-            let earlier = snap.records(subject, purpose: purpose)
-            if earlier.contains(where: { $0.withdrawnAt == nil }) {
-                throw .invalid("\(subject) already has an open consent for purpose \"\(purpose)\"")
-            }
-            // Withdrawal is prospective: a new consent cannot be back-dated over it.
-            if let w = earlier.compactMap(\.withdrawnAt).max(), g < w {
-                throw .invalid("granted_at \(CivilTime.format(g)) precedes the withdrawal of \(CivilTime.format(w)); a new consent starts after it")
-            }
-            return .grant(subject: subject, purpose: purpose, grantedAt: g, evidence: evidence)
-        }.records(subject, purpose: purpose).last!
+        try grant(subject, purpose: purpose, evidence: evidence, actor: actor, now: now, grantedAt: grantedAt, audit: Self.noAudit)
     }
 
-    /// Withdraws the open consent as of `now`: prospective, earlier processing stays lawful.
+    /// Withdraws the open consent as of `now` (see `StateStore.withdraw`), without an audit hook.
     @discardableResult
     public func withdraw(_ subject: ConsentSubject, purpose: String, actor: String,
                          now: CedarDatetime) throws(ConsentStoreError) -> ConsentRecord {
-        try commit(actor: actor, now: now) { snap throws(ConsentStoreError) in
-            guard let open = snap.records(subject, purpose: purpose).last(where: { $0.withdrawnAt == nil }) else {
-                throw .invalid("\(subject) has no open consent for purpose \"\(purpose)\" to withdraw")
-            }
-            if now < open.grantedAt { throw .invalid("withdrawal at \(CivilTime.format(now)) precedes the grant") }
-            return .withdraw(subject: subject, purpose: purpose)
-        }.records(subject, purpose: purpose).last!
+        try withdraw(subject, purpose: purpose, actor: actor, now: now, audit: Self.noAudit)
     }
 
-    /// Places a legal hold on `dataset` under `matter`; disposal is suspended until released.
+    /// Places a legal hold (see `StateStore.setHold`), without an audit hook.
     @discardableResult
     public func setHold(dataset: String, matter: String, reason: String, actor: String,
                         now: CedarDatetime) throws(ConsentStoreError) -> HoldRecord {
-        try commit(actor: actor, now: now) { snap throws(ConsentStoreError) in
-            if snap.holds(dataset: dataset).contains(where: { $0.matter.scalarEquals(matter) }) {
-                throw .invalid("dataset \(dataset) is already held under matter \"\(matter)\"")
-            }
-            return .holdSet(dataset: dataset, matter: matter, reason: reason)
-        }.holds(dataset: dataset).last!
+        try setHold(dataset: dataset, matter: matter, reason: reason, actor: actor, now: now, audit: Self.noAudit)
     }
 
-    /// Releases the hold `matter` on `dataset`; the reason is journaled (EU GMP Annex 11 §9).
+    /// Releases a legal hold (see `StateStore.releaseHold`), without an audit hook.
     public func releaseHold(dataset: String, matter: String, reason: String, actor: String,
                             now: CedarDatetime) throws(ConsentStoreError) {
-        _ = try commit(actor: actor, now: now) { snap throws(ConsentStoreError) in
-            guard let held = snap.holds(dataset: dataset).first(where: { $0.matter.scalarEquals(matter) }) else {
-                throw .invalid("dataset \(dataset) has no hold under matter \"\(matter)\"")
-            }
-            if now < held.setAt {
-                throw .invalid("release at \(CivilTime.format(now)) precedes the hold set at \(CivilTime.format(held.setAt))")
-            }
-            return .holdRelease(dataset: dataset, matter: matter, reason: reason)
-        }
+        try releaseHold(dataset: dataset, matter: matter, reason: reason, actor: actor, now: now, audit: Self.noAudit)
+    }
+
+    private static func noAudit(_ change: JournalChange) throws(ConsentStoreError) -> StateAuditReference? { nil }
+
+    public var isShared: Bool { false }
+
+    /// Writes and syncs the change, applies it, and only then calls `audit`: the journal is
+    /// itself a record of the change (seq, time, actor), so a change whose audit entry cannot be
+    /// written stays in force and the caller hears that the audit log failed.
+    public func commit(actor: String, now: CedarDatetime, audit: StateAuditHook,
+                       _ make: (ConsentSnapshot) throws(ConsentStoreError) -> JournalChange.Op) throws(ConsentStoreError) -> ConsentSnapshot {
+        let (snapshot, change) = try commitLocked(actor: actor, now: now, make)
+        _ = try audit(change)
+        return snapshot
     }
 
     /// Validates, writes and syncs one change, then applies it; returns the new snapshot.
-    private func commit(actor: String, now: CedarDatetime,
-                        _ make: (ConsentSnapshot) throws(ConsentStoreError) -> JournalChange.Op) throws(ConsentStoreError) -> ConsentSnapshot {
-        let result: Result<ConsentSnapshot, ConsentStoreError> = state.withLock { s in
+    private func commitLocked(actor: String, now: CedarDatetime,
+                              _ make: (ConsentSnapshot) throws(ConsentStoreError) -> JournalChange.Op) throws(ConsentStoreError) -> (ConsentSnapshot, JournalChange) {
+        let result: Result<(ConsentSnapshot, JournalChange), ConsentStoreError> = state.withLock { s in
             if let f = s.failure { return .failure(.failed(f)) }
             let op: JournalChange.Op
             do throws(ConsentStoreError) { op = try make(s.snapshot) } catch { return .failure(error) }
@@ -228,7 +223,7 @@ public final class ConsentStore: Sendable {
             s.snapshot.apply(change)
             s.history.append(change)
             published.replace(s.snapshot)
-            return .success(s.snapshot)
+            return .success((s.snapshot, change))
         }
         return try result.get()
     }

@@ -1,6 +1,6 @@
 /// The guardrail that produced a denial or obligation.
 public enum Guardrail: String, Sendable, Hashable, CaseIterable {
-    case residency, purpose, consent, retention, isolation, compute, placement, data
+    case residency, purpose, consent, retention, isolation, compute, placement, data, state
 }
 
 /// Stable denial codes; their meaning is documented in docs/guardrails.md.
@@ -48,6 +48,9 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     case dataUnknownDataset = "data.unknown_dataset"
     /// A data entity carries a guardrail attribute with a wrong type or value.
     case dataInvalidAttribute = "data.invalid_attribute"
+    /// The decision needs the consent or hold state, and the daemon's view of the shared store
+    /// (fleet mode) is older than `max_staleness`: it may miss a withdrawal or a hold.
+    case stateStale = "state.stale"
 
     /// The code's prefix. A switch rather than parsing the prefix: answers with many rejected
     /// nodes ask this once per denial.
@@ -61,6 +64,7 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
         case .computeUnqualifiedNode, .computeUnqualifiedImage: .compute
         case .placementNotAuthorized, .placementUnknownNode: .placement
         case .dataUnknownDataset, .dataInvalidAttribute: .data
+        case .stateStale: .state
         }
     }
 }

@@ -63,7 +63,8 @@ public enum Guardrails {
             out.denials += IsolationCheck.check(d, requestStudy: request.study, principalStudies: request.principalStudies)
             if request.operation != .metadata {
                 let r = RetentionCheck.check(d, operation: request.operation, config: config,
-                                             holds: consent.holdMatters(dataset: d.id, at: request.now), now: request.now)
+                                             holds: consent.holdMatters(dataset: d.id, at: request.now),
+                                             holdsUnavailable: consent.unavailable, now: request.now)
                 out.denials += r.denials
                 out.obligations += r.obligations
             }

@@ -51,12 +51,12 @@ public struct JournalChange: Sendable, Hashable {
         return .object(o)
     }
 
-    init(seq: Int64, at: CedarDatetime, actor: String, op: Op) {
+    public init(seq: Int64, at: CedarDatetime, actor: String, op: Op) {
         self.seq = seq; self.at = at; self.actor = actor; self.op = op
     }
 
     /// Reads a journal line; nil when it is not a well-formed change.
-    init?(json: JSON) {
+    public init?(json: JSON) {
         guard let seq = json["seq"]?.intValue, let at = json["at"]?.intValue, let op = json["op"]?.stringValue,
               let actor = json["actor"]?.stringValue else { return nil }
         func subject() -> ConsentSubject? {

@@ -71,8 +71,11 @@ public enum RetentionCheck {
         return (scheduled, expiry)
     }
 
+    /// `holdsUnavailable` says why the holds of the state store cannot be relied on (a shared
+    /// store's stale view, `ConsentSnapshot.unavailable`): a delete of scheduled data reads the
+    /// holds to decide, so it is then denied `state.stale`; a use is decided by the expiry alone.
     public static func check(_ data: DatasetAttributes, operation: Operation, config: GuardrailConfig,
-                             holds: [String], now: CedarDatetime) -> GuardrailOutcome {
+                             holds: [String], holdsUnavailable: String? = nil, now: CedarDatetime) -> GuardrailOutcome {
         // A metadata read processes nothing of the data, so neither its expiry nor a hold matters.
         guard config.status.isActive, operation != .metadata, let cls = data.retentionClass else { return GuardrailOutcome() }
         if operation == .use {
@@ -94,6 +97,9 @@ public enum RetentionCheck {
                                     "dataset \(data.id) passed its retention expiry \(CivilTime.format(e)) and may no longer be processed\(held)")])
         case .delete:
             var denials: [Denial] = []
+            if let why = holdsUnavailable {
+                denials.append(Denial(.stateStale, "a delete of dataset \(data.id) depends on its legal holds, which cannot be checked: \(why)"))
+            }
             if !st.holds.isEmpty {
                 denials.append(Denial(.retentionLegalHold, "dataset \(data.id) is under legal hold \(st.holds.joined(separator: ", "))"))
             }

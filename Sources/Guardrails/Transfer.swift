@@ -27,8 +27,10 @@ public struct TransferRequest: Sendable, Hashable {
 public enum TransferCheck {
     /// `holds` are the dataset's legal-hold matters from the consent store (the entity's own
     /// `legal_hold` attribute counts too).
+    /// `holdsUnavailable` says why the holds cannot be relied on (see `RetentionCheck.check`):
+    /// only a move of data past its expiry depends on them, and is then denied `state.stale`.
     public static func decide(_ request: TransferRequest, data: DatasetAttributes, config: GuardrailConfig,
-                              holds: [String] = [], now: CedarDatetime) -> GuardrailOutcome {
+                              holds: [String] = [], holdsUnavailable: String? = nil, now: CedarDatetime) -> GuardrailOutcome {
         guard config.status.isActive else { return GuardrailOutcome() }
         // Every kind of transfer makes or refreshes a copy. Past the disposal date, with no hold
         // keeping the data, that copy would keep it beyond its retention wherever it goes
@@ -38,7 +40,11 @@ public enum TransferCheck {
         var retention: [Denial] = []
         if data.retentionClass != nil, config.retention != nil {
             let st = RetentionCheck.status(data, config: config, holds: holds, now: now)
-            if st.disposalDue, let e = st.expiry {
+            if st.expired, let why = holdsUnavailable {
+                // Past its expiry only a hold can keep the data, so the holds decide.
+                retention.append(Denial(.stateStale,
+                    "\(request.kind.rawValue) of dataset \(data.id): it passed its retention expiry and whether a legal hold keeps it cannot be checked: \(why)"))
+            } else if st.disposalDue, let e = st.expiry {
                 retention.append(Denial(.retentionExpired,
                     "\(request.kind.rawValue) of dataset \(data.id): it passed its retention expiry \(CivilTime.format(e)) and is due for disposal; a copy would keep it past that date"))
             }

@@ -138,6 +138,29 @@ struct RunnerTests {
         #expect(r.cases.last?.steps.map(\.at) == ["2026-03-01T00:00:00Z", "2026-03-01T00:00:01Z"])
     }
 
+    /// `stale_state` reaches the environment before each call: a step's own, else its case's,
+    /// else false.
+    @Test func eachCallIsMadeWithTheStaleStateItsStepOrCaseGives() throws {
+        let seen = StaleLog()
+        let file = try write(Self.suite(#"""
+            {"name":"fresh","method":"clock","params":{},"expect":{"result":{}}},
+            {"name":"stale","stale_state":true,"method":"clock","params":{},"expect":{"result":{}}},
+            {"name":"steps","stale_state":true,"steps":[
+              {"method":"clock","params":{},"expect":{"result":{}}},
+              {"method":"clock","params":{},"stale_state":false,"expect":{"result":{}}}]},
+            {"name":"one stale step","steps":[
+              {"method":"clock","params":{},"stale_state":true,"expect":{"result":{}}},
+              {"method":"clock","params":{},"expect":{"result":{}}}]}
+            """#))
+        let r = ConformanceRunner.run(files: [file], knownCodes: Self.codes) { suite throws(SuiteError) in
+            var env = try Self.environment(suite)
+            env.staleState = { seen.append($0) }
+            return env
+        }
+        #expect(r.summaryLine == "4 passed, 0 failed", "\(r.text())")
+        #expect(seen.values == [false, true, true, false, true, false])
+    }
+
     /// Every step runs, and a failure names its step; the report shows every step's answer.
     @Test func aFailingStepIsNamedAndEveryStepsAnswerIsShown() throws {
         let r = try run(Self.suite(#"""
@@ -193,6 +216,10 @@ struct RunnerTests {
         (#"{"name":"c","steps":[]}"#, "$.cases[0].steps: expected a non-empty array"),
         (#"{"name":"c","steps":[{"method":"decide","params":{},"expect":{"decision":"allow"},"name":"x"}]}"#, "$.cases[0].steps[0].name: unknown key"),
         (#"{"name":"c","at":5,"method":"decide","params":{},"expect":{"decision":"allow"}}"#, "$.cases[0].at: expected a time"),
+        (#"{"name":"c","stale_state":"yes","method":"decide","params":{},"expect":{"decision":"allow"}}"#,
+         "$.cases[0].stale_state: expected true or false"),
+        (#"{"name":"c","steps":[{"method":"decide","params":{},"stale_state":1,"expect":{"decision":"allow"}}]}"#,
+         "$.cases[0].steps[0].stale_state: expected true or false"),
     ])
     func expectationsThatCannotHoldAreSuiteErrorsWithTheirPath(_ cases: String, _ message: String) throws {
         let r = try run(Self.suite(cases))
@@ -236,4 +263,11 @@ struct RunnerTests {
         #expect(j["passed"] == .int(1))
         #expect(j["coverage"]?["uncovered_policies"] == .array([.string("p-never"), .string("p-place")]))
     }
+}
+
+final class StaleLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Bool] = []
+    func append(_ b: Bool) { lock.lock(); list.append(b); lock.unlock() }
+    var values: [Bool] { lock.lock(); defer { lock.unlock() }; return list }
 }

@@ -54,6 +54,14 @@ import Testing
         (#"{"access":{"default":"anyone"}}"#, "access.default"),
         (#"{"region":5}"#, "region"),
         (#"{"region":""}"#, "region"),
+        (#"{"state":{"store":"mysql://db/custos"}}"#, "state.store"),
+        (#"{"state":{"store":5}}"#, "state.store"),
+        (#"{"state":{"store":"postgresql://custos:secret@db/custos"}}"#, "state.store"),
+        (#"{"state":{"store":"postgresql:///custos?password=secret"}}"#, "state.store"),
+        (#"{"state":{"max_staleness_ms":1000}}"#, "state.max_staleness_ms"),
+        (#"{"state":{"store":"embedded","witness_interval_ms":100}}"#, "state.witness_interval_ms"),
+        (#"{"state":{"store":"postgresql:///custos","max_staleness_ms":0}}"#, "state.max_staleness_ms"),
+        (#"{"state":{"stor":"embedded"}}"#, "state.stor"),
     ])
     func mistakesNameTheFileAndKey(text: String, key: String) {
         do {
@@ -74,6 +82,29 @@ import Testing
         let rule = open.access.entries.first { $0.method == "entities" }?.rule
         #expect(rule?.permits(uid: 1, gid: 42) == true)
         #expect(rule?.permits(uid: 1, gid: 43) == false)
+    }
+
+    /// The embedded journal stays the default; a shared store is a libpq URI without a password
+    /// (docs/fleet.md), with the staleness and witness bounds defaulted.
+    @Test func theStateStoreIsEmbeddedUnlessAPostgresURIIsGiven() throws {
+        #expect(DaemonConfig().state.store == nil)
+        #expect(try DaemonConfig.parse(text: #"{"state":{"store":"embedded"}}"#).state.store == nil)
+        let shared = try DaemonConfig.parse(text: #"{"state":{"store":"postgresql:///custos?host=/run/postgresql"}}"#).state
+        #expect(shared.store == "postgresql:///custos?host=/run/postgresql")
+        #expect(shared.maxStalenessMs == 5000)
+        #expect(shared.witnessIntervalMs == 1000)
+        let tuned = try DaemonConfig.parse(text: #"{"state":{"store":"postgres:///c","max_staleness_ms":250,"witness_interval_ms":50}}"#).state
+        #expect(tuned.maxStalenessMs == 250 && tuned.witnessIntervalMs == 50)
+    }
+
+    @Test func aPasswordInTheStoreURIIsRefusedWithWhereItBelongs() {
+        do {
+            _ = try DaemonConfig.parse(text: #"{"state":{"store":"postgresql://custos:secret@db/custos"}}"#, file: "custos.json")
+            Issue.record("accepted a password")
+        } catch {
+            #expect(error.message.contains("PGPASSFILE"), "\(error)")
+            #expect(!error.description.contains("secret"), "the password is not repeated: \(error)")
+        }
     }
 
     @Test func accessRulesForUnknownMethodsAreRefusedWhenTheDaemonStarts() throws {

@@ -47,9 +47,10 @@ final class TestDaemon: @unchecked Sendable {
     /// `config` is the JSON text of a --config file; `files` replace or add policy files.
     /// The example's schema is copied only with `schema`: most tests add policies and entities
     /// it does not declare, which the schema would refuse (SchemaFolderDaemonTests use it).
+    /// `environment` adds variables to the daemon's (PGPASSFILE for a shared state store).
     init(config: String? = nil, files: [String: String] = [:], copyExample: Bool = true,
          schema: Bool = false, socket: String? = nil, extraArguments: [String] = [],
-         source: [String]? = nil, state: String? = nil) throws {
+         source: [String]? = nil, state: String? = nil, environment: [String: String] = [:]) throws {
         try requireBinary()
         // `state` reuses another daemon's state folder (a restart).
         dir = state ?? makeShortTempDir()
@@ -75,6 +76,9 @@ final class TestDaemon: @unchecked Sendable {
         }
         process.executableURL = URL(fileURLWithPath: daemonCustosBinary)
         process.arguments = args + extraArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.standardError = errPipe
         process.standardOutput = outPipe
     }

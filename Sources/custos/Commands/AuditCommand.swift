@@ -12,6 +12,7 @@ enum AuditCommand {
         ("checkpoint", "Print the newest signed checkpoint, to keep off the machine as an anchor.", AuditCheckpointCommand.spec, AuditCheckpointCommand.run),
         ("pubkey", "Print the verifier key line of the state folder's signing key.", AuditPubkeyCommand.spec, AuditPubkeyCommand.run),
         ("recover", "Accept entries no checkpoint covers, recorded in the log (daemon stopped).", AuditRecoverCommand.spec, AuditRecoverCommand.run),
+        ("witness", "Print the checkpoints a shared state store witnessed (fleet mode).", AuditWitnessCommand.spec, AuditWitnessCommand.run),
         ("generate", "", AuditGenerateCommand.spec, AuditGenerateCommand.run),
     ] }
 

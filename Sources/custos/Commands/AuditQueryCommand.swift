@@ -6,7 +6,7 @@ enum AuditQueryCommand {
     static let spec = CommandSpec(
         name: "audit",
         summary: "Print the audit entries that match every given filter, oldest first.",
-        usage: "custos audit query [--state DIR] [filters] [--limit N] [--format jsonl|table]",
+        usage: "custos audit query [--state DIR]... [filters] [--limit N] [--format jsonl|table]",
         options: [
             AuditOptions.state,
             OptionSpec(name: "principal", valueName: "P", help: "Exact principal, e.g. 'Clinician::\"alice\"'."),
@@ -29,6 +29,12 @@ enum AuditQueryCommand {
         first tested with byte searches for the exact "member":"value" text of each filter and a
         text comparison of its fixed-width time, and only candidates are parsed and checked
         exactly. Without filters, jsonl copies the stored bytes straight to the output.
+
+        Several --state (a fleet, one folder per daemon; docs/fleet.md): the matches of every
+        log, merged by time (ties in the order the folders were given, then log order), --limit
+        applied to the merged list. jsonl lines are then {"log": DIR, "entry": <the canonical
+        entry>}, and the table starts with a log column. The matches are held in memory to be
+        merged: narrow a broad question with filters or --since/--until.
 
         query reads the log as it is; run 'custos audit verify' to know it can be trusted.
         Exit status: 0 (also when nothing matches), 2 usage error or unreadable log, 3 the scan
@@ -56,6 +62,9 @@ enum AuditQueryCommand {
             q.limit = n
         }
 
+        let states = args.all("state")
+        if states.count > 1 { return try fleet(states, q, format: format) }
+
         let out = StdoutBuffer()
         defer { out.flush() }
         do {
@@ -81,6 +90,55 @@ enum AuditQueryCommand {
         }
     }
 
+    /// One match of a fleet query: where it came from, for the merge and the output.
+    struct FleetMatch {
+        var time: AuditTimestamp
+        var log: Int
+        var entry: AuditEntry
+        var canonical: [UInt8]
+    }
+
+    /// The matches of several logs merged by time, so "who accessed this dataset anywhere" is
+    /// one answer. Each log is read in full (the limit cuts the merged list): the first N by
+    /// time overall need not be among the first N of each log when clocks differ.
+    static func fleet(_ states: [String], _ query: AuditQuery, format: Format) throws -> Int32 {
+        var q = query
+        let limit = q.limit
+        q.limit = nil
+        var matches: [FleetMatch] = []
+        for (i, state) in states.enumerated() {
+            let dir = AuditState.logDirectory(state: state)
+            guard IO.isDirectory(dir) else {
+                throw UsageError(message: "no audit log at \(dir): pass each daemon's state folder with --state DIR")
+            }
+            do {
+                try q.forEachMatch(stateDirectory: dir) { e, payload in
+                    matches.append(FleetMatch(time: e.time, log: i, entry: e, canonical: Array(payload)))
+                }
+            } catch {
+                IO.printError("\(state): \(error.description)")
+                if case .corruptLog = error { return 3 }
+                return 2
+            }
+        }
+        // Stable: equal times keep folder order, then log order.
+        let merged = matches.enumerated().sorted {
+            ($0.element.time, $0.element.log, $0.offset) < ($1.element.time, $1.element.log, $1.offset)
+        }.map(\.element).prefix(limit ?? Int.max)
+        let out = StdoutBuffer()
+        defer { out.flush() }
+        switch format {
+        case .jsonl:
+            let names = states.map { Array(JSON.string($0).serialized.utf8) }
+            for m in merged {
+                out.write(Array("{\"log\":".utf8) + names[m.log] + Array(",\"entry\":".utf8) + m.canonical + Array("}\n".utf8))
+            }
+        case .table:
+            out.write(AuditTable.render(merged.map(\.entry), logs: merged.map { states[$0.log] }))
+        }
+        return 0
+    }
+
     private static func isUnfiltered(_ q: AuditQuery) -> Bool {
         q.principal == nil && q.resource == nil && q.action == nil && q.method == nil && q.decisionID == nil
             && q.decision == nil && q.since == nil && q.until == nil
@@ -91,9 +149,12 @@ enum AuditQueryCommand {
 enum AuditTable {
     static let header = ["seq", "time", "decision", "principal", "action", "resource", "method", "decision_id"]
 
-    static func render(_ entries: [AuditEntry]) -> String {
-        let rows = [header] + entries.map { e in
-            [String(e.seq), e.time.rfc3339, e.decision.rawValue, e.principal, e.action, e.resource, e.method, e.decisionID].map(printable)
+    /// `logs`, when given, names each entry's log in a first column (a fleet query).
+    static func render(_ entries: [AuditEntry], logs: [String]? = nil) -> String {
+        let header = logs == nil ? Self.header : ["log"] + Self.header
+        let rows = [header] + entries.enumerated().map { i, e in
+            ((logs.map { [$0[i]] } ?? []) + [String(e.seq), e.time.rfc3339, e.decision.rawValue, e.principal, e.action, e.resource,
+                                             e.method, e.decisionID]).map(printable)
         }
         var widths = header.map { _ in 0 }
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.unicodeScalars.count) } }

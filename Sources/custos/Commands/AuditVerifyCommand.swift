@@ -7,13 +7,15 @@ enum AuditVerifyCommand {
     static let spec = CommandSpec(
         name: "audit",
         summary: "Verify a state folder's audit log offline: entries, Merkle roots, checkpoint signatures and consistency.",
-        usage: "custos audit verify [--state DIR] [--pubkey FILE] [--anchor FILE]...",
+        usage: "custos audit verify [--state DIR]... [--pubkey FILE]... [--anchor FILE]... [--witness URI|FILE]",
         options: [
             AuditOptions.state,
             OptionSpec(name: "pubkey", valueName: "FILE",
                        help: "The log's verifier key line (from 'custos audit pubkey'), obtained out of band. Without it the key file in the state folder is used, which proves only that the folder is self-consistent."),
             OptionSpec(name: "anchor", valueName: "FILE",
                        help: "A signed checkpoint copied off the machine earlier; the log must still extend it. Repeatable."),
+            OptionSpec(name: "witness", valueName: "URI|FILE",
+                       help: "The checkpoints a shared state store witnessed (docs/fleet.md): its postgres:// URI, or a dump from 'custos audit witness'. The log must extend every one signed by its key."),
         ],
         details: """
         Recomputes the RFC 9162 Merkle tree from every entry, checks that each entry sits at its
@@ -35,13 +37,21 @@ enum AuditVerifyCommand {
           9  uncovered: entries no checkpoint covers beyond what a crash leaves (checkpoints.log
              missing or empty while entries exist, or more than one batch of 1024 entries after
              the newest checkpoint): checkpoints were removed
+         10  forked: with --witness, two checkpoints of one size with different roots, both
+             signed by the key (in the witness, or a witnessed one against the log): rewritten
 
         The daemon signs a checkpoint after every batch it writes, so after a crash at most one
         batch (1024 entries, in the last segment) can follow the newest checkpoint: those are
         reported with a warning (never acknowledged; the daemon cuts them on its next start).
         A torn final record is reported and not an error. Entries that 'custos audit recover'
         accepted are listed. Deleting the newest entries together with the checkpoints that
-        cover them is only caught with --anchor.
+        cover them is only caught with --anchor or --witness: with --witness a log shorter than
+        a witnessed checkpoint is 'truncated' (rolled back together with its checkpoints).
+
+        Several --state (a fleet, one folder per daemon; docs/fleet.md): each log is verified in
+        turn under a line '== DIR', with the --pubkey of the same position (one per --state, or
+        none) and the same --witness; --anchor is for one log only. The exit status is that of
+        the first log that fails, else 0.
         """)
 
     static func exitStatus(_ kind: AuditFailureKind) -> Int32 {
@@ -53,6 +63,7 @@ enum AuditVerifyCommand {
         case .badSignature: 7
         case .inconsistentCheckpoints: 8
         case .uncovered: 9
+        case .forked: 10
         }
     }
 
@@ -66,23 +77,53 @@ enum AuditVerifyCommand {
         case .badSignature: "bad-signature"
         case .inconsistentCheckpoints: "inconsistent-checkpoints"
         case .uncovered: "uncovered"
+        case .forked: "forked"
         }
     }
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
         guard AuditOptions.operands(args).isEmpty else { throw UsageError(message: "usage: \(spec.usage)") }
-        let dir = try AuditOptions.existingLogDirectory(args)
+        let states = args.all("state")
+        guard states.count > 1 else {
+            return try verify(state: AuditOptions.stateDirectory(args), pubkey: args.value("pubkey"),
+                              anchors: try args.all("anchor").map { try IO.readText($0) }, witness: args.value("witness"))
+        }
+        // A fleet (docs/fleet.md): one log per daemon, each with its own key. An anchor belongs
+        // to one log, so it is given with that log alone.
+        guard args.all("anchor").isEmpty else {
+            throw UsageError(message: "--anchor applies to one log: verify that state folder on its own")
+        }
+        let keys = args.all("pubkey")
+        guard keys.isEmpty || keys.count == states.count else {
+            throw UsageError(message: "with several --state, give one --pubkey per --state, in the same order (or none)")
+        }
+        var status: Int32 = 0
+        for (i, state) in states.enumerated() {
+            let out = StdoutBuffer()
+            out.write("== \(state)\n")
+            out.flush()
+            let s = try verify(state: state, pubkey: keys.isEmpty ? nil : keys[i], anchors: [], witness: args.value("witness"))
+            if status == 0 { status = s }
+        }
+        return status
+    }
+
+    /// Verifies the log of one state folder; the exit status of its first failure, else 0.
+    static func verify(state: String, pubkey: String?, anchors: [String], witness witnessSource: String?) throws -> Int32 {
+        let dir = AuditState.logDirectory(state: state)
+        guard IO.isDirectory(dir) else {
+            throw UsageError(message: "no audit log at \(dir): pass the daemon's state folder with --state DIR")
+        }
         let key: NoteVerifierKey
-        if let file = args.value("pubkey") {
+        if let file = pubkey {
             key = try AuditOptions.publicKey(file: file)
         } else {
-            let path = AuditState.verifierKeyPath(state: AuditOptions.stateDirectory(args))
+            let path = AuditState.verifierKeyPath(state: state)
             do { key = try AuditState.readVerifierKey(path: path) } catch {
                 throw UsageError(message: "\(error.description); pass the log's verifier key with --pubkey FILE")
             }
             IO.printError("warning: no --pubkey given, using \(path) from the state folder itself: this shows the folder is consistent, not that it is the original log")
         }
-        let anchors = try args.all("anchor").map { try IO.readText($0) }
         // The verifier reports any failure to read as damage; a permission problem is the
         // user's to fix (exit 2), not evidence of tampering.
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
@@ -94,7 +135,19 @@ enum AuditVerifyCommand {
             }
         }
 
-        let report = AuditVerifier.verify(stateDirectory: dir, publicKey: key, anchors: anchors)
+        let witness = try witnessSource.map { try AuditWitnessCommand.witnessed($0, key: key) }
+        var report = AuditVerifier.verify(stateDirectory: dir, publicKey: key, anchors: anchors)
+        var witnessReport: WitnessReport? = nil
+        if report.failure == nil, let witness {
+            let w = AuditWitness.check(logDirectory: dir, publicKey: key, witnessed: witness)
+            witnessReport = w
+            if let f = w.failure {
+                report.failure = f
+            } else if let u = w.unsigned.first {
+                // Whoever may write the table could add it; the log's key did not sign it.
+                report.failure = AuditVerifyFailure(kind: .badSignature, message: "witness: \(u)")
+            }
+        }
         let out = StdoutBuffer()
         defer { out.flush() }
         if let failure = report.failure {
@@ -117,6 +170,9 @@ enum AuditVerifyCommand {
             out.write("note: the last segment ends with a torn record of \(report.tornTailBytes) bytes (never acknowledged; the daemon cuts it on its next start)\n")
         }
         if !anchors.isEmpty { out.write("anchors: \(anchors.count) checked, the log extends each\n") }
+        if let w = witnessReport {
+            out.write("witness: \(w.checked) checkpoints of this log checked, the log extends each\(w.newest.map { " (newest size \($0.size))" } ?? "")\n")
+        }
         return 0
     }
 }

@@ -7,8 +7,8 @@ import CustosServer
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]",
+        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation).",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
@@ -22,7 +22,7 @@ enum BenchCommand {
             OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
             OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20)."),
-            OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock)."),
+            OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock); fleet: each daemon's, repeated, the first written through."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket, validate --folder: decide params to send or read (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
             OptionSpec(name: "corpus", valueName: "DIR", help: "validate: the extracted upstream corpus-tests folder, instead of the workload."),
@@ -32,6 +32,8 @@ enum BenchCommand {
             OptionSpec(name: "http", valueName: "ADDR", help: "http: a listener of the HTTP front door, a socket path or 127.0.0.1:PORT."),
             OptionSpec(name: "path", valueName: "DATA_PATH", help: "http: the OPA data path of a minio or rgw gateway (default minio/authz)."),
             OptionSpec(name: "input", valueName: "FILE", help: "http: the OPA request body (default: MinIO asking for alice's read of onc301/de/clinical/...)."),
+            OptionSpec(name: "changes", valueName: "N", help: "fleet: changes written through the first --socket (default 1000)."),
+            OptionSpec(name: "dataset", valueName: "ID", help: "fleet: the dataset the hold.set changes name (default onc301-de-feasibility)."),
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
@@ -51,6 +53,7 @@ enum BenchCommand {
         if args.positionals.first == "validate" { return try runValidate(args) }
         if args.positionals.first == "trickle" { return try runTrickle(args) }
         if args.positionals.first == "http" { return try runHTTP(args) }
+        if args.positionals.first == "fleet" { return try runFleet(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }

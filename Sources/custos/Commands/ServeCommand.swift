@@ -1,5 +1,6 @@
 import AuditLog
 import CustosDaemon
+import FleetStore
 import Foundation
 import Metrics
 
@@ -117,12 +118,18 @@ enum ServeCommand {
             }
         }
         let audit = try openAudit(args, state: state)
+        let fleet: FleetStateStore?
+        do { fleet = try openSharedStore(config.state, audit: audit, state: state) } catch {
+            try? audit?.close()
+            throw error
+        }
         let daemon: Daemon
         var options = DaemonOptions(policiesDirectory: policies, socketPath: socket, config: config,
                                     recorder: audit?.recorder, stateDirectory: state, log: { IO.printError($0) })
         if let b = bundlesDir, let trust = args.value("trust") {
             options.bundles = BundleFolder(directory: b, trustPath: trust, stateDirectory: state)
         }
+        options.stateStore = fleet
         if let writer = audit?.writer {
             options.metricSources.append {
                 writer.syncStats.families + [.gauge("custos_audit_entries", "Entries in the audit log (durable or queued).",
@@ -133,6 +140,7 @@ enum ServeCommand {
             daemon = try Daemon(options)
         } catch {
             try? audit?.close()
+            fleet?.stop()
             throw UsageError(message: error.description)
         }
         do {
@@ -143,15 +151,62 @@ enum ServeCommand {
             }
         } catch {
             try? audit?.close()
+            fleet?.stop()
             throw UsageError(message: error.description)
         }
         if let audit {
             do { try audit.close() } catch {
+                fleet?.stop()
                 IO.printError("serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
                 return 1
             }
         }
+        // After the audit log's final checkpoint, so the witness sees the whole log.
+        fleet?.stop()
         return 0
+    }
+
+    /// The shared state store of `state.store` (nil for the embedded journal): connected, caught
+    /// up, and, with an audit log, the log checked against what the store witnessed of it before
+    /// anything is served. A daemon whose log is behind its witnessed checkpoints (rolled back
+    /// with its checkpoints) or disagrees with them (rewritten) refuses to start, and so does one
+    /// that cannot reach the store: it could not tell (docs/fleet.md, "Starting").
+    static func openSharedStore(_ config: StateConfig, audit: AuditRecorder?, state: String) throws -> FleetStateStore? {
+        guard let uri = config.store else { return nil }
+        var key: NoteVerifierKey? = nil
+        if audit != nil {
+            do { key = try AuditState.readVerifierKey(path: AuditState.verifierKeyPath(state: state)) } catch {
+                throw UsageError(message: "audit log: \(error.description)")
+            }
+        }
+        // The log's name and key id: unique even when two daemons of one host share the name.
+        let name = key.map { $0.text.split(separator: "+").prefix(2).joined(separator: "+") } ?? "host:" + ProcessInfo.processInfo.hostName
+        let store: FleetStateStore
+        do {
+            store = try FleetStateStore(FleetOptions(conninfo: uri, maxStalenessMs: config.maxStalenessMs,
+                                                     witnessIntervalMs: config.witnessIntervalMs, daemon: name))
+        } catch {
+            throw UsageError(message: "state store (state.store in the configuration): \(error.description); the daemon does not start without it (docs/fleet.md)")
+        }
+        guard let audit, let key else { return store }
+        let witnessed: [WitnessedCheckpoint]
+        do { witnessed = try store.witnessed(log: key.text) } catch {
+            store.stop()
+            throw UsageError(message: "state store: cannot read the witnessed checkpoints of \(key.name): \(error.description)")
+        }
+        let report = AuditWitness.check(logDirectory: AuditState.logDirectory(state: state), publicKey: key,
+                                        witnessed: witnessed.map { WitnessNote(note: $0.note, source: "witnessed from \($0.daemon) at \($0.publishedAt)") })
+        for u in report.unsigned { IO.printError("serve: warning: the witness table holds a checkpoint of \(key.name) that does not verify, left out: \(u)") }
+        if let f = report.failure {
+            store.stop()
+            throw UsageError(message: "audit log in \(AuditState.logDirectory(state: state)) does not extend what the state store witnessed of it (\(AuditVerifyCommand.label(f.kind))): \(f.message). Restore the state folder from a copy that does, and see `custos audit verify --state \(state) --witness ...` (docs/fleet.md)")
+        }
+        let writer = audit.writer
+        store.witness {
+            guard let note = writer.latestCheckpoint, let cp = try? Checkpoint(signedNote: note, verifier: key) else { return nil }
+            return WitnessedCheckpoint(log: key.text, size: cp.size, root: cp.root.base64, note: note)
+        }
+        return store
     }
 
     /// The audit log per the options, or nil with --no-audit (said on stderr, so nobody runs

@@ -123,6 +123,12 @@ enum SuiteHarness {
         // The decision time of the call being made. Only this process sets it: the daemon's
         // socket callers have no way to (DaemonServices.clock).
         let clock = SuiteClock(suiteTime)
+        let guardrailState = GuardrailState.forStateDirectory(state)
+        let stateStore: SuiteStateStore
+        do throws(ConsentStoreError) { stateStore = try SuiteStateStore(directory: guardrailState.directory!) } catch {
+            throw SuiteError(file: suite.file, "cannot open the scratch consent store: \(error.description)")
+        }
+        guardrailState.use(stateStore)
         var services = DaemonServices(store: store, stateDirectory: state)
         services.clock = { clock.now }
         var table = MethodTable()
@@ -145,13 +151,15 @@ enum SuiteHarness {
             try? FileManager.default.removeItem(atPath: state)
             throw error
         }
-        return SuiteEnvironment(policyNames: snapshot.policyNames, call: { method, params, at in
+        var env = SuiteEnvironment(policyNames: snapshot.policyNames, call: { method, params, at in
             do throws(RPCError) {
                 return .result(try call(method, params, at: times[at] ?? suiteTime))
             } catch {
                 return .error(code: error.code, message: error.message)
             }
         }, finish: { try? FileManager.default.removeItem(atPath: state) })
+        env.staleState = { stateStore.stale = $0 }
+        return env
     }
 
     /// Records the consent and hold fixtures, in order: each grant at its `granted_at` (else
@@ -235,5 +243,38 @@ final class SuiteClock: Sendable {
     var now: WallTime {
         get { time.withLock { $0 } }
         set { time.withLock { $0 = newValue } }
+    }
+}
+
+/// The suite's consent store: the embedded journal of its scratch folder, which a step marked
+/// `stale_state` sees as a daemon sees a shared store whose copy is older than `max_staleness`
+/// (docs/fleet.md): decisions that read consent or holds deny `state.stale`, changes are
+/// refused, reports too.
+final class SuiteStateStore: StateStore, Sendable {
+    private let journal: ConsentStore
+    private let staleFlag = Mutex(false)
+    static let reason = "the daemon's copy of the shared state store is older than max_staleness (the suite's stale_state)"
+
+    init(directory: String) throws(ConsentStoreError) { journal = try ConsentStore(directory: directory) }
+
+    var stale: Bool {
+        get { staleFlag.withLock { $0 } }
+        set { staleFlag.withLock { $0 = newValue } }
+    }
+
+    var snapshot: ConsentSnapshot {
+        var s = journal.snapshot
+        if stale { s.unavailable = Self.reason }
+        return s
+    }
+
+    func history(_ id: String?) -> [JournalChange] { journal.history(id) }
+
+    var isShared: Bool { false }
+
+    func commit(actor: String, now: CedarDatetime, audit: StateAuditHook,
+                _ make: (ConsentSnapshot) throws(ConsentStoreError) -> JournalChange.Op) throws(ConsentStoreError) -> ConsentSnapshot {
+        if stale { throw .unavailable("the change is refused: \(Self.reason)") }
+        return try journal.commit(actor: actor, now: now, audit: audit, make)
     }
 }
