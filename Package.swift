@@ -13,8 +13,10 @@
 //   CustosJSON              jansson-backed JSON reading, a fast writer
 //   CivilCalendar, ReadMostly   date arithmetic; values read per request, replaced rarely
 //   CustosVersion           the product's version string
+//   CustosLog               the daemon's log lines (JSON or text)
+//   CustosSystemd           socket activation and readiness notification (libsystemd)
 //   Metrics                 counters and histograms on atomics, Prometheus text format
-//   CJansson, COpenSSL, CMicroHTTPD, CLibPQ   Debian's C libraries
+//   CJansson, COpenSSL, CSystemd, CMicroHTTPD, CLibPQ   Debian's C libraries
 import PackageDescription
 
 let package = Package(
@@ -26,6 +28,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "Metrics"),
@@ -33,6 +36,8 @@ let package = Package(
         .target(name: "CivilCalendar"),
         .target(name: "ReadMostly"),
         .target(name: "CustosVersion"),
+        .target(name: "CustosLog", dependencies: ["CustosJSON", "CivilCalendar"]),
+        .target(name: "CustosSystemd", dependencies: ["CSystemd"]),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
         .target(name: "PolicyBundle", dependencies: ["AuditLog", "CustosJSON"]),
@@ -41,8 +46,16 @@ let package = Package(
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
         .target(name: "FleetStore", dependencies: ["CLibPQ", "Guardrails", "CustosJSON", "Cedar", "ReadMostly"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "FleetStore", "PolicyBundle"]),
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "FleetStore", "PolicyBundle"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "FleetStore", "PolicyBundle"]),
+        // The Swift runtime and Foundation are linked into the binary, so it runs where the
+        // toolchain is not installed; Debian's C libraries stay shared (docs/operations.md,
+        // "Packages"). Only the executable: `--static-swift-stdlib` would apply to the tests too,
+        // and Swift Testing has no static library on Linux. The modules were compiled against
+        // the shared runtime, whose autolink entries name fewer libraries than the static
+        // archives need, hence the list (Swift 6.3's static Foundation; DeploymentTests checks
+        // that the binary runs with the toolchain hidden).
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "CustosSystemd", "FleetStore", "PolicyBundle"],
+                          linkerSettings: [.unsafeFlags(["-static-stdlib", "-lCoreFoundation", "-l_FoundationCollections", "-l_FoundationCShims", "-l_FoundationICU", "-lFoundationInternationalization", "-lFoundationEssentials", "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lstdc++"])]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
@@ -57,7 +70,8 @@ let package = Package(
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON", "CustosTestSupport"]),
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
-        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion"]),
+        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion", "CustosLog"]),
+        .testTarget(name: "CustosLogTests", dependencies: ["CustosLog", "CustosJSON"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
         .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion",
                                                             "PolicyBundle", "AuditLog"]),

@@ -92,6 +92,8 @@ public final class AuditWriter: @unchecked Sendable {
     public let syncStats = AuditSyncStats()
     private let signer: NoteSigner
     private let segmentBytes: Int
+    /// A segment whose first entry is this old (wall clock) is sealed before the next batch.
+    private let segmentMaxAgeMs: Int64?
     private let onFailure: (@Sendable (AuditError) -> Void)?
 
     // Guarded by `monitor`.
@@ -122,6 +124,8 @@ public final class AuditWriter: @unchecked Sendable {
     private var headSize: UInt64
     private var uncoveredSinceMs: Int64?
     private var lastSyncMs: Int64 = 0
+    /// Wall-clock time of the current segment's first entry (nil while it is empty).
+    private var segmentStartedMs: Int64?
     private var latest: String?
 
     /// Queued entries beyond which `append` waits even in `batch` and `off` modes.
@@ -139,7 +143,7 @@ public final class AuditWriter: @unchecked Sendable {
     public let openReport: AuditOpenReport
 
     private init(stateDirectory: String, durability: AuditDurability, checkpointPolicy: CheckpointPolicy,
-                 signer: NoteSigner, segmentBytes: Int, onFailure: (@Sendable (AuditError) -> Void)?,
+                 signer: NoteSigner, segmentBytes: Int, segmentMaxAgeMs: Int64?, onFailure: (@Sendable (AuditError) -> Void)?,
                  segment: AppendFile, checkpointFile: AppendFile, head: HeadFile, frontier: MerkleFrontier,
                  checkpointedSize: UInt64, headSize: UInt64, latest: String?, openReport: AuditOpenReport) {
         self.stateDirectory = stateDirectory
@@ -147,6 +151,7 @@ public final class AuditWriter: @unchecked Sendable {
         self.checkpointPolicy = checkpointPolicy
         self.signer = signer
         self.segmentBytes = segmentBytes
+        self.segmentMaxAgeMs = segmentMaxAgeMs
         self.onFailure = onFailure
         self.segment = segment
         self.checkpointFile = checkpointFile
@@ -172,10 +177,10 @@ public final class AuditWriter: @unchecked Sendable {
     /// the empty tree's checkpoint in both files.
     public static func open(stateDirectory: String, mode: AuditDurability = .always,
                             checkpointEvery: CheckpointPolicy = CheckpointPolicy(),
-                            signer: NoteSigner, segmentBytes: Int = 64 << 20,
+                            signer: NoteSigner, segmentBytes: Int = 64 << 20, segmentMaxAgeMs: Int64? = nil,
                             onFailure: (@Sendable (AuditError) -> Void)? = nil) throws(AuditError) -> AuditWriter {
         try open(stateDirectory: stateDirectory, mode: mode, checkpointEvery: checkpointEvery, signer: signer,
-                 segmentBytes: segmentBytes, onFailure: onFailure, acceptingUncovered: false)
+                 segmentBytes: segmentBytes, segmentMaxAgeMs: segmentMaxAgeMs, onFailure: onFailure, acceptingUncovered: false)
     }
 
     /// The explicit recovery (`custos audit recover`): accepts every entry that no checkpoint
@@ -186,7 +191,7 @@ public final class AuditWriter: @unchecked Sendable {
     public static func recover(stateDirectory: String, signer: NoteSigner,
                                makeEntry: (AuditOpenReport) -> AuditEntry) throws(AuditError) -> AuditUncoveredEntries? {
         let w = try open(stateDirectory: stateDirectory, mode: .always, checkpointEvery: CheckpointPolicy(), signer: signer,
-                         segmentBytes: 64 << 20, onFailure: nil, acceptingUncovered: true)
+                         segmentBytes: 64 << 20, segmentMaxAgeMs: nil, onFailure: nil, acceptingUncovered: true)
         guard let accepted = w.openReport.accepted else {
             try w.close()
             return nil
@@ -202,9 +207,12 @@ public final class AuditWriter: @unchecked Sendable {
     }
 
     private static func open(stateDirectory dir: String, mode: AuditDurability, checkpointEvery: CheckpointPolicy,
-                             signer: NoteSigner, segmentBytes: Int, onFailure: (@Sendable (AuditError) -> Void)?,
+                             signer: NoteSigner, segmentBytes: Int, segmentMaxAgeMs: Int64?, onFailure: (@Sendable (AuditError) -> Void)?,
                              acceptingUncovered: Bool) throws(AuditError) -> AuditWriter {
         try FileSystem.makeDirectory(dir)
+        // A folder whose oldest segments were archived and pruned starts at its base.
+        let base = try LogBase.read(dir)
+        let origin = base?.size ?? 0
         // Checkpoints first, so the scan can take the tree at each one's size. They are parsed,
         // not verified: after a key rotation the old key signed them. The verifier checks.
         let cps = try LogReader.checkpoints(dir)
@@ -216,15 +224,18 @@ public final class AuditWriter: @unchecked Sendable {
         var headNotes: [(slot: Int, checkpoint: Checkpoint)] = []
         for h in headRead.notes { headNotes.append((h.slot, try parse(h.note, path: headPath))) }
         let headNewest = headNotes.max { $0.checkpoint.size < $1.checkpoint.size }
-        let candidates = [logNewest].compactMap { $0 } + headNotes.map(\.checkpoint)
+        let candidates = ([logNewest].compactMap { $0 } + headNotes.map(\.checkpoint) + [base?.checkpoint].compactMap { $0 })
+        if let stale = candidates.first(where: { $0.size < origin }) {
+            throw .corruptLog(path: dir, offset: 0, reason: "a checkpoint at size \(stale.size) is newer on disk than the folder's base at \(origin): the checkpoint files were rolled back")
+        }
         let newest = candidates.max { $0.size < $1.size }
 
-        var frontier = MerkleFrontier()
-        var roots: [UInt64: SHA256Digest] = [0: frontier.root]
-        var atNewest: MerkleFrontier? = newest?.size == 0 ? frontier : nil
+        var frontier = base?.frontier ?? MerkleFrontier()
+        var roots: [UInt64: SHA256Digest] = [origin: frontier.root]
+        var atNewest: MerkleFrontier? = newest?.size == origin ? frontier : nil
         var last: [UInt8] = [], lastAtNewest: [UInt8] = []
         var badSeq: (UInt64, UInt64?)? = nil
-        let summary = try LogReader.scan(dir) { index, payload in
+        let summary = try LogReader.scan(dir, origin: origin) { index, payload in
             let seq = LogReader.seq(of: payload)
             guard seq == index else { badSeq = (index, seq); return false }
             frontier.append(leafHash: MerkleHash.leaf(payload))
@@ -278,7 +289,7 @@ public final class AuditWriter: @unchecked Sendable {
                 range.sha256 = cut.sha256
                 report.uncoveredCut = range
                 keepLength = cut.offset
-                frontier = atNewest ?? MerkleFrontier()
+                frontier = atNewest ?? base?.frontier ?? MerkleFrontier()
                 last = lastAtNewest
             } else {
                 throw .uncoveredEntries(entries: entries, newestCheckpoint: covered, headMissing: !headRead.exists)
@@ -291,7 +302,7 @@ public final class AuditWriter: @unchecked Sendable {
         if let lastSegment = summary.lastSegment {
             segment = try AppendFile.reopen(path: dir + "/" + lastSegment.name, validLength: keepLength)
         } else {
-            segment = try AppendFile.createNew(path: dir + "/" + SegmentName.name(firstIndex: 0))
+            segment = try AppendFile.createNew(path: dir + "/" + SegmentName.name(firstIndex: frontier.size))
         }
         let checkpointFile = FileSystem.exists(cpPath)
             ? try AppendFile.reopen(path: cpPath, validLength: cps.validLength)
@@ -323,11 +334,14 @@ public final class AuditWriter: @unchecked Sendable {
         }
 
         let w = AuditWriter(stateDirectory: dir, durability: mode, checkpointPolicy: checkpointEvery, signer: signer,
-                            segmentBytes: max(4096, segmentBytes), onFailure: onFailure, segment: segment,
+                            segmentBytes: max(4096, segmentBytes), segmentMaxAgeMs: segmentMaxAgeMs, onFailure: onFailure, segment: segment,
                             checkpointFile: checkpointFile, head: head, frontier: frontier,
                             checkpointedSize: min(checkpointed, frontier.size), headSize: headSize,
                             latest: latest, openReport: report)
         if checkpointed < frontier.size { w.uncoveredSinceMs = Monitor.monotonicMs() }
+        if let last = summary.lastSegment, keepLength > 0 {
+            w.segmentStartedMs = firstEntryTime(path: dir + "/" + last.name)
+        }
         let thread = Thread { [w] in w.run() }
         thread.name = "custos-audit-writer"
         thread.start()
@@ -582,6 +596,38 @@ public final class AuditWriter: @unchecked Sendable {
         monitor.unlock()
     }
 
+    /// Closes the current segment for good and starts the next. The history first gets a
+    /// checkpoint at exactly the segment's end, so the segments up to here can be archived with
+    /// the checkpoint that covers them and nothing after (`AuditArchive`). Only between batches.
+    private func seal() throws(AuditError) {
+        if checkpointedSize < frontier.size {
+            let note = try signer.sign(Checkpoint(origin: signer.name, size: frontier.size, root: frontier.root))
+            var framed: [UInt8] = []
+            RecordFrame.append(Array(note.utf8), to: &framed)
+            try checkpointFile.append(framed)
+            checkpointedSize = frontier.size
+            uncoveredSinceMs = nil
+        }
+        if durability != .off {
+            try segment.sync()
+            try checkpointFile.sync()
+        }
+        segment.closeFile()
+        segment = try AppendFile.createNew(path: stateDirectory + "/" + SegmentName.name(firstIndex: frontier.size))
+        segmentStartedMs = nil
+    }
+
+    /// The time of a segment's first entry, read from its fixed place in the canonical JSON.
+    private static func firstEntryTime(path: String) -> Int64? {
+        guard let file = try? MappedFile(path: path) else { return nil }
+        var time: Int64? = nil
+        _ = RecordFrame.scan(file.bytes) { _, payload in
+            if let e = try? AuditEntry(canonicalJSON: payload) { time = e.time.millisecondsSinceEpoch }
+            return false
+        }
+        return time
+    }
+
     /// Writes one batch, makes it durable per the mode, then signs a checkpoint over the whole
     /// tree into `checkpoint.head` and makes that durable too: in `always` mode the batch's
     /// answers wait for both, so every answered entry is covered by a checkpoint on disk. The
@@ -591,11 +637,11 @@ public final class AuditWriter: @unchecked Sendable {
     private func write(_ batch: [[UInt8]], final: Bool) throws(AuditError) {
         let sync = durability != .off || final
         if !batch.isEmpty {
-            if segment.length >= segmentBytes {
-                if durability != .off { try segment.sync() }
-                segment.closeFile()
-                segment = try AppendFile.createNew(path: stateDirectory + "/" + SegmentName.name(firstIndex: frontier.size))
+            let aged = segmentMaxAgeMs.map { max in segmentStartedMs.map { AuditTimestamp.now().millisecondsSinceEpoch - $0 >= max } ?? false } ?? false
+            if segment.length > 0 && (segment.length >= segmentBytes || aged) {
+                try seal()
             }
+            if segment.length == 0 { segmentStartedMs = AuditTimestamp.now().millisecondsSinceEpoch }
             var bytes: [UInt8] = []
             bytes.reserveCapacity(batch.reduce(0) { $0 + $1.count + RecordFrame.headerSize + 32 })
             // Entries are written in index order, so the next index is the tree's size.

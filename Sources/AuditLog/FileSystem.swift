@@ -63,6 +63,25 @@ enum FileSystem {
         return out
     }
 
+    /// Replaces `path` with `bytes` through a temporary file, fsync and rename, then syncs the
+    /// folder: a crash leaves the old file or the new one, never a part.
+    static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(AuditError) {
+        let tmp = path + ".tmp"
+        _ = unlink(tmp)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw .io(operation: "create", path: tmp, errno: errno) }
+        let failure = bytes.withUnsafeBytes { raw -> AuditError? in
+            do throws(AuditError) { try writeAll(fd, raw, path: tmp); return nil } catch { return error }
+        }
+        if let failure { close(fd); _ = unlink(tmp); throw failure }
+        let synced = fsync(fd) == 0
+        let e = errno
+        close(fd)
+        guard synced else { _ = unlink(tmp); throw .io(operation: "fsync", path: tmp, errno: e) }
+        guard rename(tmp, path) == 0 else { throw .io(operation: "rename to \(path)", path: tmp, errno: errno) }
+        try syncDirectory(containing: path)
+    }
+
     /// Writes all of `bytes`, retrying short writes and EINTR.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(AuditError) {
         var done = 0

@@ -20,9 +20,13 @@ public struct AuditInclusionProof: Sendable, Equatable {
         guard index < cp.size else {
             throw .checkpoint("entry \(index) is not covered by the newest checkpoint (size \(cp.size)); retry after the next checkpoint")
         }
-        var tree = MerkleTree()
+        let base = try LogBase.read(dir)
+        if let base, index < base.size {
+            throw .checkpoint("entry \(index) is archived (this folder starts at entry \(base.size)): prove it from the archive that holds it (custos audit prove --state ARCHIVE)")
+        }
+        var tree = base.map { MerkleTree(base: $0.frontier) } ?? MerkleTree()
         var entry: [UInt8] = []
-        let summary = try LogReader.scan(dir) { i, payload in
+        let summary = try LogReader.scan(dir, origin: base?.size ?? 0) { i, payload in
             if i == index { entry = Array(payload) }
             tree.append(leafHash: MerkleHash.leaf(payload))
             return tree.size < cp.size

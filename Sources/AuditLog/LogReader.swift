@@ -12,6 +12,9 @@ package enum LogReader {
     }
 
     package struct Summary: Sendable {
+        /// The first entry the folder holds: 0, or the size of its `base.json`.
+        package var origin: UInt64 = 0
+        /// One past the last whole entry (its count when the folder starts at 0).
         package var entries: UInt64 = 0
         package var issue: Issue?
         /// The last segment and the length of its valid prefix (shorter than the file when a
@@ -24,10 +27,19 @@ package enum LogReader {
     /// damaged record or when `body` returns false. With `from`, records before that index are
     /// not passed to `body` and segments that end before it are not read: for reading on where
     /// an earlier scan of a growing log stopped.
-    package static func scan(_ dir: String, from start: UInt64 = 0,
+    ///
+    /// The log starts at `origin`, by default the size of the folder's `base.json` (0 without
+    /// one): segments wholly before it, which a prune that stopped between writing the base and
+    /// deleting them leaves, are not read.
+    package static func scan(_ dir: String, origin: UInt64? = nil, from start: UInt64 = 0,
                              _ body: (UInt64, UnsafeRawBufferPointer) -> Bool) throws(AuditError) -> Summary {
         var summary = Summary()
-        let segments = try SegmentName.list(dir)
+        let first: UInt64
+        if let origin { first = origin } else { first = try LogBase.read(dir)?.size ?? 0 }
+        summary.origin = first
+        summary.entries = first
+        var segments = try SegmentName.list(dir)
+        while segments.count > 1, segments[1].first <= first { segments.removeFirst() }
         for (i, seg) in segments.enumerated() {
             if i + 1 < segments.count, segments[i + 1].first <= start, seg.first == summary.entries {
                 summary.entries = segments[i + 1].first

@@ -26,51 +26,85 @@ public enum MerkleHash {
 
 /// An in-memory Merkle tree over leaf hashes that keeps every complete level, so the hash of any
 /// aligned power-of-two subtree is a lookup and proofs cost O(log² n) hashes instead of O(n).
+///
+/// A tree can start from a `base`: the frontier of its first `base` leaves (an archived prefix
+/// of the log, see `LogBase`), without those leaves. Every root, proof and leaf at or beyond the
+/// base is then available: each perfect subtree that such a computation needs and that lies
+/// wholly before the base is one of the frontier's nodes.
 public struct MerkleTree: Sendable {
-    /// levels[k][i] is the hash of the perfect subtree of 2^k leaves starting at leaf i·2^k.
+    /// levels[k][i - offsets[k]] is the hash of the perfect subtree of 2^k leaves starting at
+    /// leaf i·2^k; offsets are 0 without a base.
     private var levels: [[SHA256Digest]] = [[]]
+    private var offsets: [Int] = [0]
+    /// Leaves before this are known only through the frontier.
+    public let base: UInt64
 
-    public init() {}
+    public init() { base = 0 }
 
     public init<S: Sequence>(leafHashes: S) where S.Element == SHA256Digest {
+        base = 0
         for h in leafHashes { append(leafHash: h) }
     }
 
-    public var size: UInt64 { UInt64(levels[0].count) }
+    /// A tree of `frontier.size` leaves known only by their frontier, to be extended.
+    public init(base frontier: MerkleFrontier) {
+        base = frontier.size
+        let n = Int(frontier.size)
+        guard n > 0 else { return }
+        let height = Int.bitWidth - n.leadingZeroBitCount
+        levels = Array(repeating: [], count: height)
+        offsets = Array(repeating: 0, count: height)
+        var nodes = frontier.nodes[...]
+        for k in stride(from: height - 1, through: 0, by: -1) {
+            if (n >> k) & 1 == 1 {
+                offsets[k] = (n >> k) - 1
+                levels[k].append(nodes.removeFirst().hash)
+            } else {
+                offsets[k] = n >> k
+            }
+        }
+    }
 
-    public func leafHash(at index: UInt64) -> SHA256Digest { levels[0][Int(index)] }
+    public var size: UInt64 { UInt64(offsets[0] + levels[0].count) }
+
+    /// The hash of leaf `index` (at or beyond the base).
+    public func leafHash(at index: UInt64) -> SHA256Digest { levels[0][Int(index) - offsets[0]] }
 
     public mutating func append(leafHash: SHA256Digest) {
         levels[0].append(leafHash)
         var k = 0
-        while levels[k].count % 2 == 0 {
+        while (offsets[k] + levels[k].count) % 2 == 0 {
             let n = levels[k].count
             let parent = MerkleHash.node(levels[k][n - 2], levels[k][n - 1])
-            if levels.count == k + 1 { levels.append([]) }
+            if levels.count == k + 1 {
+                levels.append([])
+                offsets.append((offsets[k] + n) / 2 - 1)
+            }
             levels[k + 1].append(parent)
             k += 1
         }
     }
 
-    /// The root of the first `size` leaves (the tree as it was at that size).
+    /// The root of the first `size` leaves (the tree as it was at that size), `base` at least.
     public func root(size: UInt64) -> SHA256Digest {
-        precondition(size <= self.size, "root(size:) beyond the tree")
+        precondition(size <= self.size && size >= base, "root(size:) outside the tree")
         return hash(0, Int(size))
     }
 
     public var root: SHA256Digest { root(size: size) }
 
-    /// RFC 9162 2.1.3.1 PATH(index, D[0:size]).
+    /// RFC 9162 2.1.3.1 PATH(index, D[0:size]); nil for a leaf before the base.
     public func inclusionProof(index: UInt64, size: UInt64) -> [SHA256Digest]? {
-        guard index < size, size <= self.size else { return nil }
+        guard index < size, size <= self.size, index >= base else { return nil }
         var out: [SHA256Digest] = []
         path(Int(index), 0, Int(size), &out)
         return out
     }
 
-    /// RFC 9162 2.1.4.1 PROOF(old, D[0:new]); empty when the sizes are equal.
+    /// RFC 9162 2.1.4.1 PROOF(old, D[0:new]); empty when the sizes are equal; nil when `old`
+    /// is before the base.
     public func consistencyProof(from old: UInt64, to new: UInt64) -> [SHA256Digest]? {
-        guard old > 0, old <= new, new <= self.size else { return nil }
+        guard old > 0, old <= new, new <= self.size, old >= base else { return nil }
         if old == new { return [] }
         var out: [SHA256Digest] = []
         subproof(Int(old), 0, Int(new), true, &out)
@@ -81,7 +115,12 @@ public struct MerkleTree: Sendable {
         let n = hi - lo
         if n == 0 { return MerkleHash.empty }
         if n & (n - 1) == 0, lo % n == 0 {
-            return levels[n.trailingZeroBitCount][lo / n]
+            let k = n.trailingZeroBitCount
+            let i = lo / n - offsets[k]
+            // Unreachable through the public methods, which keep sizes and indices at or beyond
+            // the base; a wrong hash can only make a check fail, never pass.
+            guard i >= 0 else { return SHA256Digest(bytes: [UInt8](repeating: 0, count: 32))! }
+            return levels[k][i]
         }
         let k = largestPowerOfTwo(below: n)
         return MerkleHash.node(hash(lo, lo + k), hash(lo + k, hi))
@@ -121,10 +160,22 @@ public struct MerkleTree: Sendable {
 /// The right edge of a tree: one root per perfect subtree, largest first. Enough to extend the
 /// tree and compute its root in O(log n) memory, which is all the writer needs.
 public struct MerkleFrontier: Sendable {
-    private var nodes: [(hash: SHA256Digest, height: Int)] = []
+    public private(set) var nodes: [(hash: SHA256Digest, height: Int)] = []
     public private(set) var size: UInt64 = 0
 
     public init() {}
+
+    /// The frontier of a tree of `size` leaves from its nodes' hashes, largest subtree first:
+    /// one per bit set in `size`. Nil when the count does not match.
+    public init?(size: UInt64, hashes: [SHA256Digest]) {
+        guard hashes.count == size.nonzeroBitCount else { return nil }
+        var i = 0
+        for k in stride(from: UInt64.bitWidth - 1, through: 0, by: -1) where (size >> UInt64(k)) & 1 == 1 {
+            nodes.append((hashes[i], k))
+            i += 1
+        }
+        self.size = size
+    }
 
     public mutating func append(leafHash: SHA256Digest) {
         var h = leafHash

@@ -39,8 +39,16 @@ public struct AuditVerifyFailure: Sendable, Equatable, CustomStringConvertible {
 }
 
 public struct AuditVerifyReport: Sendable {
-    /// Whole entries found in the segments.
+    /// The first entry the folder holds: 0, or the size of its `base.json` when older entries
+    /// were archived and pruned (or the folder is an archive of a later range).
+    public var origin: UInt64 = 0
+    /// One past the last whole entry found in the segments (their count when `origin` is 0).
     public var entries: UInt64 = 0
+    /// Checkpoints of `checkpoints.log` older than `origin`: signatures and order checked, their
+    /// roots only in the archive that holds their entries.
+    public var checkpointsBeforeOrigin: Int = 0
+    /// Anchors older than `origin`, left to the archive that holds their entries.
+    public var anchorsBeforeOrigin: Int = 0
     /// Checkpoints read from `checkpoints.log` (all of them when the log is valid).
     public var checkpoints: Int = 0
     /// The newest checkpoint whose signature verified, of `checkpoints.log` and `checkpoint.head`.
@@ -77,12 +85,28 @@ public enum AuditVerifier {
     public static func verify(stateDirectory dir: String, publicKey: NoteVerifierKey,
                               anchors: [String] = []) -> AuditVerifyReport {
         var report = AuditVerifyReport()
-        var tree = MerkleTree()
+        // A folder that starts after entry 0 proves its start with base.json: a frontier that
+        // must hash to the root of a checkpoint signed by the key.
+        let base: LogBase?
+        var baseCheckpoint: Checkpoint? = nil
+        do { base = try LogBase.read(dir) } catch {
+            report.failure = AuditVerifyFailure(kind: .corrupt, message: error.description)
+            return report
+        }
+        do { baseCheckpoint = try base?.verify(publicKey: publicKey) } catch {
+            report.failure = AuditVerifyFailure(kind: .badSignature, message: error.description)
+            return report
+        }
+        let origin = base?.size ?? 0
+        report.origin = origin
+        report.latestCheckpoint = baseCheckpoint
+        var tree = base.map { MerkleTree(base: $0.frontier) } ?? MerkleTree()
         var seqs: [UInt64?] = []
         var summary = LogReader.Summary()
+        summary.entries = origin
         func readEntries(from start: UInt64) -> AuditVerifyFailure? {
             do {
-                summary = try LogReader.scan(dir, from: start) { _, payload in
+                summary = try LogReader.scan(dir, origin: origin, from: start) { _, payload in
                     seqs.append(LogReader.seq(of: payload))
                     tree.append(leafHash: MerkleHash.leaf(payload))
                     if let r = recovery(payload) { report.recoveries.append(r) }
@@ -93,7 +117,7 @@ public enum AuditVerifier {
             }
             return nil
         }
-        if let f = readEntries(from: 0) {
+        if let f = readEntries(from: origin) {
             report.failure = f
             return report
         }
@@ -125,7 +149,7 @@ public enum AuditVerifier {
         report.tornTailBytes = summary.tornBytes
 
         // Entry-level damage first: it places the failure at an entry.
-        if let f = sequenceFailure(seqs) {
+        if let f = sequenceFailure(seqs, origin: origin) {
             report.failure = f
             return report
         }
@@ -162,7 +186,24 @@ public enum AuditVerifier {
                                                     message: "checkpoint is for log \"\(cp.origin)\", not \"\(publicKey.name)\"")
                 return report
             }
-            if let f = check(cp, previous: previous, tree: tree, checkpointIndex: k) {
+            if cp.size < origin {
+                // Its entries are archived: the archive holding them checks its root.
+                if let p = previous, cp.size < p.size {
+                    report.failure = AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: cp.size, checkpointIndex: k,
+                                                        message: "checkpoint size \(cp.size) is below the earlier checkpoint's \(p.size): rolled back")
+                    return report
+                }
+                report.checkpointsBeforeOrigin += 1
+                previous = cp
+                continue
+            }
+            let from = previous.map { $0.size < origin } ?? true ? baseCheckpoint : previous
+            if let p = previous, cp.size < p.size {
+                report.failure = AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: cp.size, checkpointIndex: k,
+                                                    message: "checkpoint size \(cp.size) is below the earlier checkpoint's \(p.size): rolled back")
+                return report
+            }
+            if let f = check(cp, previous: from, tree: tree, checkpointIndex: k) {
                 report.failure = f
                 return report
             }
@@ -187,6 +228,11 @@ public enum AuditVerifier {
                                                     message: "\(CheckpointHead.fileName) slot \(h.slot) is for log \"\(cp.origin)\", not \"\(publicKey.name)\"")
                 return report
             }
+            if cp.size < origin {
+                report.failure = AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: cp.size,
+                                                    message: "\(CheckpointHead.fileName) slot \(h.slot) is at size \(cp.size), before the folder's base (\(origin)): rolled back")
+                return report
+            }
             if let f = check(cp, previous: nil, tree: tree, checkpointIndex: nil) {
                 report.failure = AuditVerifyFailure(kind: f.kind, entryIndex: f.entryIndex,
                                                     message: "\(CheckpointHead.fileName) slot \(h.slot): " + f.message)
@@ -199,6 +245,10 @@ public enum AuditVerifier {
             do { cp = try Checkpoint(signedNote: note, verifier: publicKey) } catch {
                 report.failure = AuditVerifyFailure(kind: .badSignature, message: "anchor #\(a): \(error.description)")
                 return report
+            }
+            if cp.size < origin {
+                report.anchorsBeforeOrigin += 1
+                continue
             }
             if let f = check(cp, previous: nil, tree: tree, checkpointIndex: nil) {
                 report.failure = AuditVerifyFailure(kind: f.kind, entryIndex: f.entryIndex,
@@ -227,10 +277,10 @@ public enum AuditVerifier {
     /// checkpoint in `checkpoints.log`.
     private static func uncoveredFailure(_ report: AuditVerifyReport, history: Int, checkpointsFile: Bool,
                                          lastSegmentFirst: UInt64) -> AuditVerifyFailure? {
-        guard report.entries > 0 else { return nil }
+        guard report.entries > report.origin else { return nil }
         guard history > 0 else {
             let file = checkpointsFile ? "holds no checkpoint" : "is missing"
-            return AuditVerifyFailure(kind: .uncovered, entryIndex: 0,
+            return AuditVerifyFailure(kind: .uncovered, entryIndex: report.origin,
                                       message: "checkpoints.log \(file) but the log has \(report.entries) entries and a log starts with a checkpoint: the history of checkpoints was removed (see custos audit recover)")
         }
         let covered = report.latestCheckpoint?.size ?? 0
@@ -261,9 +311,9 @@ public enum AuditVerifier {
 
     /// The first entry whose seq is not its position. If the expected seq shows up later the
     /// entries were moved; if it never does, it was removed.
-    private static func sequenceFailure(_ seqs: [UInt64?]) -> AuditVerifyFailure? {
+    private static func sequenceFailure(_ seqs: [UInt64?], origin: UInt64) -> AuditVerifyFailure? {
         for (i, s) in seqs.enumerated() {
-            let index = UInt64(i)
+            let index = origin + UInt64(i)
             guard let s else {
                 return AuditVerifyFailure(kind: .corrupt, entryIndex: index,
                                           message: "entry does not start with a seq member: not a canonical audit entry")
@@ -286,6 +336,10 @@ public enum AuditVerifier {
             return AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: cp.size, checkpointIndex: k,
                                       message: "checkpoint size \(cp.size) is below the earlier checkpoint's \(p.size): rolled back")
         }
+        if cp.size < tree.base {
+            return AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: cp.size, checkpointIndex: k,
+                                      message: "checkpoint size \(cp.size) is before the folder's base (\(tree.base))")
+        }
         if cp.size > tree.size {
             return AuditVerifyFailure(kind: .truncated, entryIndex: tree.size, checkpointIndex: k,
                                       message: "the log has \(tree.size) entries but a signed checkpoint covers \(cp.size)")
@@ -295,7 +349,7 @@ public enum AuditVerifier {
             return AuditVerifyFailure(kind: .corrupt, entryIndex: from, checkpointIndex: k,
                                       message: "entries \(from)..<\(cp.size) do not hash to the root signed at size \(cp.size)")
         }
-        if let p = previous, p.size > 0 {
+        if let p = previous, p.size > 0, p.size >= tree.base {
             let proof = tree.consistencyProof(from: p.size, to: cp.size) ?? []
             if !MerkleVerify.consistency(size1: p.size, size2: cp.size, root1: p.root, root2: cp.root, proof: proof) {
                 return AuditVerifyFailure(kind: .inconsistentCheckpoints, entryIndex: p.size, checkpointIndex: k,

@@ -13,12 +13,22 @@ public struct AuditRecorderOptions: Sendable {
     /// Request context keys whose values are copied into entries. Every other context value
     /// stays out of the log: the log is itself personal data and must hold no clinical payload.
     public var contextAllowList: [String]
+    /// A segment is sealed and the next one started beyond this many bytes, or once its first
+    /// entry is `segmentMaxAgeSeconds` old (nil: by size only); sealed segments can be archived.
+    public var segmentBytes: Int
+    public var segmentMaxAgeSeconds: Int?
+    /// Told once, with the reason, when the writer stops for good (a failed write or sync):
+    /// the daemon logs it and tells the service manager, while every decision fails closed.
+    public var onFailure: (@Sendable (String) -> Void)?
 
     public init(mode: AuditDurability = .always, checkpoint: CheckpointPolicy = CheckpointPolicy(),
-                contextAllowList: [String] = []) {
+                contextAllowList: [String] = [], segmentBytes: Int = 64 << 20, segmentMaxAgeSeconds: Int? = nil) {
         self.mode = mode
         self.checkpoint = checkpoint
         self.contextAllowList = contextAllowList
+        self.segmentBytes = segmentBytes
+        self.segmentMaxAgeSeconds = segmentMaxAgeSeconds
+        self.onFailure = nil
     }
 }
 
@@ -83,7 +93,9 @@ public final class AuditRecorder: Sendable {
         let writer: AuditWriter
         do {
             writer = try AuditWriter.open(stateDirectory: dir, mode: options.mode, checkpointEvery: options.checkpoint,
-                                          signer: signer)
+                                          signer: signer, segmentBytes: options.segmentBytes,
+                                          segmentMaxAgeMs: options.segmentMaxAgeSeconds.map { Int64($0) * 1000 },
+                                          onFailure: options.onFailure.map { report in { @Sendable error in report(error.description) } })
         } catch {
             Glibc.close(fd)
             switch error {

@@ -1,4 +1,7 @@
+import AuditLog
 import CustosGateway
+import CustosJSON
+import CustosLog
 import CustosServer
 import Guardrails
 import Metrics
@@ -20,8 +23,17 @@ public struct DaemonOptions: Sendable {
     public var recorder: DecisionRecorder?
     /// Where durable state lives (`--state`); nil keeps nothing on disk.
     public var stateDirectory: String?
-    /// One line per lifecycle event (start, reload, stop); the CLI writes them to stderr.
-    public var log: @Sendable (String) -> Void
+    /// One line per lifecycle event (start, load, reload, refused call, audit error, stop);
+    /// `custos serve` writes them to stderr. The default discards them.
+    public var logger: Logger
+    /// Tells the service manager about readiness (`READY=1`, `STATUS=`, `RELOADING=1`,
+    /// `STOPPING=1`; sd_notify(3)). The default tells no one.
+    public var notify: @Sendable (String) -> Void
+    /// A listening socket inherited from the service manager, used instead of binding
+    /// `socketPath` (which then only names it in messages).
+    public var inheritedListener: Int32?
+    /// Disk use of the audit log, for `health` (nil without a log).
+    public var auditDiskUsage: (@Sendable () -> AuditDiskUsage?)?
     /// What `metrics` reports besides the daemon's own counters (the audit log's syncs).
     public var metricSources: [@Sendable () -> [MetricFamily]] = []
     /// Serve approved bundles from a folder instead of `policiesDirectory` (`--bundles`).
@@ -32,13 +44,17 @@ public struct DaemonOptions: Sendable {
 
     public init(policiesDirectory: String, socketPath: String, config: DaemonConfig = DaemonConfig(),
                 recorder: DecisionRecorder? = nil, stateDirectory: String? = nil,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+                logger: Logger = Logger.discarding, notify: @escaping @Sendable (String) -> Void = { _ in },
+                inheritedListener: Int32? = nil, auditDiskUsage: (@Sendable () -> AuditDiskUsage?)? = nil) {
         self.stateDirectory = stateDirectory
         self.policiesDirectory = policiesDirectory
         self.socketPath = socketPath
         self.config = config
         self.recorder = recorder
-        self.log = log
+        self.logger = logger
+        self.notify = notify
+        self.inheritedListener = inheritedListener
+        self.auditDiskUsage = auditDiskUsage
     }
 }
 
@@ -84,10 +100,13 @@ public final class Daemon: Sendable {
     public let services: DaemonServices
     public let dispatcher: Dispatcher
     public let server: Server
+    private let logger: Logger
+    private let notify: @Sendable (String) -> Void
+    /// What the service manager is told, and whether it is told yet.
+    private let readiness: LateReadiness
     /// The HTTP front door, when the configuration has listeners (docs/gateways.md).
     public let gateway: Gateway?
     private let drain: Duration
-    private let log: @Sendable (String) -> Void
     private let noteEvent: @Sendable (DaemonEvent, String) -> Void
     /// Watches a bundles folder (`--bundles`); nil for a policies folder, or when the folder
     /// cannot be watched (said at start: new bundles are then read on SIGHUP only).
@@ -109,51 +128,72 @@ public final class Daemon: Sendable {
             try DecisionMethods.checkBoundRegion(region, s)
             return s
         }
-        let log = options.log
+        let logger = options.logger
+        let notify = options.notify
+        let readiness = LateReadiness()
         self.store = store
-        self.log = log
+        self.logger = logger
+        self.notify = notify
+        self.readiness = readiness
         let recorder = options.recorder
         // Events whose caller gets no answer to fail (start, stop, SIGHUP, refusals): a failure
         // is logged, and the recorder's health then stops every decision (fail closed).
         let noteEvent: @Sendable (DaemonEvent, String) -> Void = { event, what in
             guard let recorder else { return }
-            do { try recorder.event(event) } catch { log("audit log could not record \(what): \(error)") }
+            do { try recorder.event(event) } catch {
+                logger.error("audit.record_failed", "audit log could not record \(what): \(error)", ["what": .string(what), "error": .string("\(error)")])
+            }
         }
         self.noteEvent = noteEvent
+        let auditDiskUsage = options.auditDiskUsage
         let metrics = DaemonMetrics()
         for source in options.metricSources { metrics.addSource(source) }
         var configured = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
                                       stateDirectory: options.stateDirectory) { caller in
             let before = store.snapshot
             let previous = before?.revision
+            let announce = readiness.serving.load(ordering: .acquiring)
+            if announce { notify("RELOADING=1\nSTATUS=reloading the policies folder") }
             let r = store.reload { rejected in
-                log("bundle \(rejected.file) refused, keeping \(previous ?? "no policies"): \(rejected.reason)")
+                logger.error("bundle.refused", "bundle \(rejected.file) refused, keeping \(previous ?? "no policies"): \(rejected.reason)",
+                             ["file": .string(rejected.file), "reason": .string(rejected.reason), "kept": .string(previous ?? "")])
                 noteEvent(.bundleRejected(rejected, kept: previous, caller: caller), "the refused bundle")
             }
             switch r {
             case .success(let s):
                 metrics.reloads.add(0)
                 if let b = s.bundle, s !== before {
-                    log("activated bundle \(b.file): sequence \(b.sequence), change \(b.changeTicket), author \(b.author.label), approved by \(b.approvers.map(\.label).joined(separator: ", "))")
+                    logger.info("bundle.activated", "activated bundle \(b.file): sequence \(b.sequence), change \(b.changeTicket), author \(b.author.label), approved by \(b.approvers.map(\.label).joined(separator: ", "))",
+                                ["file": .string(b.file), "sequence": .uint(b.sequence), "change_ticket": .string(b.changeTicket),
+                                 "revision": .string(s.revision)])
                     noteEvent(.bundleActivated(b, revision: s.revision, caller: caller), "the bundle activation")
                 }
-                log("loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)")
-                for w in s.warnings { log("warning: \(w)") }
+                logger.info("policy.loaded", "loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)",
+                            ["revision": .string(s.revision), "previous_revision": .string(previous ?? ""),
+                             "policies": .uint(s.policyCount), "entities": .uint(s.entityCount),
+                             "guardrails": .string(s.guardrails.status.description), "directory": .string(store.directory)])
+                for w in s.warnings {
+                    logger.warning("policy.warning", "warning: \(w)", ["warning": .string(w), "directory": .string(store.directory)])
+                }
                 noteEvent(.policyLoaded(previous: previous, revision: s.revision, caller: caller,
                                         guardrails: s.guardrails.status.description), "the policy load")
                 if let off = s.switchedOff {
-                    log("guardrails SWITCHED OFF on purpose: \(off.lost.joined(separator: ", ")); reason (guardrails/DISABLED): \(off.reason)")
+                    logger.warning("guardrails.switched_off", "guardrails SWITCHED OFF on purpose: \(off.lost.joined(separator: ", ")); reason (guardrails/DISABLED): \(off.reason)",
+                                   ["files": .string(off.lost.joined(separator: ",")), "reason": .string(off.reason), "revision": .string(s.revision)])
                     noteEvent(.guardrailsSwitchedOff(lost: off.lost, reason: off.reason, revision: s.revision, caller: caller),
                               "the guardrail switch-off")
                 }
             case .failure(let e):
                 metrics.reloads.add(1)
-                log("reload failed, keeping \(previous ?? "no policies"): \(e.message)")
+                logger.error("policy.load_failed", "reload failed, keeping \(previous ?? "no policies"): \(e.message)",
+                             ["kept_revision": .string(previous ?? ""), "error": .string(e.message), "directory": .string(store.directory)])
                 noteEvent(.policyLoadFailed(kept: previous, error: e.message, caller: caller), "the failed policy load")
             }
+            if announce { notify(readiness.message()) }
             return r
         }
         configured.access = options.config.access
+        configured.auditDiskUsage = auditDiskUsage
         configured.metrics = metrics
         configured.region = region
         let services = configured
@@ -163,7 +203,8 @@ public final class Daemon: Sendable {
         do {
             dispatcher = try Dispatcher(methods: table, access: options.config.access, onRefused: { method, caller in
                 metrics.refused.add(0)
-                log("refused \(method) for uid \(caller.uid) gid \(caller.gid) pid \(caller.pid)")
+                logger.warning("call.refused", "refused \(method) for uid \(caller.uid) gid \(caller.gid) pid \(caller.pid)",
+                               ["method": .string(method), "uid": .uint(caller.uid), "gid": .uint(caller.gid), "pid": .int(Int64(caller.pid))])
                 noteEvent(.refused(method: method, caller: caller), "the refused call")
             }, commit: { index throws(RPCError) in try services.commitRecords(through: index) },
                observe: metrics.observer(methodNames: table.names))
@@ -197,8 +238,10 @@ public final class Daemon: Sendable {
                 || (adminsNamed && admins.permits(uid: cred.uid, gid: cred.gid, groups: cred.groups))
                 || dispatcher.namesCaller(of: "policy.reload", uid: cred.uid, gid: cred.gid, groups: cred.groups)
         }
+        sc.inheritedListener = options.inheritedListener
         let server = Server(configuration: sc, dispatcher: dispatcher)
         self.server = server
+        readiness.bind { Daemon.readinessMessage(StatusMethods.health(services)) }
         drain = sc.drainTimeout
         let gateway = c.http.flatMap { $0.listeners.isEmpty ? nil : Gateway(config: $0, dispatcher: dispatcher) }
         self.gateway = gateway
@@ -210,11 +253,25 @@ public final class Daemon: Sendable {
         var bundleWatcher: FolderWatcher? = nil
         if let folder = options.bundles {
             do { bundleWatcher = try FolderWatcher(directory: folder.directory, suffix: BundleFolder.suffix) } catch {
-                log("cannot watch \(folder.directory) (\(error.message)); new bundles are read on SIGHUP or policy.reload only")
+                logger.warning("bundle.unwatched", "cannot watch \(folder.directory) (\(error.message)); new bundles are read on SIGHUP or policy.reload only",
+                               ["directory": .string(folder.directory)])
             }
         }
         self.bundleWatcher = bundleWatcher
         _ = services.reload(nil)
+    }
+
+    /// What the service manager is told after the start and each reload: `READY=1` only when
+    /// `health` is ready (policies loaded, audit log open), with the revision in `STATUS=`;
+    /// otherwise only the reasons, so a unit whose folder fails to load stays "activating"
+    /// with the reason in `systemctl status` until a reload succeeds.
+    static func readinessMessage(_ health: JSON) -> String {
+        let o = health.objectValue
+        if o?["ready"] == .bool(true) {
+            return "READY=1\nSTATUS=serving revision \(o?["revision"]?.stringValue ?? "?")"
+        }
+        let reasons = (o?["reasons"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: "; ")
+        return "STATUS=not ready: \(reasons.replacingNewlines())"
     }
 
     /// Creates the state folder as the audit log does (mode 0700, its parent must exist), so
@@ -249,7 +306,7 @@ public final class Daemon: Sendable {
     public func run(onServing: () -> Void = {}) throws(DaemonError) {
         let server = self.server
         let services = self.services
-        let log = self.log
+        let logger = self.logger
         let noteEvent = self.noteEvent
         let gateway = self.gateway
         let drain = self.drain
@@ -260,8 +317,10 @@ public final class Daemon: Sendable {
         sigemptyset(&set)
         for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, sig) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        let notify = self.notify
         let watcher = SignalWatcher(onTerminate: { sig in
-            log("signal \(sig): draining and stopping")
+            logger.info("daemon.stopping", "signal \(sig): draining and stopping", ["signal": .int(Int64(sig))])
+            notify("STOPPING=1\nSTATUS=draining and stopping")
             terminated.store(true, ordering: .sequentiallyConsistent)
             gateway?.stop(drain: drain)
             server.stop()
@@ -271,20 +330,27 @@ public final class Daemon: Sendable {
         defer { watcher.cancel() }
         // A new bundle is put in service as soon as it lands in the folder; SIGHUP still works.
         bundleWatcher?.start {
-            log("bundles folder changed: reloading")
+            logger.info("bundle.folder_changed", "bundles folder changed: reloading", ["directory": .string(services.store.directory)])
             _ = services.reload(nil)
         }
         defer { bundleWatcher?.stop() }
         do { try server.start() } catch { throw .socket(error) }
-        log("serving on \(server.configuration.socketPath)")
+        let inherited = server.configuration.inheritedListener != nil
+        logger.info("daemon.serving", "serving on \(server.configuration.socketPath)\(inherited ? " (socket passed by the service manager)" : "")",
+                    ["socket": .string(server.configuration.socketPath), "socket_activated": .bool(inherited),
+                     "revision": .string(services.store.snapshot?.revision ?? "")])
         if let gateway {
             do { try gateway.start() } catch {
                 server.stop()
                 throw .socket(error)
             }
-            log("HTTP front door on \(gateway.listenerNames.joined(separator: ", "))")
+            logger.info("gateway.serving", "HTTP front door on \(gateway.listenerNames.joined(separator: ", "))",
+                        ["listeners": .string(gateway.listenerNames.joined(separator: ", "))])
         }
         noteEvent(.started(revision: services.store.snapshot?.revision), "the start")
+        // Recorded first: READY=1 promises the audit log took the start.
+        readiness.serving.store(true, ordering: .releasing)
+        notify(Daemon.readinessMessage(StatusMethods.health(services)))
         // A terminate signal that arrived while the socket was being bound found nothing to stop.
         if terminated.load(ordering: .sequentiallyConsistent) {
             gateway?.stop(drain: drain)
@@ -293,7 +359,7 @@ public final class Daemon: Sendable {
         onServing()
         server.wait()
         noteEvent(.stopped, "the stop")
-        log("stopped")
+        logger.info("daemon.stopped", "stopped")
     }
 
     /// Stops accepting, answers what is in flight, removes the socket.
@@ -301,4 +367,20 @@ public final class Daemon: Sendable {
         gateway?.stop(drain: drain)
         server.stop()
     }
+}
+
+extension String {
+    /// One line: sd_notify's STATUS= ends at a newline.
+    func replacingNewlines() -> String {
+        split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" }).joined(separator: " ")
+    }
+}
+
+/// The readiness message needs the services, whose reload hook sends it: bound once they exist.
+private final class LateReadiness: Sendable {
+    /// Set once the socket accepts: from then on loads are reloads the service manager hears of.
+    let serving = Atomic<Bool>(false)
+    private let make = Mutex<(@Sendable () -> String)?>(nil)
+    func bind(_ f: @escaping @Sendable () -> String) { make.withLock { $0 = f } }
+    func message() -> String { make.withLock { $0 }?() ?? "" }
 }

@@ -1,3 +1,4 @@
+import AuditLog
 import CustosJSON
 import CustosServer
 import CustosVersion
@@ -59,12 +60,33 @@ public enum StatusMethods {
             ready = false
             reasons.append(.string("audit log unavailable: \(why)"))
         }
-        // A stale shared store leaves the daemon ready: decisions that depend on neither consent
-        // nor holds go on, and those that do deny `state.stale` (docs/fleet.md).
-        return .object(JSONObject(["live": .bool(true), "ready": .bool(ready), "reasons": .array(reasons),
-                                   "revision": snapshot.map { .string($0.revision) } ?? .null,
-                                   "version": .string(CustosVersion.string),
-                                   "state": GuardrailState.forStateDirectory(services.stateDirectory).healthJSON]))
+        var members: [JSONObject.Member] = [
+            .init(key: "live", value: .bool(true)), .init(key: "ready", value: .bool(ready)),
+            .init(key: "reasons", value: .array(reasons)),
+            .init(key: "revision", value: snapshot.map { .string($0.revision) } ?? .null),
+            .init(key: "version", value: .string(CustosVersion.string)),
+            // A stale shared store leaves the daemon ready: decisions that depend on neither
+            // consent nor holds go on, and those that do deny `state.stale` (docs/fleet.md).
+            .init(key: "state", value: GuardrailState.forStateDirectory(services.stateDirectory).healthJSON)]
+        if let measure = services.auditDiskUsage {
+            members.append(.init(key: "audit_disk", value: measure().map(diskJSON) ?? .null))
+        }
+        return .object(JSONObject(members))
+    }
+
+    /// `health.audit_disk`: the audit log's room (see `AuditDiskUsage`); null when the folder
+    /// cannot be measured. The same figures suit a metrics exporter, one gauge per member.
+    public static func diskJSON(_ u: AuditDiskUsage) -> JSON {
+        .object(JSONObject([
+            "bytes": .int(Int64(clamping: u.bytes)),
+            "segments": .int(Int64(u.segments)),
+            "sealed_segments": .int(Int64(u.sealedSegments)),
+            "first_entry": .int(Int64(clamping: u.firstEntry)),
+            "archived_through": u.archivedThrough.map { .int(Int64(clamping: $0)) } ?? .null,
+            "unarchived_sealed_segments": .int(Int64(u.unarchivedSealedSegments)),
+            "filesystem_bytes": .int(Int64(clamping: u.filesystemBytes)),
+            "filesystem_available_bytes": .int(Int64(clamping: u.filesystemAvailableBytes)),
+        ]))
     }
 
     public static func status(_ store: PolicyStore) -> JSON {

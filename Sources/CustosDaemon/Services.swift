@@ -1,3 +1,4 @@
+import AuditLog
 import CustosServer
 import Guardrails
 
@@ -20,6 +21,8 @@ public struct DaemonServices: Sendable {
     /// sets its configuration's; the default is the dispatcher's own default (everyone), for
     /// in-process tables built without access rules.
     public var access = AccessPolicy()
+    /// The audit log's disk use for `health` (and a metrics exporter); nil without a log.
+    public var auditDiskUsage: (@Sendable () -> AuditDiskUsage?)? = nil
     /// The region the daemon is bound to (`DaemonConfig.region`); nil when unbound.
     public var region: String? = nil
     /// The node inventory (`nodes.sync`), which `place` resolves names against and `decide`

@@ -54,6 +54,10 @@ public struct ServerConfiguration: Sendable {
     public var backlog: Int32 = 1024
     /// How long `stop` waits for in-flight requests before cutting connections.
     public var drainTimeout: Duration = .seconds(10)
+    /// A listening socket inherited from the service manager (socket activation): used instead
+    /// of binding `socketPath`, which then only names it. Its file belongs to the service
+    /// manager, so `stop` leaves it in place; mode and group are the socket unit's.
+    public var inheritedListener: Int32? = nil
 
     public init(socketPath: String) { self.socketPath = socketPath }
 }
@@ -114,8 +118,12 @@ final class Transport<Service: LineService>: Sendable {
         raiseDescriptorLimit(toAtLeast: config.maxConnections + 64)
         let listener: Socket.Listener
         do {
-            listener = try Socket.listen(path: config.socketPath, mode: config.socketMode,
-                                         group: config.socketGroup, backlog: config.backlog)
+            if let fd = config.inheritedListener {
+                listener = try Socket.adopt(fd: fd, path: config.socketPath)
+            } else {
+                listener = try Socket.listen(path: config.socketPath, mode: config.socketMode,
+                                             group: config.socketGroup, backlog: config.backlog)
+            }
         } catch {
             state.withLock { $0.started = false }
             throw error

@@ -6,6 +6,8 @@ public enum SocketError: Error, Sendable, CustomStringConvertible, Equatable {
     case pathHasNUL(path: String)
     case alreadyServing(path: String)
     case notASocket(path: String)
+    /// The descriptor the service manager passed is not a listening stream socket.
+    case notListening(path: String, fd: Int32)
     case system(call: String, path: String, errno: Int32)
     /// A TCP listener asked for an address that is not loopback (see `BoundSocket`).
     case notLoopback(address: String)
@@ -20,6 +22,8 @@ public enum SocketError: Error, Sendable, CustomStringConvertible, Equatable {
             "another process is already serving on \(p); stop it or choose another socket path"
         case .notASocket(let p):
             "\(p) exists and is not a socket; refusing to replace it, remove it or choose another path"
+        case .notListening(let p, let fd):
+            "descriptor \(fd) passed by the service manager for \(p) is not a listening stream socket; check ListenStream= in the socket unit"
         case .system(let call, let p, let e):
             "\(call) on \(p) failed: \(errnoText(e))"
         case .notLoopback(let a):
@@ -82,6 +86,24 @@ enum Socket {
         /// The bound file's identity, so stop removes our socket and not a successor's.
         var device: UInt64
         var inode: UInt64
+        /// False for a socket the service manager bound and owns: never unlinked by us.
+        var owned = true
+    }
+
+    /// Takes over a listening socket passed by the service manager (socket activation).
+    static func adopt(fd: Int32, path: String) throws(SocketError) -> Listener {
+        var type: Int32 = 0, listening: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 else {
+            throw .system(call: "getsockopt (inherited descriptor \(fd))", path: path, errno: errno)
+        }
+        len = socklen_t(MemoryLayout<Int32>.size)
+        guard type == Int32(SOCK_STREAM.rawValue), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0,
+              listening == 1 else {
+            throw .notListening(path: path, fd: fd)
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return Listener(fd: fd, device: 0, inode: 0, owned: false)
     }
 
     /// Binds and listens. A leftover socket file nobody answers on is replaced; a live one is
@@ -129,6 +151,7 @@ enum Socket {
 
     /// Removes the socket file only if it is still the one we bound.
     static func removeIfOurs(path: String, listener: Listener) {
+        guard listener.owned else { return }
         var st = stat()
         guard lstat(path, &st) == 0, UInt64(st.st_dev) == listener.device, UInt64(st.st_ino) == listener.inode else { return }
         unlink(path)

@@ -4,5 +4,10 @@
 /// on anything else.
 public enum CustosVersion {
     /// Semantic versioning: raise it with every release.
-    public static let string = "0.1.0"
+    public static let release = "0.1.0"
+
+    /// The release, followed by the commit a packaged build was made from (`+g<commit>`, with
+    /// `.dirty` when the tree had changes): `make dist` stamps it (`BuildStamp.swift`), and a
+    /// build from its source tarball keeps that stamp without needing git.
+    public static let string = buildStamp.isEmpty ? release : release + "+" + buildStamp
 }

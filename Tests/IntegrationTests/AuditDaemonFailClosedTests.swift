@@ -94,5 +94,7 @@ let canMountTmpfs: Bool = {
         #expect(p.terminationStatus == 1)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(stderr.contains("the audit log failed"))
+        // Logged when it happened too, not only at exit: a JSON line an alert can match.
+        #expect(stderr.split(separator: "\n").contains { $0.contains(#""event":"audit.failed""#) && $0.contains("the audit log stopped") })
     }
 }

@@ -82,10 +82,10 @@ extension DaemonIntegrationTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try #"{"access":{"methods":{"decidee":"anyone"}}}"#.write(toFile: dir + "/c.json", atomically: true, encoding: .utf8)
         let out = try runCustosCommand(["serve", "--config", dir + "/c.json", "--policies", daemonExamplePolicies,
-                                        "--state", dir + "/state", "--no-audit"])
+                                        "--state", dir + "/state", "--no-audit", "--log-format", "text"])
         #expect(out.status == 2)
-        #expect(out.err.contains(#"custos: access configuration: access.methods names unknown method "decidee""#), "\(out.err)")
-        #expect(out.err.contains("custos: serve: running WITHOUT an audit log"), "\(out.err)")
+        #expect(out.err.contains(#"error daemon.start_failed: access configuration: access.methods names unknown method "decidee""#), "\(out.err)")
+        #expect(out.err.contains("warning audit.disabled: running WITHOUT an audit log"), "\(out.err)")
         for repeated in ["custos: custos", "access configuration: access configuration"] {
             #expect(!out.err.contains(repeated), "\(out.err)")
         }

@@ -11,6 +11,7 @@ enum AuditCommand {
         ("verify-proof", "Check an inclusion proof with only the verifier key.", AuditVerifyProofCommand.spec, AuditVerifyProofCommand.run),
         ("checkpoint", "Print the newest signed checkpoint, to keep off the machine as an anchor.", AuditCheckpointCommand.spec, AuditCheckpointCommand.run),
         ("pubkey", "Print the verifier key line of the state folder's signing key.", AuditPubkeyCommand.spec, AuditPubkeyCommand.run),
+        ("archive", "Copy sealed segments with their checkpoint to an archive; prune archived ones.", AuditArchiveCommand.spec, AuditArchiveCommand.run),
         ("recover", "Accept entries no checkpoint covers, recorded in the log (daemon stopped).", AuditRecoverCommand.spec, AuditRecoverCommand.run),
         ("witness", "Print the checkpoints a shared state store witnessed (fleet mode).", AuditWitnessCommand.spec, AuditWitnessCommand.run),
         ("generate", "", AuditGenerateCommand.spec, AuditGenerateCommand.run),
@@ -26,7 +27,8 @@ enum AuditCommand {
         details += """
 
         Run 'custos audit SUBCOMMAND --help' for its options and exit statuses. All but recover
-        only read; recover appends one entry and a checkpoint, with the daemon stopped. The
+        and archive only read; recover appends one entry and a checkpoint, with the daemon
+        stopped; archive copies sealed segments out and, when asked, prunes archived ones. The
         unlisted 'custos audit generate' writes synthetic entries, for tests and demos. The
         state folder defaults to ./state, as for 'custos serve'; the log lives in <state>/audit/.
         The format and an auditor's walkthrough: docs/audit.md.

@@ -129,7 +129,7 @@ enum AuditVerifyCommand {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
             throw UsageError(message: "\(dir) cannot be listed: run verify as a user who can read the whole audit folder")
         }
-        for name in names where name.hasPrefix("segment-") || name == "checkpoints.log" {
+        for name in names where name.hasPrefix("segment-") || name == "checkpoints.log" || name == "base.json" {
             guard FileManager.default.isReadableFile(atPath: dir + "/" + name) else {
                 throw UsageError(message: "\(dir)/\(name) cannot be read: run verify as a user who can read the whole audit folder")
             }
@@ -158,7 +158,12 @@ enum AuditVerifyCommand {
             return exitStatus(failure.kind)
         }
         let latest = report.latestCheckpoint.map { "latest checkpoint size \($0.size)" } ?? "no checkpoint yet"
-        out.write("OK: \(report.entries) entries, \(report.checkpoints) checkpoints, \(latest)\n")
+        if report.origin > 0 {
+            out.write("OK: entries \(report.origin)..<\(report.entries), \(report.checkpoints) checkpoints, \(latest)\n")
+            out.write("note: the folder starts at entry \(report.origin) (base.json, signed): the entries before it are in an archive, verified there\(report.checkpointsBeforeOrigin > 0 ? "; \(report.checkpointsBeforeOrigin) older checkpoints had their signatures checked" : "")\n")
+        } else {
+            out.write("OK: \(report.entries) entries, \(report.checkpoints) checkpoints, \(latest)\n")
+        }
         if report.entriesAfterLatestCheckpoint > 0 {
             let n = report.entriesAfterLatestCheckpoint
             out.write("warning: the last \(n) entries are not covered by a signed checkpoint (seq \(report.entries - n)..<\(report.entries)): only their framing and order were checked. A daemon signs one right after each batch it writes: either it is writing them now, or it stopped between their write and their checkpoint (they were never acknowledged, and it cuts them on its next start), or their checkpoint was removed.\n")
@@ -169,7 +174,13 @@ enum AuditVerifyCommand {
         if report.tornTailBytes > 0 {
             out.write("note: the last segment ends with a torn record of \(report.tornTailBytes) bytes (never acknowledged; the daemon cuts it on its next start)\n")
         }
-        if !anchors.isEmpty { out.write("anchors: \(anchors.count) checked, the log extends each\n") }
+        if !anchors.isEmpty {
+            let checked = anchors.count - report.anchorsBeforeOrigin
+            out.write("anchors: \(checked) checked, the log extends each\n")
+            if report.anchorsBeforeOrigin > 0 {
+                out.write("note: \(report.anchorsBeforeOrigin) anchor(s) predate entry \(report.origin), where this folder starts: check them against the archive that holds their entries\n")
+            }
+        }
         if let w = witnessReport {
             out.write("witness: \(w.checked) checkpoints of this log checked, the log extends each\(w.newest.map { " (newest size \($0.size))" } ?? "")\n")
         }

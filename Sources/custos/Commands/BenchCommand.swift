@@ -8,12 +8,12 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
             OptionSpec(name: "seed", valueName: "S", help: "Workload seed (default 1)."),
-            OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies); validate: a folder with a schema, to time validate_requests on a decide request."),
+            OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies); socket: the scratch daemon's policies folder (default policies); validate: a folder with a schema, to time validate_requests on a decide request."),
             OptionSpec(name: "nodes", valueName: "N", help: "place: candidate nodes per call (default 1000)."),
             OptionSpec(name: "iterations", valueName: "K", help: "place: timed calls (default 500)."),
             OptionSpec(name: "write", valueName: "DIR", help: "Also write the workload (policies.cedar, entities.json, requests.jsonl) to DIR."),
@@ -22,7 +22,7 @@ enum BenchCommand {
             OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
             OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20)."),
-            OptionSpec(name: "socket", valueName: "PATH", help: "socket: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock); fleet: each daemon's, repeated, the first written through."),
+            OptionSpec(name: "socket", valueName: "PATH", help: "socket: measure the daemon already serving PATH instead of a scratch one; its audit log records every benchmark decision, so never point it at a production daemon. trickle, http: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock); fleet: each daemon's, repeated, the first written through."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket, validate --folder: decide params to send or read (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
             OptionSpec(name: "corpus", valueName: "DIR", help: "validate: the extracted upstream corpus-tests folder, instead of the workload."),
@@ -37,7 +37,10 @@ enum BenchCommand {
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
-        to a running daemon and prints throughput and p50/p99/p999 round-trip latency; --echo puts
+        and prints throughput and p50/p99/p999 round-trip latency. It starts a scratch daemon of
+        its own (custos serve on --folder, with its audit log in a temporary state folder that
+        is removed afterwards), so no benchmark decision lands in a real log; --socket PATH
+        measures a daemon already running instead. --echo puts
         the echo floor (jansson parse + fixed reply, same transport) beside it with the ratios.
         bench http runs the same decision through the front door's OPA data API and through JSON-RPC
         (default 4 clients, 5 alternating rounds) and prints both with the p50 ratio per round.
@@ -113,7 +116,20 @@ extension BenchCommand {
         let requests = try args.int("requests", default: 20_000)
         let depth = try args.int("pipeline", default: 1)
         guard clients > 0, requests > 0, depth > 0 else { throw UsageError(message: "--clients, --requests and --pipeline must be positive") }
-        let socket = args.value("socket") ?? CallCommand.defaultSocket()
+        // A scratch daemon unless told otherwise: a benchmark writes hundreds of megabytes of
+        // decisions nobody made, which must never reach a real audit log.
+        var scratch: ScratchDaemon? = nil
+        let socket: String
+        if let s = args.value("socket") {
+            socket = s
+            print("note: measuring the daemon on \(s); its audit log records every benchmark decision")
+        } else {
+            let d = try ScratchDaemon(policies: args.value("folder") ?? "policies")
+            scratch = d
+            socket = d.socket
+            print("scratch daemon: pid \(d.process.processIdentifier), state \(d.directory) (removed afterwards)")
+        }
+        defer { scratch?.stop() }
         var params = defaultDecideParams
         if let f = args.value("request") {
             let text = try IO.readText(f)
@@ -227,5 +243,50 @@ extension BenchCommand {
         o.requestsPerClient = requests
         o.pipelineDepth = depth
         do { return try Bench.run(o) } catch { throw UsageError(message: "\(path): \(error)") }
+    }
+}
+
+/// `custos serve` in a temporary folder for `bench socket`: the same binary, the given policies,
+/// its own state folder (audit log included, so the figures include logging), removed on stop.
+final class ScratchDaemon {
+    let directory: String
+    let socket: String
+    let process = Process()
+
+    init(policies: String) throws {
+        var template = Array("/tmp/custos-bench-XXXXXX".utf8CString)
+        guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw UsageError(message: "cannot create a scratch folder in /tmp: \(String(cString: strerror(errno)))")
+        }
+        directory = String(cString: p)
+        socket = directory + "/custos.sock"
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["serve", "--policies", policies, "--state", directory + "/state", "--socket", socket,
+                             "--log-format", "text"]
+        process.standardOutput = FileHandle.nullDevice
+        do { try process.run() } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw UsageError(message: "cannot start a scratch daemon: \(error)")
+        }
+        // Up to 60 s: a loaded machine starts slowly; a daemon that exits is reported at once.
+        for _ in 0..<6000 {
+            if !process.isRunning { break }
+            if let c = try? RPCClient(path: socket, timeout: .seconds(5)) {
+                let ready = (try? c.call("health").get())?.objectValue?["ready"] == .bool(true)
+                c.close()
+                if ready { return }
+            }
+            usleep(10_000)
+        }
+        stop()
+        throw UsageError(message: "the scratch daemon on \(policies) did not become ready (see its messages above)")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }

@@ -1,6 +1,8 @@
 import AuditLog
 import CustosDaemon
 import FleetStore
+import CustosLog
+import CustosSystemd
 import Foundation
 import Metrics
 
@@ -9,7 +11,7 @@ enum ServeCommand {
     static let spec = CommandSpec(
         name: "serve",
         summary: "Run the decision daemon: JSON-RPC 2.0, one message per line, on a Unix socket.",
-        usage: "custos serve [--policies DIR | --bundles DIR --trust FILE] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL] [--region NAME]\n       [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N] [--audit-context KEY,...] [--no-audit]",
+        usage: "custos serve [--policies DIR | --bundles DIR --trust FILE] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL] [--region NAME]\n       [--log-format auto|json|text] [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N]\n       [--audit-segment-bytes N] [--audit-segment-seconds S] [--audit-context KEY,...] [--no-audit]",
         options: [
             OptionSpec(name: "policies", valueName: "DIR", help: "Policies folder: *.cedar files and entities.json (default policies)."),
             OptionSpec(name: "bundles", valueName: "DIR", help: "Serve the newest approved policy bundle of DIR instead of a policies folder, and watch DIR for new ones (docs/change-control.md)."),
@@ -22,6 +24,9 @@ enum ServeCommand {
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "always (default): an answer leaves only after its audit entry is fdatasync'd; batch: sync every --audit-batch-ms (a crash loses at most that window); off: no sync (benchmarks only)."),
             OptionSpec(name: "audit-batch-ms", valueName: "MS", help: "Sync interval of --audit-sync batch (default 10)."),
             OptionSpec(name: "checkpoint-every", valueName: "N", help: "Add a checkpoint to the history (checkpoints.log) after N new entries (default 1024), after 1 s, and at shutdown; checkpoint.head gets one after every batch."),
+            OptionSpec(name: "audit-segment-bytes", valueName: "N", help: "Seal the audit log's current segment and start a new one beyond N bytes (default 67108864, at least 4096)."),
+            OptionSpec(name: "audit-segment-seconds", valueName: "S", help: "Also seal it once its first entry is S seconds old (default 86400; 0: by size only). Sealed segments are what 'custos audit archive' copies."),
+            OptionSpec(name: "log-format", valueName: "FORMAT", help: "auto (default): text on a terminal, JSON lines otherwise; json: one JSON object per line (time, level, event, message, fields); text: one readable line."),
             OptionSpec(name: "audit-context", valueName: "KEYS", help: "Comma-separated request context keys whose values the audit log keeps (default none)."),
             OptionSpec(name: "no-audit", valueName: nil, help: "Run without an audit log (nothing is recorded; said at start). The state folder is still created, for the consent journal."),
         ],
@@ -42,6 +47,10 @@ enum ServeCommand {
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
         state folder is unusable.
+        Under systemd (deploy/systemd): a socket passed by socket activation (LISTEN_FDS) is
+        served instead of binding --socket, and left in place at stop; READY=1 is sent through
+        NOTIFY_SOCKET once the policies are loaded and the audit log is open, with the revision
+        in STATUS=, and RELOADING=1 then READY=1 around each reload.
         """)
 
     static var openMethods: [String] { Daemon.methodNames.filter { DaemonConfig.openMethods.contains($0) } }
@@ -85,6 +94,24 @@ enum ServeCommand {
     }
 
     static func run(_ args: ParsedArguments) throws -> Int32 {
+        let format: LogFormat
+        switch args.value("log-format") ?? "auto" {
+        case "auto": format = .auto
+        case "json": format = .json
+        case "text": format = .text
+        case let other: throw UsageError(message: "--log-format expects auto, json or text, got '\(other)'")
+        }
+        let logger = Logger(format: format)
+        // From here on every line on stderr is a log line, the reason a start failed included.
+        do {
+            return try serve(args, logger: logger)
+        } catch let e as UsageError {
+            logger.error("daemon.start_failed", e.message)
+            return 2
+        }
+    }
+
+    private static func serve(_ args: ParsedArguments, logger: Logger) throws -> Int32 {
         let bundlesDir = args.value("bundles")
         if bundlesDir != nil, args.value("policies") != nil {
             throw UsageError(message: "--bundles and --policies contradict each other: serve either approved bundles or a folder")
@@ -95,7 +122,7 @@ enum ServeCommand {
         if let b = bundlesDir, !IO.isDirectory(b) { throw UsageError(message: "--bundles \(b): no such folder") }
         let policies = bundlesDir ?? args.value("policies") ?? "policies"
         let state = args.value("state") ?? "state"
-        let socket = args.value("socket") ?? (state as NSString).appendingPathComponent("custos.sock")
+        var socket = args.value("socket") ?? (state as NSString).appendingPathComponent("custos.sock")
         var config = DaemonConfig()
         if let file = args.value("config") {
             do { config = try DaemonConfig.load(file: file) } catch { throw UsageError(message: error.description) }
@@ -108,8 +135,9 @@ enum ServeCommand {
             guard !r.isEmpty else { throw UsageError(message: "--region expects the name of a region of guardrails/regions.json") }
             config.region = r
         }
+        let inherited = try inheritedSocket(logger: logger, socket: &socket)
         let socketDir = (socket as NSString).deletingLastPathComponent
-        if !socketDir.isEmpty && !IO.isDirectory(socketDir) {
+        if inherited == nil, !socketDir.isEmpty && !IO.isDirectory(socketDir) {
             do {
                 try FileManager.default.createDirectory(atPath: socketDir, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o750])
@@ -117,15 +145,20 @@ enum ServeCommand {
                 throw UsageError(message: "cannot create \(socketDir) for the socket: \(error.localizedDescription)")
             }
         }
-        let audit = try openAudit(args, state: state)
+        let audit = try openAudit(args, state: state, logger: logger)
         let fleet: FleetStateStore?
-        do { fleet = try openSharedStore(config.state, audit: audit, state: state) } catch {
+        do { fleet = try openSharedStore(config.state, audit: audit, state: state, logger: logger) } catch {
             try? audit?.close()
             throw error
         }
+        let logDirectory = AuditState.logDirectory(state: state)
+        let diskUsage: (@Sendable () -> AuditDiskUsage?)? =
+            audit == nil ? nil : { @Sendable in try? AuditDiskUsage.measure(logDirectory: logDirectory) }
         let daemon: Daemon
         var options = DaemonOptions(policiesDirectory: policies, socketPath: socket, config: config,
-                                    recorder: audit?.recorder, stateDirectory: state, log: { IO.printError($0) })
+                                    recorder: audit?.recorder, stateDirectory: state, logger: logger,
+                                    notify: { ServiceManager.notify($0) }, inheritedListener: inherited,
+                                    auditDiskUsage: diskUsage)
         if let b = bundlesDir, let trust = args.value("trust") {
             options.bundles = BundleFolder(directory: b, trustPath: trust, stateDirectory: state)
         }
@@ -134,6 +167,7 @@ enum ServeCommand {
             options.metricSources.append {
                 writer.syncStats.families + [.gauge("custos_audit_entries", "Entries in the audit log (durable or queued).",
                                                     [MetricSample(value: .int(writer.count))])]
+                    + (diskUsage?()?.metricFamilies ?? [])
             }
         }
         do {
@@ -157,7 +191,8 @@ enum ServeCommand {
         if let audit {
             do { try audit.close() } catch {
                 fleet?.stop()
-                IO.printError("serve: the audit log failed: \(error.description); run `custos audit verify --state \(state)`")
+                logger.error("audit.failed", "the audit log failed: \(error.description); run `custos audit verify --state \(state)`",
+                             ["error": .string(error.description), "state": .string(state)])
                 return 1
             }
         }
@@ -171,7 +206,7 @@ enum ServeCommand {
     /// anything is served. A daemon whose log is behind its witnessed checkpoints (rolled back
     /// with its checkpoints) or disagrees with them (rewritten) refuses to start, and so does one
     /// that cannot reach the store: it could not tell (docs/fleet.md, "Starting").
-    static func openSharedStore(_ config: StateConfig, audit: AuditRecorder?, state: String) throws -> FleetStateStore? {
+    static func openSharedStore(_ config: StateConfig, audit: AuditRecorder?, state: String, logger: Logger) throws -> FleetStateStore? {
         guard let uri = config.store else { return nil }
         var key: NoteVerifierKey? = nil
         if audit != nil {
@@ -196,7 +231,10 @@ enum ServeCommand {
         }
         let report = AuditWitness.check(logDirectory: AuditState.logDirectory(state: state), publicKey: key,
                                         witnessed: witnessed.map { WitnessNote(note: $0.note, source: "witnessed from \($0.daemon) at \($0.publishedAt)") })
-        for u in report.unsigned { IO.printError("serve: warning: the witness table holds a checkpoint of \(key.name) that does not verify, left out: \(u)") }
+        for u in report.unsigned {
+            logger.warning("fleet.witness_unsigned", "the witness table holds a checkpoint of \(key.name) that does not verify, left out: \(u)",
+                           ["log": .string(key.name)])
+        }
         if let f = report.failure {
             store.stop()
             throw UsageError(message: "audit log in \(AuditState.logDirectory(state: state)) does not extend what the state store witnessed of it (\(AuditVerifyCommand.label(f.kind))): \(f.message). Restore the state folder from a copy that does, and see `custos audit verify --state \(state) --witness ...` (docs/fleet.md)")
@@ -209,14 +247,50 @@ enum ServeCommand {
         return store
     }
 
+    /// The listening socket systemd passed (socket activation), if any; `socket` becomes its
+    /// path. More than one, or one that is not a listening Unix stream socket, is an error:
+    /// binding a socket of our own beside the unit's would split the callers.
+    static func inheritedSocket(logger: Logger, socket: inout String) throws -> Int32? {
+        let fds: [Int32]
+        switch ServiceManager.listenDescriptors() {
+        case .success(let f): fds = f
+        case .failure(let e): throw UsageError(message: e.description)
+        }
+        guard !fds.isEmpty else { return nil }
+        guard fds.count == 1 else {
+            throw UsageError(message: "socket activation passed \(fds.count) sockets; custos.socket must have exactly one ListenStream=")
+        }
+        guard ServiceManager.isListeningUnixStream(fds[0]) else {
+            throw UsageError(message: "socket activation passed descriptor \(fds[0]), which is not a listening Unix stream socket; custos.socket must use ListenStream=/path")
+        }
+        if let path = unixSocketPath(fds[0]), !path.isEmpty {
+            socket = path
+        }
+        logger.info("daemon.socket_activated", "using the socket passed by the service manager: \(socket) (its mode and group are the socket unit's)",
+                    ["socket": .string(socket)])
+        return fds[0]
+    }
+
+    private static func unixSocketPath(_ fd: Int32) -> String? {
+        var addr = sockaddr_un()
+        var len = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let rc = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        guard rc == 0 else { return nil }
+        return withUnsafeBytes(of: addr.sun_path) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+
     /// The audit log per the options, or nil with --no-audit (said on stderr, so nobody runs
     /// unaudited by accident).
-    static func openAudit(_ args: ParsedArguments, state: String) throws -> AuditRecorder? {
+    static func openAudit(_ args: ParsedArguments, state: String, logger: Logger) throws -> AuditRecorder? {
         if args.flag("no-audit") {
-            for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context"] where args.value(o) != nil {
+            for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context", "audit-segment-bytes", "audit-segment-seconds"] where args.value(o) != nil {
                 throw UsageError(message: "--\(o) contradicts --no-audit")
             }
-            IO.printError("serve: running WITHOUT an audit log (--no-audit): decisions are not recorded")
+            logger.warning("audit.disabled", "running WITHOUT an audit log (--no-audit): decisions are not recorded")
             return nil
         }
         let batchMs = try args.int("audit-batch-ms", default: 10)
@@ -234,9 +308,21 @@ enum ServeCommand {
         let every = try args.int("checkpoint-every", default: 1024)
         guard every >= 1 else { throw UsageError(message: "--checkpoint-every must be a positive number, got \(every)") }
         let keys = (args.value("audit-context") ?? "").split(separator: ",").map { String($0) }.filter { !$0.isEmpty }
+        let segmentBytes = try args.int("audit-segment-bytes", default: 64 << 20)
+        guard segmentBytes >= 4096 else { throw UsageError(message: "--audit-segment-bytes must be at least 4096, got \(segmentBytes)") }
+        let segmentSeconds = try args.int("audit-segment-seconds", default: 86_400)
+        guard (0...(100 * 366 * 86_400)).contains(segmentSeconds) else {
+            throw UsageError(message: "--audit-segment-seconds must be between 0 (by size only) and 100 years, got \(segmentSeconds)")
+        }
+        var options = AuditRecorderOptions(mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys,
+                                           segmentBytes: segmentBytes, segmentMaxAgeSeconds: segmentSeconds == 0 ? nil : segmentSeconds)
+        options.onFailure = { reason in
+            logger.error("audit.failed", "the audit log stopped: \(reason); decisions are refused until the daemon is restarted on healthy storage",
+                         ["error": .string(reason), "state": .string(state)])
+            ServiceManager.notify("STATUS=not ready: audit log unavailable: \(reason)")
+        }
         do {
-            return try AuditRecorder.open(stateDirectory: state, options: AuditRecorderOptions(
-                mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys))
+            return try AuditRecorder.open(stateDirectory: state, options: options)
         } catch {
             throw UsageError(message: error.description)
         }
