@@ -6,6 +6,7 @@
 //   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
 //   SchedulerNodes          Kubernetes node objects onto the node inventory (k8s-node-sync)
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
+//   PolicyBundle            signed policy bundles: the archive, the manifest, approvals (N of M)
 //   FleetStore              consent, holds and checkpoint witnessing shared through PostgreSQL
 //   AuditLog                append-only log, RFC 6962 Merkle tree, signed checkpoints
 //   Guardrails              residency, consent, retention, isolation, compute
@@ -40,6 +41,7 @@ let package = Package(
         .target(name: "CustosSystemd", dependencies: ["CSystemd"]),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
+        .target(name: "PolicyBundle", dependencies: ["AuditLog", "CustosJSON"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
         .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
@@ -48,7 +50,7 @@ let package = Package(
         // filter and prioritize are the front door's (CustosGateway).
         .target(name: "SchedulerNodes", dependencies: ["CustosJSON"]),
         .target(name: "FleetStore", dependencies: ["CLibPQ", "Guardrails", "CustosJSON", "Cedar", "ReadMostly"]),
-        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "FleetStore"]),
+        .target(name: "CustosDaemon", dependencies: ["Cedar", "Guardrails", "AuditLog", "CustosServer", "CustosJSON", "CivilCalendar", "ReadMostly", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "FleetStore", "PolicyBundle"]),
         // The Swift runtime and Foundation are linked into the binary, so it runs where the
         // toolchain is not installed; Debian's C libraries stay shared (docs/operations.md,
         // "Packages"). Only the executable: `--static-swift-stdlib` would apply to the tests too,
@@ -56,7 +58,7 @@ let package = Package(
         // the shared runtime, whose autolink entries name fewer libraries than the static
         // archives need, hence the list (Swift 6.3's static Foundation; DeploymentTests checks
         // that the binary runs with the toolchain hidden).
-        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "CustosSystemd", "FleetStore", "SchedulerNodes"],
+        .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "CustosSystemd", "FleetStore", "SchedulerNodes", "PolicyBundle"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-lCoreFoundation", "-l_FoundationCollections", "-l_FoundationCShims", "-l_FoundationICU", "-lFoundationInternationalization", "-lFoundationEssentials", "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lstdc++"])]),
         // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),
         .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),
         .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
+        .testTarget(name: "PolicyBundleTests", dependencies: ["PolicyBundle", "AuditLog", "CustosJSON"]),
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON", "CustosTestSupport"]),
         .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
         .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
@@ -76,7 +79,8 @@ let package = Package(
         .testTarget(name: "SchedulerExtenderTests", dependencies: ["SchedulerNodes", "CustosGateway", "CustosDaemon", "CustosServer", "CustosJSON", "Guardrails"],
                     exclude: ["Fixtures"]),
         // Start the real `custos` binary (built first by `make test`) and talk to it.
-        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["CustosJSON", "CustosServer", "CustosTestSupport", "CustosVersion",
+                                                            "PolicyBundle", "AuditLog"]),
         // Rules every test follows (no time bounds, no fixed sleeps), checked over Tests/.
         .testTarget(name: "RepositoryTests"),
     ]

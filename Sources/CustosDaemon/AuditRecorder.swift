@@ -286,6 +286,23 @@ public final class AuditRecorder: Sendable {
             return make(c == nil ? "policy.load" : "policy.reload", who, action: "load", resource: "policies",
                         decision: .deny, reasons: ["failed: " + error, "kept " + (kept ?? "none")],
                         revision: kept, hashOf: "policy.load\n" + error)
+        case .bundleActivated(let b, let revision, let c):
+            var reasons = ["sequence \(b.sequence)", "file \(b.file)", "manifest sha256:\(b.manifestSHA256)",
+                           "author " + b.author.label]
+            reasons += b.approvers.map { "approved by " + $0.label }
+            reasons += ["change ticket " + b.changeTicket, "change reason: " + b.changeReason, "created " + b.created]
+            if let r = b.rollbackOf { reasons.append("rollback of sequence \(r)") }
+            reasons.append("approvers file sha256:" + b.trustSHA256)
+            return make(c == nil ? "policy.load" : "policy.reload", c.map(caller) ?? own, action: "activate",
+                        resource: "bundle \(b.sequence)", decision: .allow, reasons: reasons, revision: revision,
+                        hashOf: "bundle.activate\n" + b.manifestSHA256)
+        case .bundleRejected(let r, let kept, let c):
+            var reasons = ["refused: " + r.reason]
+            if let s = r.sequence { reasons.append("sequence \(s)") }
+            reasons.append("kept " + (kept ?? "none"))
+            return make(c == nil ? "policy.load" : "policy.reload", c.map(caller) ?? own, action: "activate",
+                        resource: "bundle " + r.file, decision: .deny, reasons: reasons, revision: kept,
+                        hashOf: "bundle.reject\n" + r.file + "\n" + r.reason)
         case .refused(let method, let c):
             return make(method, caller(c), action: "call", resource: "method " + method, decision: .deny,
                         reasons: ["refused by the access rules"], revision: nil, hashOf: "refused\n" + method)

@@ -36,6 +36,8 @@ public struct DaemonOptions: Sendable {
     public var auditDiskUsage: (@Sendable () -> AuditDiskUsage?)?
     /// What `metrics` reports besides the daemon's own counters (the audit log's syncs).
     public var metricSources: [@Sendable () -> [MetricFamily]] = []
+    /// Serve approved bundles from a folder instead of `policiesDirectory` (`--bundles`).
+    public var bundles: BundleFolder? = nil
     /// Where consent and holds live when not in the embedded journal (fleet mode: a shared
     /// store, docs/fleet.md); needs `stateDirectory`.
     public var stateStore: (any StateStore)? = nil
@@ -106,6 +108,9 @@ public final class Daemon: Sendable {
     public let gateway: Gateway?
     private let drain: Duration
     private let noteEvent: @Sendable (DaemonEvent, String) -> Void
+    /// Watches a bundles folder (`--bundles`); nil for a policies folder, or when the folder
+    /// cannot be watched (said at start: new bundles are then read on SIGHUP only).
+    private let bundleWatcher: FolderWatcher?
 
     /// Builds the daemon and loads the policies once. A folder that fails to load does not
     /// stop the start: the daemon serves `health` and `policy.status` (not ready, with the
@@ -118,7 +123,7 @@ public final class Daemon: Sendable {
             GuardrailState.forStateDirectory(state).use(shared)
         }
         let region = options.config.region
-        let store = PolicyStore(directory: options.policiesDirectory,
+        let store = PolicyStore(source: options.bundles.map { .bundles($0) } ?? .folder(options.policiesDirectory),
                                 baseline: options.stateDirectory.map { GuardrailBaseline(stateDirectory: $0) }) { s throws(PolicyStoreError) in
             try DecisionMethods.checkBoundRegion(region, s)
             return s
@@ -145,13 +150,24 @@ public final class Daemon: Sendable {
         for source in options.metricSources { metrics.addSource(source) }
         var configured = DaemonServices(store: store, limits: options.config.limits, recorder: recorder,
                                       stateDirectory: options.stateDirectory) { caller in
-            let previous = store.snapshot?.revision
+            let before = store.snapshot
+            let previous = before?.revision
             let announce = readiness.serving.load(ordering: .acquiring)
             if announce { notify("RELOADING=1\nSTATUS=reloading the policies folder") }
-            let r = store.reload()
+            let r = store.reload { rejected in
+                logger.error("bundle.refused", "bundle \(rejected.file) refused, keeping \(previous ?? "no policies"): \(rejected.reason)",
+                             ["file": .string(rejected.file), "reason": .string(rejected.reason), "kept": .string(previous ?? "")])
+                noteEvent(.bundleRejected(rejected, kept: previous, caller: caller), "the refused bundle")
+            }
             switch r {
             case .success(let s):
                 metrics.reloads.add(0)
+                if let b = s.bundle, s !== before {
+                    logger.info("bundle.activated", "activated bundle \(b.file): sequence \(b.sequence), change \(b.changeTicket), author \(b.author.label), approved by \(b.approvers.map(\.label).joined(separator: ", "))",
+                                ["file": .string(b.file), "sequence": .uint(b.sequence), "change_ticket": .string(b.changeTicket),
+                                 "revision": .string(s.revision)])
+                    noteEvent(.bundleActivated(b, revision: s.revision, caller: caller), "the bundle activation")
+                }
                 logger.info("policy.loaded", "loaded \(s.policyCount) policies and \(s.entityCount) entities from \(store.directory), revision \(s.revision), guardrails \(s.guardrails.status)",
                             ["revision": .string(s.revision), "previous_revision": .string(previous ?? ""),
                              "policies": .uint(s.policyCount), "entities": .uint(s.entityCount),
@@ -233,6 +249,15 @@ public final class Daemon: Sendable {
             [.gauge("custos_connections", "Open connections of the JSON-RPC socket.", [MetricSample(value: .int(UInt64(max(0, server.activeConnections))))])]
                 + (gateway?.families ?? [])
         }
+        // Watching starts before the first load, so a bundle that lands during it is not missed.
+        var bundleWatcher: FolderWatcher? = nil
+        if let folder = options.bundles {
+            do { bundleWatcher = try FolderWatcher(directory: folder.directory, suffix: BundleFolder.suffix) } catch {
+                logger.warning("bundle.unwatched", "cannot watch \(folder.directory) (\(error.message)); new bundles are read on SIGHUP or policy.reload only",
+                               ["directory": .string(folder.directory)])
+            }
+        }
+        self.bundleWatcher = bundleWatcher
         _ = services.reload(nil)
     }
 
@@ -303,6 +328,12 @@ public final class Daemon: Sendable {
             _ = services.reload(nil)
         })
         defer { watcher.cancel() }
+        // A new bundle is put in service as soon as it lands in the folder; SIGHUP still works.
+        bundleWatcher?.start {
+            logger.info("bundle.folder_changed", "bundles folder changed: reloading", ["directory": .string(services.store.directory)])
+            _ = services.reload(nil)
+        }
+        defer { bundleWatcher?.stop() }
         do { try server.start() } catch { throw .socket(error) }
         let inherited = server.configuration.inheritedListener != nil
         logger.info("daemon.serving", "serving on \(server.configuration.socketPath)\(inherited ? " (socket passed by the service manager)" : "")",

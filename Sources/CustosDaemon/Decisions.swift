@@ -145,6 +145,10 @@ public enum DaemonEvent: Sendable {
     case policyLoadFailed(kept: String?, error: String, caller: CallContext?)
     /// A load that switched guardrails off on purpose (`guardrails/DISABLED` gave `reason`).
     case guardrailsSwitchedOff(lost: [String], reason: String, revision: String, caller: CallContext?)
+    /// A bundle put in service (`custos serve --bundles`): which, who wrote it, who approved it.
+    case bundleActivated(ActiveBundle, revision: String, caller: CallContext?)
+    /// A bundle of the bundles folder a reload refused; `kept` is the revision still in service.
+    case bundleRejected(BundleRejection, kept: String?, caller: CallContext?)
     /// A call the access rules refused.
     case refused(method: String, caller: CallContext)
     /// A call that used a privilege (see `Privilege`) the access rules do not grant the caller;

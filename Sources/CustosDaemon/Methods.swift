@@ -116,6 +116,9 @@ public enum StatusMethods {
             "links": .int(Int64(s?.policies.policies.count(where: { $0.link != nil }) ?? 0)),
             "warnings": .array((s?.warnings ?? []).map { .string($0) }),
             "last_reload_error": failure,
+            "source": .string(store.sourceKind),
+            "bundle": s?.bundle?.json ?? .null,
+            "bundle_rejections": .array(store.bundleRejections.map(\.json)),
         ]))
     }
 }

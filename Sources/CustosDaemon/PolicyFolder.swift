@@ -104,6 +104,36 @@ public enum PolicyFolder {
         return out
     }
 
+    /// The files of a policy bundle as one read of a folder would give them, held to the same
+    /// list of recognised entries: a top-level name must be a file kind `entries` names, a
+    /// `guardrails/NAME` one of `guardrailEntries`. Anything else fails, naming it as a folder
+    /// read would (`shown/name`). A bundle holds only what the daemon reads, so `.custosignore`
+    /// hides nothing here and `requests/` is refused too: it would not be read.
+    public static func contents(bundleFiles files: [PolicyStore.File], shown: String) throws(PolicyStoreError) -> Contents {
+        var out = Contents()
+        let prefix = Array((GuardrailConfig.folderName + "/").utf8)
+        for f in files.sorted(by: { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }) {
+            let path = shown + "/" + f.name
+            if f.name.utf8.starts(with: prefix) {
+                let name = String(decoding: f.name.utf8.dropFirst(prefix.count), as: UTF8.self)
+                guard !name.utf8.contains(UInt8(ascii: "/")), guardrailEntries.contains(where: { $0.utf8.elementsEqual(name.utf8) }) else {
+                    throw PolicyStoreError("\(path): unknown guardrail file; expected one of \(guardrailEntries.joined(separator: ", "))")
+                }
+                out.guardrails.append(PolicyStore.File(name: name, contents: f.contents))
+                continue
+            }
+            guard !f.name.utf8.contains(UInt8(ascii: "/")) else {
+                throw PolicyStoreError("\(path): not a file the daemon reads (a bundle holds top-level files and \(GuardrailConfig.folderName)/ files only)")
+            }
+            guard let entry = recognised(f.name) else { throw unrecognised(f.name, path: path) }
+            guard !entry.isDirectory else {
+                throw PolicyStoreError("\(path): is a file; the policies folder reads \(f.name)/ as \(entry.role)")
+            }
+            out.topLevel.append(f)
+        }
+        return out
+    }
+
     /// The entry kind `name` is, when it is one; nil for anything unrecognised. A hidden name
     /// never matches a pattern (`.#10-a.cedar` is an editor's lock file, not a policy).
     static func recognised(_ name: String) -> Entry? {

@@ -49,12 +49,16 @@ public final class PolicySnapshot: Sendable {
     /// What the load noticed without refusing the folder (`file:line:col: ...`): templates
     /// without a link, policies that can never apply. `custos check --strict` refuses them.
     public let warnings: [String]
+    /// The bundle these files came from, when the daemon serves a bundles folder: who wrote
+    /// and approved it, and why (nil for a folder).
+    public let bundle: ActiveBundle?
 
     public init(policies: PolicySet, entities: EntityStore, revision: String, loadedAt: WallTime,
                 files: [String], guardrails: GuardrailConfig = .inactive,
                 settings: FolderSettings = .default, disabledReason: String? = nil,
                 switchedOff: GuardrailSwitchOff? = nil, schema: Schema? = nil, templates: [Policy] = [],
-                warnings: [String] = []) {
+                warnings: [String] = [], bundle: ActiveBundle? = nil) {
+        self.bundle = bundle
         self.schema = schema
         self.requestSchema = settings.validateRequests ? schema : nil
         self.templates = templates
@@ -82,8 +86,10 @@ public final class PolicySnapshot: Sendable {
         let combined = try EntityStore(entities.all + extra)
         return PolicySnapshot(policies: policies, entities: combined, revision: revision, loadedAt: loadedAt,
                        files: files, guardrails: guardrails, settings: settings, disabledReason: disabledReason,
-                       switchedOff: switchedOff, schema: schema, templates: templates, warnings: warnings)
+                       switchedOff: switchedOff, schema: schema, templates: templates, warnings: warnings,
+                       bundle: bundle)
     }
+
 
     public var policyCount: Int { policies.policies.count }
     public var entityCount: Int { entities.count }
@@ -121,6 +127,32 @@ public struct ReloadFailure: Sendable, Equatable {
     public var error: PolicyStoreError
 }
 
+/// Where a `PolicyStore` reads its files from.
+public enum PolicySource: Sendable {
+    /// A policies folder (`--policies`): development, and deployments without bundles.
+    case folder(String)
+    /// One bundle file, its files checked against its manifest but its signatures not checked:
+    /// a candidate under assessment (`custos test --policies`), never served.
+    case bundleFile(String)
+    /// The daemon's `--bundles` folder: the newest bundle that verifies (see `BundleFolder`).
+    case bundles(BundleFolder)
+
+    /// A folder or a bundle file, by what `path` is.
+    public static func candidate(_ path: String) -> PolicySource {
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG { return .bundleFile(path) }
+        return .folder(path)
+    }
+
+    /// What messages and `policy.status` call it.
+    public var path: String {
+        switch self {
+        case .folder(let p), .bundleFile(let p): p
+        case .bundles(let f): f.directory
+        }
+    }
+}
+
 /// Holds the snapshot in service and replaces it on reload.
 ///
 /// Readers take the current snapshot under a read lock held only for a reference copy; loading
@@ -132,10 +164,13 @@ public struct ReloadFailure: Sendable, Equatable {
 /// What "in service" means for the first load comes from `baseline`: the guardrails the state
 /// directory last saw in service, so a restart cannot lose a check a reload could not.
 public final class PolicyStore: Sendable {
+    /// The folder, bundle file or bundles folder read (`source.path`).
     public let directory: String
+    public let source: PolicySource
     public let baseline: GuardrailBaseline?
     private let current = ReadMostly<PolicySnapshot?>(nil)
     private let failure = Mutex<ReloadFailure?>(nil)
+    private let rejected = Mutex<[BundleRejection]>([])
     private let reloading = Mutex<Void>(())
 
     /// Runs on every loaded folder before it is put in service: checks what the folder must
@@ -144,9 +179,15 @@ public final class PolicyStore: Sendable {
     private let adopt: @Sendable (PolicySnapshot) throws(PolicyStoreError) -> PolicySnapshot
 
     /// Does not load: call `reload()` (the daemon starts not-ready until one succeeds).
-    public init(directory: String, baseline: GuardrailBaseline? = nil,
+    public convenience init(directory: String, baseline: GuardrailBaseline? = nil,
+                            adopt: @escaping @Sendable (PolicySnapshot) throws(PolicyStoreError) -> PolicySnapshot = { $0 }) {
+        self.init(source: .folder(directory), baseline: baseline, adopt: adopt)
+    }
+
+    public init(source: PolicySource, baseline: GuardrailBaseline? = nil,
                 adopt: @escaping @Sendable (PolicySnapshot) throws(PolicyStoreError) -> PolicySnapshot = { $0 }) {
-        self.directory = directory
+        self.source = source
+        self.directory = source.path
         self.baseline = baseline
         self.adopt = adopt
     }
@@ -156,21 +197,52 @@ public final class PolicyStore: Sendable {
 
     public var lastReloadFailure: ReloadFailure? { failure.withLock { $0 } }
 
+    /// `folder`, `bundle` or `bundles`, as `policy.status` names the source.
+    public var sourceKind: String {
+        switch source {
+        case .folder: "folder"
+        case .bundleFile: "bundle"
+        case .bundles: "bundles"
+        }
+    }
+
+    /// Bundles the last reload of a bundles folder refused (empty for other sources).
+    public var bundleRejections: [BundleRejection] { rejected.withLock { $0 } }
+
     /// Loads the folder and, on success, swaps the new snapshot in. On failure (including a
     /// refused guardrail switch-off) the snapshot in service is kept and the failure recorded
-    /// for `policy.status`.
+    /// for `policy.status`. `rejecting` hears each bundle a bundles folder's reload refused,
+    /// while the reload holds its lock (so the audit log sees them in reload order).
     @discardableResult
-    public func reload() -> Result<PolicySnapshot, PolicyStoreError> {
+    public func reload(rejecting: (BundleRejection) -> Void = { _ in }) -> Result<PolicySnapshot, PolicyStoreError> {
         reloading.withLock { _ in
+            var rejections: [BundleRejection] = []
+            defer {
+                if case .bundles = source { rejected.withLock { $0 = rejections } }
+                for r in rejections { rejecting(r) }
+            }
             do throws(PolicyStoreError) {
                 var inService = current.read()?.activeGuardrails
                 if inService == nil, let baseline { inService = try baseline.read() }
-                let s = try adopt(PolicyStore.load(directory: directory, inService: inService))
-                // Recorded before the swap: a set in service that the state directory does not
-                // know of could be lost by the next restart.
-                if let baseline, inService != s.activeGuardrails || !baseline.exists {
-                    try baseline.write(s.activeGuardrails, revision: s.revision)
+                let s: PolicySnapshot
+                switch source {
+                case .folder(let directory):
+                    s = try adopt(PolicyStore.load(directory: directory, inService: inService))
+                case .bundleFile(let path):
+                    s = try adopt(PolicyBundles.load(PolicyBundles.read(path: path), shown: path, inService: inService))
+                case .bundles(let folder):
+                    s = try folder.select(active: current.read(), inService: inService, rejections: &rejections) {
+                        s throws(PolicyStoreError) in
+                        let adopted = try adopt(s)
+                        try record(adopted, inService: inService)
+                        return adopted
+                    }
+                    if s === current.read() {
+                        failure.withLock { $0 = nil }
+                        return .success(s)
+                    }
                 }
+                if case .bundles = source {} else { try record(s, inService: inService) }
                 current.replace(s)
                 failure.withLock { $0 = nil }
                 return .success(s)
@@ -178,6 +250,14 @@ public final class PolicyStore: Sendable {
                 failure.withLock { $0 = ReloadFailure(at: WallTime.now(), error: error) }
                 return .failure(error)
             }
+        }
+    }
+
+    /// Records what the state directory must know before `s` is put in service: a set in
+    /// service that it does not know of could be lost by the next restart.
+    private func record(_ s: PolicySnapshot, inService: [String]?) throws(PolicyStoreError) {
+        if let baseline, inService != s.activeGuardrails || !baseline.exists {
+            try baseline.write(s.activeGuardrails, revision: s.revision)
         }
     }
 
@@ -196,6 +276,15 @@ public final class PolicyStore: Sendable {
     public static func load(directory: String, inService: [String]? = nil) throws(PolicyStoreError) -> PolicySnapshot {
         let folder = try PolicyFolder.read(directory)
         let shown = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        return try load(contents: folder, shown: shown, inService: inService)
+    }
+
+    /// Builds a snapshot from files already read: a folder's (`load(directory:inService:)`) or
+    /// a policy bundle's (`PolicyFolder.contents(bundleFiles:shown:)`), so both pass exactly
+    /// the same checks. `shown` is what errors name the files under (`policies`,
+    /// `bundles/0007.bundle`).
+    public static func load(contents folder: PolicyFolder.Contents, shown: String,
+                            inService: [String]? = nil, bundle: ActiveBundle? = nil) throws(PolicyStoreError) -> PolicySnapshot {
         func path(_ name: String) -> String { shown + "/" + name }
         var disabledReason: String? = nil
         var texts: [String: [UInt8]] = [:]
@@ -280,7 +369,7 @@ public final class PolicyStore: Sendable {
                               files: files.map(\.name).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) },
                               guardrails: guardrails, settings: settings, disabledReason: disabledReason,
                               switchedOff: switchedOff, schema: schema, templates: compiled.templates,
-                              warnings: compiled.warnings)
+                              warnings: compiled.warnings, bundle: bundle)
     }
 
     /// The folder's schema, from the bytes the revision covers. A syntax error is reported by

@@ -14,6 +14,8 @@ func allCommands() -> [Command] { [
     (DecideCommand.spec, DecideCommand.run),
     (AuditCommand.spec, AuditCommand.run),
     (TestCommand.spec, TestCommand.run),
+    (DiffCommand.spec, DiffCommand.run),
+    (BundleCommand.spec, BundleCommand.run),
     (CheckCommand.spec, CheckCommand.run),
     (VersionCommand.spec, VersionCommand.run),
     (ValidateCommand.spec, ValidateCommand.run),

@@ -50,9 +50,10 @@ final class TestDaemon: @unchecked Sendable {
     /// `environment` adds variables to the daemon's (PGPASSFILE for a shared state store).
     init(config: String? = nil, files: [String: String] = [:], copyExample: Bool = true,
          schema: Bool = false, socket: String? = nil, extraArguments: [String] = [],
-         environment: [String: String] = [:]) throws {
+         source: [String]? = nil, state: String? = nil, environment: [String: String] = [:]) throws {
         try requireBinary()
-        dir = makeShortTempDir()
+        // `state` reuses another daemon's state folder (a restart).
+        dir = state ?? makeShortTempDir()
         policies = dir + "/policies"
         self.socket = socket ?? dir + "/custos.sock"
         let fm = FileManager.default
@@ -67,7 +68,8 @@ final class TestDaemon: @unchecked Sendable {
             }
         }
         for (name, text) in files { try text.write(toFile: policies + "/" + name, atomically: true, encoding: .utf8) }
-        var args = ["serve", "--policies", policies, "--socket", self.socket, "--state", dir]
+        // `source` replaces `--policies DIR` (e.g. `--bundles DIR --trust FILE`).
+        var args = ["serve"] + (source ?? ["--policies", policies]) + ["--socket", self.socket, "--state", dir]
         if let config {
             try config.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
             args += ["--config", dir + "/config.json"]

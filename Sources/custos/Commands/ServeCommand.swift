@@ -11,9 +11,11 @@ enum ServeCommand {
     static let spec = CommandSpec(
         name: "serve",
         summary: "Run the decision daemon: JSON-RPC 2.0, one message per line, on a Unix socket.",
-        usage: "custos serve [--policies DIR] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL] [--region NAME]\n       [--log-format auto|json|text] [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N]\n       [--audit-segment-bytes N] [--audit-segment-seconds S] [--audit-context KEY,...] [--no-audit]",
+        usage: "custos serve [--policies DIR | --bundles DIR --trust FILE] [--socket PATH] [--state DIR] [--config FILE] [--socket-mode OCTAL] [--region NAME]\n       [--log-format auto|json|text] [--audit-sync always|batch|off] [--audit-batch-ms MS] [--checkpoint-every N]\n       [--audit-segment-bytes N] [--audit-segment-seconds S] [--audit-context KEY,...] [--no-audit]",
         options: [
             OptionSpec(name: "policies", valueName: "DIR", help: "Policies folder: *.cedar files and entities.json (default policies)."),
+            OptionSpec(name: "bundles", valueName: "DIR", help: "Serve the newest approved policy bundle of DIR instead of a policies folder, and watch DIR for new ones (docs/change-control.md)."),
+            OptionSpec(name: "trust", valueName: "FILE", help: "With --bundles: approvers.json, who may approve a bundle (keys, roles, threshold); keep it where authors cannot write."),
             OptionSpec(name: "state", valueName: "DIR", help: "Folder for the daemon's runtime files (default state; created when missing)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "Socket path (default STATE/custos.sock)."),
             OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration: socket mode, limits, method access by uid/gid (docs/operations.md), the HTTP front door (docs/gateways.md)."),
@@ -39,6 +41,9 @@ enum ServeCommand {
         With an `http` member in the --config file, the daemon also serves the HTTP front door
         (MinIO, Ceph RGW, Envoy, nginx, /healthz, /readyz, /metrics) on a Unix socket or loopback
         TCP, translated onto the same methods (docs/gateways.md).
+        With --bundles DIR --trust FILE the daemon serves signed policy bundles instead: the newest
+        in DIR that approvers.json approves, never an older one than it has served
+        (docs/change-control.md); a bundle written to DIR is put in service at once.
         SIGHUP reloads the policies folder; SIGTERM or SIGINT stop accepting, answer what is in
         flight, remove the socket and exit 0. Exit 2 when the socket, the configuration or the
         state folder is unusable.
@@ -65,11 +70,11 @@ enum ServeCommand {
     /// What to try once the daemon serves, for the folder it serves: health, and a decision from
     /// the folder's own example requests when it has any. Commands name this binary as it was
     /// started, so they work as printed (`.build/release/custos` after `make run`).
-    static func banner(program: String, socket: String, policies: String, revision: String?) -> String {
+    static func banner(program: String, socket: String, policies: String, bundles: Bool = false, revision: String?) -> String {
         let quoted = shellQuoted(socket)
-        var s = "custos serve: socket \(socket), policies \(policies), revision \(revision ?? "none (not ready: see the error above)")\n"
+        var s = "custos serve: socket \(socket), \(bundles ? "bundles" : "policies") \(policies), revision \(revision ?? "none (not ready: see the error above)")\n"
         s += "try:  \(program) call health --socket \(quoted)\n"
-        guard revision != nil else { return s + "      \(program) call policy.status --socket \(quoted)\n" }
+        guard revision != nil, !bundles else { return s + "      \(program) call policy.status --socket \(quoted)\n" }
         let requests = (policies as NSString).appendingPathComponent("requests")
         let examples = ((try? FileManager.default.contentsOfDirectory(atPath: requests)) ?? [])
             .filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }
@@ -107,7 +112,15 @@ enum ServeCommand {
     }
 
     private static func serve(_ args: ParsedArguments, logger: Logger) throws -> Int32 {
-        let policies = args.value("policies") ?? "policies"
+        let bundlesDir = args.value("bundles")
+        if bundlesDir != nil, args.value("policies") != nil {
+            throw UsageError(message: "--bundles and --policies contradict each other: serve either approved bundles or a folder")
+        }
+        if (bundlesDir == nil) != (args.value("trust") == nil) {
+            throw UsageError(message: bundlesDir == nil ? "--trust applies to --bundles only" : "--bundles needs --trust FILE (approvers.json: who may approve a bundle)")
+        }
+        if let b = bundlesDir, !IO.isDirectory(b) { throw UsageError(message: "--bundles \(b): no such folder") }
+        let policies = bundlesDir ?? args.value("policies") ?? "policies"
         let state = args.value("state") ?? "state"
         var socket = args.value("socket") ?? (state as NSString).appendingPathComponent("custos.sock")
         var config = DaemonConfig()
@@ -146,6 +159,9 @@ enum ServeCommand {
                                     recorder: audit?.recorder, stateDirectory: state, logger: logger,
                                     notify: { ServiceManager.notify($0) }, inheritedListener: inherited,
                                     auditDiskUsage: diskUsage)
+        if let b = bundlesDir, let trust = args.value("trust") {
+            options.bundles = BundleFolder(directory: b, trustPath: trust, stateDirectory: state)
+        }
         options.stateStore = fleet
         if let writer = audit?.writer {
             options.metricSources.append {
@@ -163,7 +179,7 @@ enum ServeCommand {
         }
         do {
             try daemon.run {
-                print(banner(program: CommandLine.arguments.first ?? "custos", socket: socket, policies: policies,
+                print(banner(program: CommandLine.arguments.first ?? "custos", socket: socket, policies: policies, bundles: bundlesDir != nil,
                              revision: daemon.store.snapshot?.revision), terminator: "")
                 fflush(nil)
             }

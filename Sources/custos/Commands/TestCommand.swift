@@ -12,8 +12,9 @@ enum TestCommand {
     static let spec = CommandSpec(
         name: "test",
         summary: "Run conformance suites (expected decisions for requests) against a policies folder.",
-        usage: "custos test [--filter TEXT] [--junit FILE] [--coverage] [--min-coverage PCT] [--json] [--verbose] [PATH...]",
+        usage: "custos test [--policies DIR|BUNDLE] [--filter TEXT] [--junit FILE] [--coverage] [--min-coverage PCT] [--json] [--verbose] [PATH...]",
         options: [
+            OptionSpec(name: "policies", valueName: "DIR|BUNDLE", help: "Run every suite against this candidate policies folder or bundle instead of the suite's own \"policies\" (impact assessment)."),
             OptionSpec(name: "filter", valueName: "TEXT", help: "Run only cases whose \"suite/case\" contains TEXT."),
             OptionSpec(name: "junit", valueName: "FILE", help: "Also write JUnit XML (for CI systems) to FILE."),
             OptionSpec(name: "coverage", valueName: nil, help: "List policies and guardrail codes no case exercised."),
@@ -25,6 +26,9 @@ enum TestCommand {
         PATH is a suite file or a folder searched recursively for *.json suites (default: conformance/).
         The suite format is in docs/conformance.md. No daemon is needed: each suite's policies folder
         is loaded in-process and every case is answered by the same code the daemon runs.
+        With --policies, every suite is answered by that folder or bundle instead (a bundle's files
+        are checked against its manifest; its signatures are not judged: use custos bundle verify),
+        so the cases a candidate change flips fail (docs/change-control.md).
         Prints a diff per failing case, then "N passed, N failed". Exit status 0 only when none
         failed (and coverage is at least --min-coverage); 2 on usage errors.
         """)
@@ -43,8 +47,14 @@ enum TestCommand {
             minCoverage = v
         }
         let coverage = args.flag("coverage") || minCoverage != nil
+        let candidate = args.value("policies")
+        if let c = candidate, !FileManager.default.fileExists(atPath: c) {
+            throw UsageError(message: "--policies \(c): no such folder or bundle")
+        }
         let report = ConformanceRunner.run(files: files, filter: args.value("filter"),
-                                           knownCodes: DenialCode.allCases.map(\.rawValue), prepare: SuiteHarness.prepare)
+                                           knownCodes: DenialCode.allCases.map(\.rawValue)) { (suite: Suite) throws(SuiteError) -> SuiteEnvironment in
+            try SuiteHarness.prepare(suite, policies: candidate)
+        }
         if let path = args.value("junit") {
             do { try report.junitXML().write(toFile: path, atomically: true, encoding: .utf8) } catch {
                 throw UsageError(message: "\(path): cannot write the JUnit report: \(error.localizedDescription)")
@@ -71,7 +81,9 @@ enum TestCommand {
 /// Builds a suite's environment: its policies folder loaded as the daemon loads it, and calls
 /// answered through the daemon's own method table, each at the time the suite gives it.
 enum SuiteHarness {
-    static func prepare(_ suite: Suite) throws(SuiteError) -> SuiteEnvironment {
+    /// `policies` replaces the suite's own folder (`custos test --policies`): a folder, or a
+    /// bundle file loaded through the daemon's bundle path.
+    static func prepare(_ suite: Suite, policies: String? = nil) throws(SuiteError) -> SuiteEnvironment {
         // Fixture entities are the author's own, part of the folder under test: they join
         // entities.json (folder trust, seen by every method), not each request's `entities`.
         var parsed: [Entity] = []
@@ -82,7 +94,7 @@ enum SuiteHarness {
             }
         }
         let fixtures = parsed
-        let store = PolicyStore(directory: suite.policies) { s throws(PolicyStoreError) in
+        let store = PolicyStore(source: policies.map(PolicySource.candidate) ?? .folder(suite.policies)) { s throws(PolicyStoreError) in
             guard !fixtures.isEmpty else { return s }
             do throws(EntityError) { return try s.addingFolderEntities(fixtures) } catch {
                 throw PolicyStoreError("$.fixtures.entities: \(error.description); fixture entities must not repeat the folder's entities.json")
@@ -92,6 +104,9 @@ enum SuiteHarness {
         switch store.reload() {
         case .success(let s): snapshot = s
         case .failure(let e):
+            if let policies {
+                throw SuiteError(file: suite.file, "the candidate \(policies) (--policies) does not load: \(e.message)")
+            }
             throw SuiteError(file: suite.file, path: "$.policies", "the policies folder \(suite.policies) (this suite's \"policies\", relative to the suite file) does not load: \(e.message)")
         }
         // Every time is read before anything runs, so a typo is a suite error with its path.
