@@ -278,10 +278,61 @@ import Testing
         #expect(r.status == 0, "\(r.out)\(r.err)")
         let passed = (r.out + r.err).split(separator: "\n").filter { $0.contains(" passed for resource ") }
         for kind in ["daemonset/custos", "deployment/custos-extender", "clusterrole/custos-node-sync",
-                     "clusterrolebinding/custos-node-sync", "serviceaccount/custos-extender", "configmap/custos-policies",
-                     "persistentvolumeclaim/custos-extender-state", "service/custos-extender", "namespace/custos-system"] {
+                     "clusterrolebinding/custos-node-sync", "clusterrolebinding/custos-scheduler-as-kube-scheduler",
+                     "clusterrolebinding/custos-scheduler-as-volume-scheduler", "rolebinding/custos-scheduler-authentication-reader",
+                     "serviceaccount/custos-extender", "configmap/custos-policies", "configmap/custos-scheduler",
+                     "persistentvolumeclaim/custos-extender-state", "namespace/custos-system"] {
             #expect(passed.contains { $0.contains("resource \(kind) ") }, "\(kind) was not validated: \(r.out)\(r.err)")
         }
+    }
+
+    /// A `|` block of a ConfigMap's `data` in a manifest, without its indentation.
+    static func literalBlock(_ key: String, in yaml: String) -> String? {
+        var lines: [Substring] = []
+        var inside = false
+        for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
+            if inside {
+                guard line.hasPrefix("    ") else { break }
+                lines.append(line.dropFirst(4))
+            } else if line == "  \(key): |" {
+                inside = true
+            }
+        }
+        return inside ? lines.joined(separator: "\n") : nil
+    }
+
+    /// The scheduler's pod as extender.yaml ships it: its daemon configuration starts a front
+    /// door on loopback whose `kubernetes` gateway is the one the pod's kube-scheduler calls, and
+    /// filtering through it uses the inventory its node-sync command filled.
+    @Test func theSchedulerPodsDaemonServesTheExtenderItsKubeSchedulerCalls() throws {
+        let yaml = try String(contentsOfFile: Self.deploy + "/kubernetes/extender.yaml", encoding: .utf8)
+        let daemonConfig = try #require(Self.literalBlock("custos.json", in: yaml))
+        let schedulerConfig = try #require(Self.literalBlock("kube-scheduler-config.yaml", in: yaml))
+        #expect(daemonConfig.contains(#""tcp": "127.0.0.1:8182""#))
+        #expect(schedulerConfig.contains(#"urlPrefix: "http://127.0.0.1:8182/scheduler/k8s""#))
+        #expect(schedulerConfig.contains("ignorable: false"))
+        #expect(schedulerConfig.contains("nodeCacheCapable: true"))
+        // On a port of the kernel's choosing, the socket handed to the test's own group, and the
+        // node-sync sidecar's uid (the only one allowed the inventory methods) the test's own.
+        #expect(daemonConfig.contains(#""nodes.sync": {"allow_uids": [10003]}"#))
+        let config = daemonConfig.replacingOccurrences(of: "127.0.0.1:8182", with: "127.0.0.1:0")
+            .replacingOccurrences(of: #""group": 10002"#, with: #""group": \#(getgid())"#)
+            .replacingOccurrences(of: "[10003]", with: "[\(getuid())]")
+        let d = try TestDaemon(config: config)
+        try fullPolicies(d)  // the example with its guardrails
+        try d.start()
+        let sync = try runCustosCommand(["k8s-node-sync", daemonRepoRoot + "/Tests/SchedulerExtenderTests/Fixtures/nodes-kubectl.json",
+                                         "--socket", d.socket, "--once"])
+        #expect(sync.status == 0, "\(sync.err)")
+        let m = try d.call("metrics").get()
+        let conns = try #require(m["families"]?.arrayValue?.first { $0["name"] == .string("custos_http_connections") })
+        let port = try #require(conns["samples"]?.arrayValue?.compactMap { $0["labels"]?["listener"]?.stringValue }
+            .first { $0.hasPrefix("tcp:127.0.0.1:") }.map { String($0.dropFirst(14)) })
+        let r = try curl(["-X", "POST", "--data-binary", "@" + daemonRepoRoot + "/Tests/SchedulerExtenderTests/Fixtures/filter-names-args.json",
+                          "http://127.0.0.1:\(port)/scheduler/k8s/filter"])
+        #expect(r.status == 200)
+        #expect(r.json?["Error"] == .string(""))
+        #expect(r.json?["NodeNames"] == .array(["fra-gpu-01", "fra-gpu-02", "par-gpu-01"].map { .string($0) }))
     }
 
     @Test func theValidatorRejectsAManifestWithAMisspeltField() throws {
