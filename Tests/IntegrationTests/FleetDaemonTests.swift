@@ -108,14 +108,7 @@ final class FleetNode: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: daemonCustosBinary)
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, n in n }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return try collectOutput(p)
     }
 }
 

@@ -132,14 +132,7 @@ final class SlurmCluster: @unchecked Sendable {
         p.arguments = args
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
         p.currentDirectoryURL = URL(fileURLWithPath: dir + "/jobs")
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return try collectOutput(p)
     }
 
     /// Node name -> state as sinfo prints it (`idle`, `alloc`, `drain`, `drng`, ...).

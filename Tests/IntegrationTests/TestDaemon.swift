@@ -161,6 +161,13 @@ func runCustosCommand(_ args: [String], stdin: String? = nil) throws -> (status:
         guard let input = FileHandle(forReadingAtPath: stdin) else { throw DaemonFailure(message: "cannot read \(stdin)") }
         p.standardInput = input
     }
+    return try collectOutput(p)
+}
+
+/// Starts `p` (its executable, arguments and environment set) and runs it to completion:
+/// exit status, stdout, stderr. The outputs are read one after the other, so a child must not
+/// fill a pipe's buffer on stderr before it closes stdout; the commands tests run print little.
+func collectOutput(_ p: Process) throws -> (status: Int32, out: String, err: String) {
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
