@@ -168,7 +168,7 @@ enum DiffCommand {
             let report = JSON.object(JSONObject([
                 .init(key: "from", value: .object(JSONObject([.init(key: "policies", value: .string(from)), .init(key: "revision", value: .string(revisions[0]))]))),
                 .init(key: "to", value: .object(JSONObject([.init(key: "policies", value: .string(to)), .init(key: "revision", value: .string(revisions[1]))]))),
-                .init(key: "suites", value: .array(files.map { .string($0) })),
+                .init(key: "suites", value: .array(files.map { .string($0 == replaySuite ? "audit " + (audit ?? "") : $0) })),
                 .init(key: "cases", value: .int(Int64(total))),
                 .init(key: "decisions_changed", value: .array(decisions.map(\.json))),
                 .init(key: "groups", value: .array(ordered.map { g in
