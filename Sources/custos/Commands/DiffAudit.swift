@@ -30,6 +30,12 @@ struct AuditReplay {
     /// Replayed entries whose context had members the allow-list left out.
     var unrecordedContext = 0
     var skipped: [String: Int] = [:]
+    /// The recorded answer of each replayed case (`seq N`): its decision and revision.
+    var recorded: [String: (decision: String, revision: String)] = [:]
+    /// Replayed decisions recorded under FROM's revision, and those of them FROM decided
+    /// otherwise than recorded (set by `check`).
+    var checked = 0
+    var disagreeing: [String] = []
 
     static func load(state: String, pubkey: String?, since: AuditTimestamp?, until: AuditTimestamp?) throws -> Outcome {
         let dir = AuditState.logDirectory(state: state)
@@ -68,6 +74,7 @@ struct AuditReplay {
                     guard cases.count < maxReplayed else { tooMany = true; return }
                     if unrecorded { r.unrecordedContext += 1 }
                     if first == nil { first = at }
+                    r.recorded["seq \(e.seq)"] = (e.decision.rawValue, e.policyRevision)
                     cases.append(.object(JSONObject([
                         .init(key: "name", value: .string("seq \(e.seq)")), .init(key: "method", value: .string("decide")),
                         .init(key: "params", value: params), .init(key: "at", value: .string(at)),
@@ -120,6 +127,17 @@ struct AuditReplay {
         init(_ why: String) { self.why = why }
     }
 
+    /// Where FROM is the revision that made a recorded decision, its replay must give the
+    /// recorded answer; one that does not shows what the recording missed (context members
+    /// off the allow-list, holds changed since, ...), so the report says so.
+    mutating func check(_ answers: [(name: String, decision: String)], fromRevision: String) {
+        for a in answers {
+            guard let rec = recorded[a.name], rec.revision.utf8.elementsEqual(fromRevision.utf8) else { continue }
+            checked += 1
+            if !a.decision.utf8.elementsEqual(rec.decision.utf8) { disagreeing.append(a.name) }
+        }
+    }
+
     var skippedTotal: Int { skipped.values.reduce(0, +) }
 
     /// Largest count first, then by reason.
@@ -133,6 +151,8 @@ struct AuditReplay {
             .init(key: "decisions_read", value: .int(Int64(decisionsRead))),
             .init(key: "replayed", value: .int(Int64(replayed))),
             .init(key: "replayed_without_unrecorded_context", value: .int(Int64(unrecordedContext))),
+            .init(key: "checked_against_recorded", value: .int(Int64(checked))),
+            .init(key: "disagree_with_recorded", value: .array(disagreeing.map { .string($0) })),
             .init(key: "skipped", value: .array(skippedOrdered.map { s in
                 .object(JSONObject([.init(key: "reason", value: .string(s.key)), .init(key: "count", value: .int(Int64(s.value)))]))
             })),
@@ -144,6 +164,11 @@ struct AuditReplay {
         s += "\(decisionsRead) recorded decisions: \(replayed) replayed at their recorded time (suite `audit`, cases `seq N`), \(skippedTotal) not replayable.\n"
         if unrecordedContext > 0 {
             s += "\n\(unrecordedContext) replayed decisions had context members the audit allow-list does not record; they were decided without them.\n"
+        }
+        if checked > 0 {
+            s += "\n\(checked) replayed decisions were recorded under the FROM revision: "
+            s += disagreeing.isEmpty ? "FROM gives each the recorded answer.\n"
+                : "\(disagreeing.count) of them FROM decides otherwise than recorded (the recording missed something they rest on, such as context off the allow-list or holds changed since): \(disagreeing.joined(separator: ", ")).\n"
         }
         if !skipped.isEmpty {
             s += "\n| not replayed because | decisions |\n|---|---|\n"

@@ -139,6 +139,9 @@ enum DiffCommand {
         let after = ConformanceRunner.run(files: files, knownCodes: codes) { (s: Suite) throws(SuiteError) -> SuiteEnvironment in
             try SuiteHarness.prepare(s, policies: to, consentJournal: s.file == replaySuite ? journal : nil)
         }
+        if let suite = replaySuite {
+            replay?.check(before.cases.filter { $0.file == suite }.map { ($0.name, Side($0).decision) }, fromRevision: revisions[0])
+        }
         var decisions: [Change] = [], reasons: [Change] = []
         var errors = before.suiteErrors.map { "from: " + $0.description } + after.suiteErrors.map { "to: " + $0.description }
         var index: [String: CaseResult] = [:]
