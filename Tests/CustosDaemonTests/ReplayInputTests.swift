@@ -65,6 +65,15 @@ import Testing
         #expect(back.canonicalJSON() == bytes)
     }
 
+    @Test func eachRequestOfABatchIsReplayableLikeADecide() throws {
+        let (r, state) = try Self.recorder(recordRequests: true)
+        defer { try? r.close(); try? FileManager.default.removeItem(atPath: state) }
+        let q = try #require(r.entry(for: try Self.decision(method: "decide.batch")).request)
+        #expect(q["method"] == .string("decide.batch"))
+        #expect(q["not_replayable"] == nil)
+        #expect(q["principal"]?["id"] == .string("alice"))
+    }
+
     @Test func aRegionTheCallerAssertedIsRecordedOnlyWhenAllowListedAndSaidToBeTheCallers() throws {
         let (r, state) = try Self.recorder(recordRequests: true)
         defer { try? r.close(); try? FileManager.default.removeItem(atPath: state) }
