@@ -220,6 +220,9 @@ import Testing
         #expect(decisionOf(try d.call("decide", .object(big))) == "allow")
         try Self.stop(d)
 
+        // A log with recorded requests is a log like any other.
+        let verified = try runCustosCommand(["audit", "verify", "--state", d.dir])
+        #expect(verified.status == 0, "\(verified.out)\(verified.err)")
         let r = try Self.diff(["--from", root + "/v1", "--to", v2, "--audit", d.dir])
         #expect(r.status == 1, "the scientist's read flips: \(r.err)")
         #expect(r.report["audit"]?["decisions_read"] == .int(2))
