@@ -10,7 +10,9 @@ import CustosJSON
 ///      "context": {...}, "context_unrecorded": 2, "region_from": "daemon",
 ///      "entities": [{"uid","attrs","parents","tags"}, ...]}
 ///
-/// or why not: `{"format": 1, "method": "place", "at": ..., "not_replayable": "..."}`.
+/// a `transfer`'s params, every one the caller's (`{"format": 1, "method": "transfer", "at": ...,
+/// "params": {"principal", "dataset", "from", "to", "kind", "basis"?}}`), or why not:
+/// `{"format": 1, "method": "place", "at": ..., "not_replayable": "..."}`.
 ///
 /// `context` holds the allow-listed members of the context the decision used, that is after
 /// the daemon put its own region in (`region_from`: `daemon` when `context.region` is the
@@ -24,9 +26,10 @@ public enum ReplayInput {
     /// replayable with its size, never cut: a shortened request would be another request.
     public static let maxBytes = 64 << 10
 
-    /// The methods whose decisions replay (`decide`, and each request of a `decide.batch`).
+    /// The methods whose decisions replay (`decide`, each request of a `decide.batch`, `transfer`).
     public static func isReplayable(method: String) -> Bool {
         method.utf8.elementsEqual("decide".utf8) || method.utf8.elementsEqual("decide.batch".utf8)
+            || method.utf8.elementsEqual("transfer".utf8)
     }
 
     /// The `request` member for `r`, with `allowList` naming the context members kept.
@@ -35,9 +38,10 @@ public enum ReplayInput {
         guard isReplayable(method: r.method) else {
             let why = r.method.utf8.elementsEqual("place".utf8)
                 ? "place is not replayable: it rests on the node inventory of the time, which the log does not keep"
-                : "\(r.method) is not replayable: custos diff --audit re-decides decide and decide.batch requests only"
+                : "\(r.method) is not replayable: custos diff --audit re-decides decide, decide.batch and transfer requests only"
             return notReplayable(r.method, at, why)
         }
+        if r.method.utf8.elementsEqual("transfer".utf8) { return bounded(transfer(r, at), r.method, at) }
         if r.namedNode {
             return notReplayable(r.method, at, "the request names an inventory node (context.node), whose region the log does not keep")
         }
@@ -67,15 +71,31 @@ public enum ReplayInput {
         if !r.requestEntities.isEmpty {
             members.append(.init(key: "entities", value: .array(r.requestEntities.map(entityJSON))))
         }
-        let input = JSON.object(JSONObject(members))
+        return bounded(.object(JSONObject(members)), r.method, at)
+    }
+
+    /// `input` when its canonical JSON fits `maxBytes`, else a not-replayable record with its size.
+    static func bounded(_ input: JSON, _ method: String, _ at: String) -> JSON {
         var w = JSONWriter(capacity: 512)
         w.value(input)
         if w.bytes.count > maxBytes {
-            var o = notReplayable(r.method, at, "the request is over the \(maxBytes)-byte bound of a recorded request")
+            var o = notReplayable(method, at, "the request is over the \(maxBytes)-byte bound of a recorded request")
             if case .object(var m) = o { m.append("bytes", .int(Int64(w.bytes.count))); o = .object(m) }
             return o
         }
         return input
+    }
+
+    /// A transfer's params as the caller sent them: the daemon puts every one of them, and
+    /// nothing of its own, into the request it decides (`GuardrailMethods.transfer`).
+    static func transfer(_ r: DecisionRecord, _ at: String) -> JSON {
+        var params: [JSONObject.Member] = [.init(key: "principal", value: .string(r.request.principal.description)),
+                                           .init(key: "dataset", value: .string(r.request.resource.id.value))]
+        for key in ["from", "to", "kind", "basis"] {
+            if case .string(let s)? = r.request.context[key] { params.append(.init(key: key, value: .string(s.description))) }
+        }
+        return .object(JSONObject([.init(key: "format", value: .int(format)), .init(key: "method", value: .string(r.method)),
+                                   .init(key: "at", value: .string(at)), .init(key: "params", value: .object(JSONObject(params)))]))
     }
 
     static func notReplayable(_ method: String, _ at: String, _ why: String) -> JSON {

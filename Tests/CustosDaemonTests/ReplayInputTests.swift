@@ -84,8 +84,8 @@ import Testing
     }
 
     @Test(arguments: [
-        ("place", "place is not replayable"),
-        ("transfer", "transfer is not replayable"),
+        ("place", "place is not replayable: it rests on the node inventory"),
+        ("nodes.check", "nodes.check is not replayable"),
     ])
     func methodsThatCannotBeReplayedAreRecordedAsSuch(method: String, why: String) throws {
         let (r, state) = try Self.recorder(recordRequests: true)
@@ -94,6 +94,22 @@ import Testing
         #expect(q["method"] == .string(method))
         #expect(q["not_replayable"]?.stringValue?.hasPrefix(why) == true, "\(q)")
         #expect(q["principal"] == nil)
+    }
+
+    @Test func aTransferKeepsTheParamsTheCallerSent() throws {
+        let (r, state) = try Self.recorder(recordRequests: true)
+        defer { try? r.close(); try? FileManager.default.removeItem(atPath: state) }
+        let d = DecisionRecord(method: "transfer", caller: AuditRecorderTests.caller,
+                               request: Request(principal: EntityUID("User", #"p"at"#), action: EntityUID("Action", "transfer"),
+                                                resource: EntityUID("Dataset", "onc301-de-clinical"),
+                                                context: CedarRecord([("kind", .string("replicate")), ("from", .string("eu-central-1")),
+                                                                      ("to", .string("eu-west-3"))])),
+                               decision: .allow, policyRevision: "sha256:r", decidedAt: WallTime(seconds: 1_780_315_200, nanoseconds: 0))
+        let q = try #require(r.entry(for: d).request)
+        #expect(q["method"] == .string("transfer"))
+        #expect(q["params"] == .object(JSONObject([
+            "principal": .string(#"User::"p\"at""#), "dataset": .string("onc301-de-clinical"),
+            "from": .string("eu-central-1"), "to": .string("eu-west-3"), "kind": .string("replicate")])))
     }
 
     @Test func aRequestNamingAnInventoryNodeIsNotReplayable() throws {

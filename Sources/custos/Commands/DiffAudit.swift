@@ -70,13 +70,13 @@ struct AuditReplay {
                 switch Self.params(request) {
                 case .failure(let refusal):
                     r.skipped[refusal.why, default: 0] += 1
-                case .success(let (params, at, unrecorded)):
+                case .success(let (method, params, at, unrecorded)):
                     guard cases.count < maxReplayed else { tooMany = true; return }
                     if unrecorded { r.unrecordedContext += 1 }
                     if first == nil { first = at }
                     r.recorded["seq \(e.seq)"] = (e.decision.rawValue, e.policyRevision)
                     cases.append(.object(JSONObject([
-                        .init(key: "name", value: .string("seq \(e.seq)")), .init(key: "method", value: .string("decide")),
+                        .init(key: "name", value: .string("seq \(e.seq)")), .init(key: "method", value: .string(method)),
                         .init(key: "params", value: params), .init(key: "at", value: .string(at)),
                         // The runner needs an expectation; diff compares the two answers only.
                         .init(key: "expect", value: .object(JSONObject([.init(key: "decision", value: .string("allow"))]))),
@@ -106,12 +106,18 @@ struct AuditReplay {
         return .loaded(r)
     }
 
-    /// The `decide` params of a recorded request, its decision time and whether context
-    /// members went unrecorded; or why it cannot be replayed.
-    static func params(_ request: JSON) -> Result<(JSON, String, Bool), ReplayRefusal> {
+    /// The method and params to call again for a recorded request, its decision time and
+    /// whether context members went unrecorded; or why it cannot be replayed.
+    static func params(_ request: JSON) -> Result<(String, JSON, String, Bool), ReplayRefusal> {
         guard case .object(let o) = request else { return .failure(ReplayRefusal("the recorded request is not an object")) }
         guard o["format"] == .int(1) else { return .failure(ReplayRefusal("the recorded request has an unknown format")) }
         if let why = o["not_replayable"]?.stringValue { return .failure(ReplayRefusal(why)) }
+        if o["method"] == .string("transfer") {
+            guard let at = o["at"]?.stringValue, case .object? = o["params"] else {
+                return .failure(ReplayRefusal("the recorded transfer lacks its params or time"))
+            }
+            return .success(("transfer", o["params"]!, at, false))
+        }
         guard let at = o["at"]?.stringValue, let p = o["principal"], let a = o["action"], let res = o["resource"],
               case .object? = o["context"] else {
             return .failure(ReplayRefusal("the recorded request lacks principal, action, resource, context or time"))
@@ -119,7 +125,7 @@ struct AuditReplay {
         var members: [JSONObject.Member] = [.init(key: "principal", value: p), .init(key: "action", value: a),
                                             .init(key: "resource", value: res), .init(key: "context", value: o["context"]!)]
         if let e = o["entities"] { members.append(.init(key: "entities", value: e)) }
-        return .success((.object(JSONObject(members)), at, (o["context_unrecorded"]?.intValue ?? 0) > 0))
+        return .success(("decide", .object(JSONObject(members)), at, (o["context_unrecorded"]?.intValue ?? 0) > 0))
     }
 
     struct ReplayRefusal: Error {
