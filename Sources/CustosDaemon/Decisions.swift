@@ -385,7 +385,7 @@ public enum DecisionMethods {
         record.forbidErrors = errors.forbidErrors
         record.requestEntities = p.entities
         record.regionFromDaemon = place?.fromDaemon ?? false
-        record.namedNode = request.context[Self.nodeKey] != nil
+        record.namedNode = place != nil && request.context[Self.nodeKey] != nil  // place is nil without a node or bound region
         return DecideAnswer(record: record, denials: outcome.denials, errors: errors)
     }
 }
