@@ -46,6 +46,10 @@ public struct AuditEntry: Sendable, Equatable {
     /// The end caller an HTTP front door was told about (`caller` is then the front door's
     /// peer): `account:alice`, `header x-forwarded-user:alice`. Absent for direct callers.
     public var onBehalfOf: String? = nil
+    /// With `audit.record_requests`: what is needed to decide again (`ReplayInput`), or why
+    /// this decision cannot be (`{"method", "not_replayable", ...}`). Last member of the entry,
+    /// so it is inside the Merkle leaf like every other: the replay input is tamper-evident.
+    public var request: JSON? = nil
 
     public init(seq: UInt64 = 0, time: AuditTimestamp = .now(), decisionID: String, caller: AuditCaller,
                 method: String, principal: String, action: String, resource: String,
@@ -104,6 +108,12 @@ public struct AuditEntry: Sendable, Equatable {
             w.raw(",\"context\":")
             w.value(AuditBound.context(context))
         }
+        // Bounded where it is made (the recorder stores a request too big as not replayable,
+        // never cut short), and written canonical so one request has one leaf.
+        if let request {
+            w.raw(",\"request\":")
+            w.value(canonicalized(request))
+        }
         w.byte(UInt8(ascii: "}"))
         return w.bytes
     }
@@ -143,6 +153,7 @@ public struct AuditEntry: Sendable, Equatable {
                   policyRevision: try str("policy_revision"), requestSHA256: try str("request_sha256"),
                   context: v["context"]?.objectValue)
         self.onBehalfOf = v["on_behalf_of"]?.stringValue
+        self.request = v["request"]
     }
 
     public init(canonicalJSON bytes: [UInt8]) throws(AuditError) {

@@ -44,13 +44,15 @@ public struct AuditQuery: Sendable {
     /// Calls `body` with the canonical bytes of each matching entry, in log order, parsing only
     /// the entries the byte tests cannot settle. In canonical JSON a `"member":"value"` needle
     /// can only match real structure (a quote inside a string is escaped), and the top-level
-    /// members have no namesakes except inside the allow-listed `context`; so for an entry
+    /// members have no namesakes except inside the allow-listed `context` and a recorded `request`; so for an entry
     /// without a context, passing the byte tests is matching. `jsonl` output needs no more.
     public func forEachMatchingRecord(stateDirectory: String,
                                       _ body: (UnsafeRawBufferPointer) -> Void) throws(AuditError) {
         let contextMember = Array(",\"context\":".utf8)
+        // A recorded request (audit.record_requests) holds members of the same names too.
+        let requestMember = Array(",\"request\":".utf8)
         try forEachMatch(stateDirectory: stateDirectory, exactWithoutParsing: { payload in
-            !Self.contains(payload, contextMember)
+            !Self.contains(payload, contextMember) && !Self.contains(payload, requestMember)
         }) { _, payload in body(payload) }
     }
 

@@ -14,6 +14,9 @@ public struct AuditRecorderOptions: Sendable {
     /// Request context keys whose values are copied into entries. Every other context value
     /// stays out of the log: the log is itself personal data and must hold no clinical payload.
     public var contextAllowList: [String]
+    /// `audit.record_requests`: keep in each decision's entry what is needed to decide it
+    /// again (`ReplayInput`), for `custos diff --audit`. More personal data in the log.
+    public var recordRequests = false
     /// A segment is sealed and the next one started beyond this many bytes, or once its first
     /// entry is `segmentMaxAgeSeconds` old (nil: by size only); sealed segments can be archived.
     public var segmentBytes: Int
@@ -51,6 +54,7 @@ public final class AuditRecorder: Sendable {
     public let stateDirectory: String
     private let lockFD: Int32
     private let allowList: [String]
+    private let recordRequests: Bool
     private let userNames = ReadMostly<[UInt32: String]>([:])
     private let closed = Atomic<Bool>(false)
     private let own: AuditCaller
@@ -58,11 +62,12 @@ public final class AuditRecorder: Sendable {
     /// Name of the lock file in the log folder; held (flock) for as long as the daemon runs.
     public static let lockFile = "daemon.lock"
 
-    private init(writer: AuditWriter, stateDirectory: String, lockFD: Int32, allowList: [String]) {
+    private init(writer: AuditWriter, stateDirectory: String, lockFD: Int32, allowList: [String], recordRequests: Bool) {
         self.writer = writer
         self.stateDirectory = stateDirectory
         self.lockFD = lockFD
         self.allowList = allowList
+        self.recordRequests = recordRequests
         let uid = getuid()
         own = AuditCaller(uid: uid, gid: getgid(), pid: getpid(), user: AuditRecorder.lookUpUser(uid) ?? "")
     }
@@ -108,7 +113,8 @@ public final class AuditRecorder: Sendable {
             throw AuditRecorderError("audit log in \(dir) cannot be opened: \(error.description); run `custos audit verify --state \(state)` to see the damage")
         }
         if let last = writer.openReport.lastEntry { DecisionID.continueAfter(last.decisionID) }
-        return AuditRecorder(writer: writer, stateDirectory: state, lockFD: fd, allowList: options.contextAllowList)
+        return AuditRecorder(writer: writer, stateDirectory: state, lockFD: fd, allowList: options.contextAllowList,
+                             recordRequests: options.recordRequests)
     }
 
     /// The hook `DaemonOptions.recorder` takes.
@@ -219,7 +225,7 @@ public final class AuditRecorder: Sendable {
         // Obligations beyond the legal basis (in `basis`): what the allow rests on or requires.
         for o in r.obligations { if let text = Self.obligationReason(o) { reasons.append(text) } }
         // Time and id are set by the writer when the entry takes its place in the log.
-        return AuditEntry(onBehalfOf: r.caller.onBehalfOf, AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
+        var entry = AuditEntry(onBehalfOf: r.caller.onBehalfOf, AuditEntry(time: AuditTimestamp(millisecondsSinceEpoch: r.decidedAt.milliseconds),
                           decisionID: DecisionID.placeholder, caller: caller(r.caller), method: r.method,
                           principal: r.request.principal.description, action: r.request.action.description,
                           resource: r.request.resource.description,
@@ -228,6 +234,8 @@ public final class AuditRecorder: Sendable {
                           decision: r.decision == .allow ? .allow : .deny, reasons: reasons,
                           policyRevision: r.policyRevision, requestSHA256: Self.requestHash(r.request),
                           context: Self.withPod(allowedContext(ctx), r.pod)))
+        if recordRequests { entry.request = ReplayInput.make(r, allowList: allowList) }
+        return entry
     }
 
     /// `obligation: transfer_basis <dataset> -> <destination>: <basis>`, `obligation: dispose

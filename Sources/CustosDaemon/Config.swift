@@ -55,6 +55,10 @@ public struct DaemonConfig: Sendable {
     public var http: HTTPConfig? = nil
     /// Where consent and holds live (`state`, docs/fleet.md): the embedded journal by default.
     public var state = StateConfig()
+    /// `audit.record_requests`: each decision's audit entry keeps what is needed to decide it
+    /// again (`ReplayInput`; docs/audit.md, "Recorded requests"). Off by default: it keeps
+    /// more personal data in the log.
+    public var recordRequests = false
 
     /// The methods whoever can open the socket may call when the configuration says nothing:
     /// the decisions and `health`. Everything else reads or changes consent, holds, the
@@ -94,7 +98,15 @@ public struct DaemonConfig: Sendable {
         var c = DaemonConfig()
         let r = ConfigReader(file: file)
         let root = try r.object(json, "")
-        try r.onlyKeys(root, "", ["socket", "limits", "access", "region", "http", "state"])
+        try r.onlyKeys(root, "", ["socket", "limits", "access", "region", "http", "state", "audit"])
+        if let a = root["audit"] {
+            let o = try r.object(a, "audit")
+            try r.onlyKeys(o, "audit", ["record_requests"])
+            if let v = o["record_requests"] {
+                guard case .bool(let b) = v else { throw r.fail("audit.record_requests", "expected true or false, got \(v.kindName)") }
+                c.recordRequests = b
+            }
+        }
         if let st = root["state"] {
             let o = try r.object(st, "state")
             try r.onlyKeys(o, "state", ["store", "max_staleness_ms", "witness_interval_ms"])

@@ -45,6 +45,8 @@ extension DecisionMethods {
         var context: CedarRecord?
         /// Why the region could not be established (`context.node` names no inventory node).
         var denial: Denial?
+        /// Whether `region` is the daemon's (bound region or inventory node), not the caller's.
+        var fromDaemon = false
     }
 
     static let regionKey = FieldKey("region")
@@ -105,6 +107,7 @@ extension DecisionMethods {
             }
         }
         var out = ProcessingRegion(region: region, context: nil, denial: denial)
+        out.fromDaemon = region != nil && (bound != nil || (nodeValue != nil && denial == nil && region != asserted))
         if asserted == nil, let r = region {
             out.context = CedarRecord(context.fields.map { ($0.key, $0.value) } + [("region", .string(r))])
         }

@@ -117,6 +117,14 @@ public struct DecisionRecord: Sendable {
     public var forbidErrors: [String] = []
     /// `place`: the pod the job is (`job.pod`), recorded in the entry's context as `pod`.
     public var pod: PlacementJob.Pod? = nil
+    /// The caller's request entities (`decide`), kept for `audit.record_requests` only.
+    public var requestEntities: [Entity] = []
+    /// Whether `context.region` of `request` is the daemon's (its bound region or a node's
+    /// region in the inventory) rather than the caller's assertion.
+    public var regionFromDaemon = false
+    /// Whether the request named an inventory node (`context.node`), whose region the log does
+    /// not keep: such a decision cannot be replayed.
+    public var namedNode = false
 }
 
 extension DecisionRecord {
@@ -375,6 +383,9 @@ public enum DecisionMethods {
         record.guardrailCodes = outcome.denials.map(\.code.rawValue)
         let errors = response.errors.isEmpty ? [] : snapshot.failures(response)
         record.forbidErrors = errors.forbidErrors
+        record.requestEntities = p.entities
+        record.regionFromDaemon = place?.fromDaemon ?? false
+        record.namedNode = place != nil && request.context[Self.nodeKey] != nil  // place is nil without a node or bound region
         return DecideAnswer(record: record, denials: outcome.denials, errors: errors)
     }
 }

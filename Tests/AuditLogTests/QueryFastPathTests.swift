@@ -5,7 +5,8 @@ import Testing
 
 /// `forEachMatchingRecord` passes entries without a context on the byte tests alone; it must
 /// give exactly what parsing every candidate gives, including for entries built to fool the
-/// byte tests (a context member named like a filter, a reason quoting one).
+/// byte tests (a context member named like a filter, a reason quoting one, a recorded request
+/// holding namesakes of the top-level members).
 @Suite struct QueryFastPathTests {
     static func log() throws -> TempDir {
         let dir = TempDir("fastpath")
@@ -23,6 +24,13 @@ import Testing
                 e.decision = .deny
             case 3:
                 e.action = #"Action::"read_metadata""#  // a longer value with the same prefix
+            case 4:
+                // A denied entry with no context whose recorded request (audit.record_requests)
+                // holds a request entity with members named like filters.
+                e.decision = .deny
+                e.context = nil
+                e.request = .object(JSONObject(["format": .int(1), "entities": .array([.object(JSONObject([
+                    "attrs": .object(JSONObject(["decision": .string("allow"), "principal": .string("Clinician::\"c1\"")]))]))])]))
             default:
                 break
             }

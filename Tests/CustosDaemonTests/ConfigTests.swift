@@ -62,6 +62,9 @@ import Testing
         (#"{"state":{"store":"embedded","witness_interval_ms":100}}"#, "state.witness_interval_ms"),
         (#"{"state":{"store":"postgresql:///custos","max_staleness_ms":0}}"#, "state.max_staleness_ms"),
         (#"{"state":{"stor":"embedded"}}"#, "state.stor"),
+        (#"{"audit":{"record_requests":"yes"}}"#, "audit.record_requests"),
+        (#"{"audit":{"record_request":true}}"#, "audit.record_request"),
+        (#"{"audit":true}"#, "audit"),
     ])
     func mistakesNameTheFileAndKey(text: String, key: String) {
         do {
@@ -71,6 +74,13 @@ import Testing
             #expect(error.key == key)
             #expect(error.description.hasPrefix("custos.json: \(key): "))
         }
+    }
+
+    @Test func recordingRequestsForReplayIsOffUnlessTheConfigurationTurnsItOn() throws {
+        #expect(DaemonConfig().recordRequests == false)
+        #expect(try DaemonConfig.parse(text: #"{"audit":{}}"#).recordRequests == false)
+        #expect(try DaemonConfig.parse(text: #"{"audit":{"record_requests":false}}"#).recordRequests == false)
+        #expect(try DaemonConfig.parse(text: #"{"audit":{"record_requests":true}}"#).recordRequests == true)
     }
 
     @Test func theRegionIsReadAndRequestEntitiesAreGrantedToNobodyUnlessNamed() throws {

@@ -1,3 +1,4 @@
+import AuditLog
 import Conformance
 import CustosDaemon
 import CustosJSON
@@ -9,25 +10,35 @@ enum DiffCommand {
     static let spec = CommandSpec(
         name: "diff",
         summary: "Impact assessment: the decisions of the suites that change from one policies folder or bundle to another.",
-        usage: "custos diff --from DIR|BUNDLE --to DIR|BUNDLE [--suites PATH]... [--requests FILE [--at TIME]] [--json]",
+        usage: "custos diff --from DIR|BUNDLE --to DIR|BUNDLE [--suites PATH]... [--requests FILE [--at TIME]]\n       [--audit STATE [--pubkey FILE] [--since TIME] [--until TIME]] [--json]",
         options: [
             OptionSpec(name: "from", valueName: "DIR|BUNDLE", help: "The policies in service (a folder, or a bundle file)."),
             OptionSpec(name: "to", valueName: "DIR|BUNDLE", help: "The candidate change (a folder, or a bundle file)."),
             OptionSpec(name: "suites", valueName: "PATH", help: "A suite file or a folder of suites (repeat for several; default conformance/)."),
             OptionSpec(name: "requests", valueName: "FILE", help: "Also decide every line of FILE: decide params, one JSON object a line (as custos call decide takes them)."),
             OptionSpec(name: "at", valueName: "TIME", help: "The decision time of --requests, e.g. 2026-06-01T12:00:00Z (default now)."),
+            OptionSpec(name: "audit", valueName: "STATE", help: "Also replay the decisions a daemon recorded with audit.record_requests in STATE/audit (the log is verified first)."),
+            OptionSpec(name: "pubkey", valueName: "FILE", help: "The audit log's verifier key line (custos audit pubkey), obtained out of band; default the state folder's own."),
+            OptionSpec(name: "since", valueName: "TIME", help: "Replay entries at or after this UTC time (RFC 3339)."),
+            OptionSpec(name: "until", valueName: "TIME", help: "Replay entries strictly before this UTC time."),
             OptionSpec(name: "json", valueName: nil, help: "Print the report as JSON instead of Markdown."),
         ],
         details: """
         With --requests FILE, every line of FILE (decide params) is decided too, at --at (default
-        now), as one more suite named "requests". Runs every case of the suites twice, answered by FROM and by TO instead of each suite's own
+        now), as one more suite named "requests". With --audit STATE, the daemon's audit log is
+        verified (as custos audit verify does; a log that fails is refused) and every decision it
+        recorded with audit.record_requests (docs/audit.md), between --since and --until, is
+        decided again at its recorded time, as one more suite named "audit" whose cases are named
+        "seq N"; decisions recorded without a request or as not replayable are counted, by why.
+        Runs every case of the suites twice, answered by FROM and by TO instead of each suite's own
         policies (as custos test --policies does), and reports the cases whose decision changes,
         grouped by the policies and guardrail codes that decided differently, then the cases
         whose decision stays but whose reasons change. The Markdown report is meant to be attached
         to the change request (docs/change-control.md). A bundle's files are checked against its
         manifest; its signatures are not judged (custos bundle verify does).
         Exit status: 0 when no decision changes; 1 when some do, or a suite cannot run against
-        either side; 2 on usage errors or when FROM or TO does not load.
+        either side; 2 on usage errors or when FROM or TO does not load; 3 when the --audit log
+        does not verify (nothing is replayed).
         """)
 
     /// One case as one side answered it.
@@ -78,7 +89,8 @@ enum DiffCommand {
         guard args.positionals.isEmpty else { throw UsageError(message: "unexpected \(args.positionals[0]); usage: \(spec.usage)") }
         let from = try args.required("from"), to = try args.required("to")
         let requests = args.value("requests")
-        let paths = args.all("suites").isEmpty ? (requests == nil ? ["conformance"] : []) : args.all("suites")
+        let audit = args.value("audit")
+        let paths = args.all("suites").isEmpty ? (requests == nil && audit == nil ? ["conformance"] : []) : args.all("suites")
         var files: [String] = []
         for p in paths {
             let found = ConformanceRunner.suiteFiles(under: p)
@@ -86,8 +98,25 @@ enum DiffCommand {
             files += found
         }
         if args.value("at") != nil, requests == nil { throw UsageError(message: "--at applies to --requests only") }
+        for o in ["pubkey", "since", "until"] where args.value(o) != nil && audit == nil {
+            throw UsageError(message: "--\(o) applies to --audit only")
+        }
         var scratch: String? = nil
         defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+        var replay: AuditReplay? = nil
+        defer { if let dir = replay?.scratch { try? FileManager.default.removeItem(atPath: dir) } }
+        if let audit {
+            switch try AuditReplay.load(state: audit, pubkey: args.value("pubkey"),
+                                        since: try AuditOptions.parseTime("since", args), until: try AuditOptions.parseTime("until", args)) {
+            case .refused(let why):
+                IO.printError("--audit \(audit): \(why); nothing was replayed")
+                return 3
+            case .loaded(let r):
+                replay = r
+                if let suite = r.suite { files.append(suite) }
+            }
+        }
+        let journal = replay?.consentJournal, replaySuite = replay?.suite
         if let requests {
             let (dir, suite) = try requestsSuite(requests, at: args.value("at") ?? String(WallTime.now().rfc3339.prefix(19)) + "Z")
             scratch = dir
@@ -105,10 +134,13 @@ enum DiffCommand {
         }
         let codes = DenialCode.allCases.map(\.rawValue)
         let before = ConformanceRunner.run(files: files, knownCodes: codes) { (s: Suite) throws(SuiteError) -> SuiteEnvironment in
-            try SuiteHarness.prepare(s, policies: from)
+            try SuiteHarness.prepare(s, policies: from, consentJournal: s.file == replaySuite ? journal : nil)
         }
         let after = ConformanceRunner.run(files: files, knownCodes: codes) { (s: Suite) throws(SuiteError) -> SuiteEnvironment in
-            try SuiteHarness.prepare(s, policies: to)
+            try SuiteHarness.prepare(s, policies: to, consentJournal: s.file == replaySuite ? journal : nil)
+        }
+        if let suite = replaySuite {
+            replay?.check(before.cases.filter { $0.file == suite }.map { ($0.name, Side($0).decision) }, fromRevision: revisions[0])
         }
         var decisions: [Change] = [], reasons: [Change] = []
         var errors = before.suiteErrors.map { "from: " + $0.description } + after.suiteErrors.map { "to: " + $0.description }
@@ -139,7 +171,7 @@ enum DiffCommand {
             let report = JSON.object(JSONObject([
                 .init(key: "from", value: .object(JSONObject([.init(key: "policies", value: .string(from)), .init(key: "revision", value: .string(revisions[0]))]))),
                 .init(key: "to", value: .object(JSONObject([.init(key: "policies", value: .string(to)), .init(key: "revision", value: .string(revisions[1]))]))),
-                .init(key: "suites", value: .array(files.map { .string($0) })),
+                .init(key: "suites", value: .array(files.map { .string($0 == replaySuite ? "audit " + (audit ?? "") : $0) })),
                 .init(key: "cases", value: .int(Int64(total))),
                 .init(key: "decisions_changed", value: .array(decisions.map(\.json))),
                 .init(key: "groups", value: .array(ordered.map { g in
@@ -148,11 +180,12 @@ enum DiffCommand {
                 })),
                 .init(key: "reasons_changed", value: .array(reasons.map(\.json))),
                 .init(key: "suite_errors", value: .array(errors.map { .string($0) })),
-            ]))
+            ] + (replay.map { [.init(key: "audit", value: $0.json)] } ?? [])))
             out.write(report.serialized + "\n")
         } else {
             out.write(markdown(from: from, to: to, revisions: revisions, files: files, total: total,
-                               decisions: decisions, groups: ordered, reasons: reasons, errors: errors))
+                               decisions: decisions, groups: ordered, reasons: reasons, errors: errors)
+                      + (replay?.markdown ?? ""))
         }
         out.flush()
         return decisions.isEmpty && errors.isEmpty ? 0 : 1

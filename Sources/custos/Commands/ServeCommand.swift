@@ -145,7 +145,7 @@ enum ServeCommand {
                 throw UsageError(message: "cannot create \(socketDir) for the socket: \(error.localizedDescription)")
             }
         }
-        let audit = try openAudit(args, state: state, logger: logger)
+        let audit = try openAudit(args, state: state, recordRequests: config.recordRequests, logger: logger)
         let fleet: FleetStateStore?
         do { fleet = try openSharedStore(config.state, audit: audit, state: state, logger: logger) } catch {
             try? audit?.close()
@@ -285,11 +285,12 @@ enum ServeCommand {
 
     /// The audit log per the options, or nil with --no-audit (said on stderr, so nobody runs
     /// unaudited by accident).
-    static func openAudit(_ args: ParsedArguments, state: String, logger: Logger) throws -> AuditRecorder? {
+    static func openAudit(_ args: ParsedArguments, state: String, recordRequests: Bool = false, logger: Logger) throws -> AuditRecorder? {
         if args.flag("no-audit") {
             for o in ["audit-sync", "audit-batch-ms", "checkpoint-every", "audit-context", "audit-segment-bytes", "audit-segment-seconds"] where args.value(o) != nil {
                 throw UsageError(message: "--\(o) contradicts --no-audit")
             }
+            if recordRequests { throw UsageError(message: "the configuration's audit.record_requests contradicts --no-audit") }
             logger.warning("audit.disabled", "running WITHOUT an audit log (--no-audit): decisions are not recorded")
             return nil
         }
@@ -316,6 +317,7 @@ enum ServeCommand {
         }
         var options = AuditRecorderOptions(mode: mode, checkpoint: CheckpointPolicy(entries: every), contextAllowList: keys,
                                            segmentBytes: segmentBytes, segmentMaxAgeSeconds: segmentSeconds == 0 ? nil : segmentSeconds)
+        options.recordRequests = recordRequests
         options.onFailure = { reason in
             logger.error("audit.failed", "the audit log stopped: \(reason); decisions are refused until the daemon is restarted on healthy storage",
                          ["error": .string(reason), "state": .string(state)])

@@ -83,7 +83,10 @@ enum TestCommand {
 enum SuiteHarness {
     /// `policies` replaces the suite's own folder (`custos test --policies`): a folder, or a
     /// bundle file loaded through the daemon's bundle path.
-    static func prepare(_ suite: Suite, policies: String? = nil) throws(SuiteError) -> SuiteEnvironment {
+    ///
+    /// `consentJournal` starts the suite's consent store as a copy of that journal (a daemon's
+    /// `STATE/guardrails/consent.journal`, for `custos diff --audit`) instead of empty.
+    static func prepare(_ suite: Suite, policies: String? = nil, consentJournal: String? = nil) throws(SuiteError) -> SuiteEnvironment {
         // Fixture entities are the author's own, part of the folder under test: they join
         // entities.json (folder trust, seen by every method), not each request's `entities`.
         var parsed: [Entity] = []
@@ -124,6 +127,15 @@ enum SuiteHarness {
         // socket callers have no way to (DaemonServices.clock).
         let clock = SuiteClock(suiteTime)
         let guardrailState = GuardrailState.forStateDirectory(state)
+        if let journal = consentJournal, FileManager.default.fileExists(atPath: journal) {
+            do {
+                try FileManager.default.createDirectory(atPath: guardrailState.directory!, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: journal, toPath: guardrailState.directory! + "/" + ConsentStore.fileName)
+            } catch {
+                try? FileManager.default.removeItem(atPath: state)
+                throw SuiteError(file: suite.file, "cannot copy the consent journal \(journal): \(error.localizedDescription)")
+            }
+        }
         let stateStore: SuiteStateStore
         do throws(ConsentStoreError) { stateStore = try SuiteStateStore(directory: guardrailState.directory!) } catch {
             throw SuiteError(file: suite.file, "cannot open the scratch consent store: \(error.description)")
