@@ -7,12 +7,21 @@
 
 static inline int custos_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
-/// Edge-triggered interest in input, output and hang-up; the descriptor is the event's key.
+/// Edge-triggered interest in input and hang-up, and in output only while `out` (a write that
+/// found the socket full): always watching output would wake the loop each time a client reads
+/// a reply. The descriptor is the event's key.
 static inline int custos_epoll_add(int ep, int fd) {
     struct epoll_event ev;
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
     ev.data.fd = fd;
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static inline int custos_epoll_watch_output(int ep, int fd, int out) {
+    struct epoll_event ev;
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (out ? EPOLLOUT : 0);
+    ev.data.fd = fd;
+    return epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
 /// Level-triggered input only (the loop's own wake-up descriptor).

@@ -1,3 +1,4 @@
+import CEpoll
 import CustosJSON
 import Glibc
 
@@ -29,6 +30,8 @@ final class Connection<Service: LineService> {
     var settled = false
     var parked = false
     var queued = false
+    /// Whether epoll reports output room (armed only while a write is blocked).
+    var watchingOutput = false
     var closed = false
     var inputEnded = false
     var ending = Ending.open
@@ -112,8 +115,17 @@ extension EventLoop {
                     c.settled = false
                     c.writeStalledSince = 0
                     c.lastActivity = now
+                    if c.watchingOutput {
+                        c.watchingOutput = false
+                        _ = custos_epoll_watch_output(epfd, c.fd, 0)
+                    }
                 case .blocked(let progressed):
                     if progressed || c.writeStalledSince == 0 { c.writeStalledSince = now }
+                    // Arming reports room at once if some appeared since the failed send.
+                    if !c.watchingOutput {
+                        c.watchingOutput = true
+                        if custos_epoll_watch_output(epfd, c.fd, 1) != 0 { finish(c) }
+                    }
                     return
                 case .failed:
                     finish(c)
