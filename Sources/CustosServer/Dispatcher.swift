@@ -97,12 +97,13 @@ public final class CommitWaker: Sendable {
 
 /// Told about every admitted call once its handler returned: the method's index in
 /// `Dispatcher.methodNames`, the handler's time in nanoseconds (monotonic, without the commit a
-/// streaming answer waits for), and whether it threw. Runs on the connection's thread, on the
+/// streaming answer waits for), and whether it threw. Runs on the connection's event loop, on the
 /// hot path: it must not lock or allocate.
 public typealias CallObserver = @Sendable (_ method: Int, _ nanos: UInt64, _ failed: Bool) -> Void
 
 /// Called for every refused call before the -32001 answer is written, so the audit log can
-/// record it. Runs on the connection's thread: keep it short.
+/// record it. Runs on the connection's event loop: keep it short (the loop's other
+/// connections wait meanwhile).
 public typealias RefusalHook = @Sendable (_ method: String, _ context: CallContext) -> Void
 
 /// The methods a server offers, built before the server starts.
