@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
         .target(name: "PolicyBundle", dependencies: ["AuditLog", "CustosJSON"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
-        .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
+        .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics", "Cedar", "Guardrails"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
         // How a Kubernetes node becomes an inventory node (`custos k8s-node-sync`); the extender's
