@@ -36,7 +36,7 @@ start() {  # name binary serve-options...
           "gateways": {"k8s": {"kind": "kubernetes", "region_label": "node-restriction.kubernetes.io/region"}}}}
 JSON
   "$bin" serve --policies "$root/policies" --state "$dir/$name/state" --socket "$dir/$name/c.sock" \
-    --config "$dir/$name/config.json" "$@" 2> "$dir/$name/daemon.log" &
+    --config "$dir/$name/config.json" "$@" > "$dir/$name/daemon.out" 2> "$dir/$name/daemon.log" &
   pids+=($!)
   until "$custos" call health --socket "$dir/$name/c.sock" >/dev/null 2>&1; do sleep 0.1; done
   "$custos" call nodes.sync - --socket "$dir/$name/c.sock" \
