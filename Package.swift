@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
-        .testTarget(name: "CustosGatewayTests", dependencies: ["CustosGateway", "CustosServer", "CustosJSON", "CustosTestSupport"],
+        .testTarget(name: "CustosGatewayTests", dependencies: ["CustosGateway", "CustosServer", "CustosJSON", "CustosTestSupport", "Guardrails"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),

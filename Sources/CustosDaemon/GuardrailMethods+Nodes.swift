@@ -127,6 +127,7 @@ extension GuardrailMethods {
                            inventory: NodeInventory.Snapshot) throws(RPCError) -> [PlacementCandidate] {
         var out: [PlacementCandidate] = []
         out.reserveCapacity(items.count)
+        // Prepared on the first name (a call with node objects only never needs it).
         var known: PreparedInventory? = nil
         // Inventory nodes this call named, one bit per inventory position (no hashing), and the
         // other names, for the duplicate check.
@@ -142,11 +143,11 @@ extension GuardrailMethods {
                     known = inventory.prepared(for: snapshot.guardrails, key: snapshot.revision)
                     named = Array(repeating: 0, count: (known!.nodes.count + 63) / 64)
                 }
-                if let k = known!.index[ScalarString(name)] {
+                if let k = known.unsafelyUnwrapped.index.position(of: name) {
                     let bit: UInt64 = 1 << UInt64(k & 63)
                     if named[k >> 6] & bit != 0 { throw duplicate(name, in: items) }
                     named[k >> 6] |= bit
-                    out.append(.node(known!.nodes[k]))
+                    out.append(.node(known.unsafelyUnwrapped.nodes[k]))
                 } else {
                     others.append(name)
                     out.append(.unknown(name))
@@ -168,7 +169,7 @@ extension GuardrailMethods {
             for name in others {
                 let key = ScalarString(name)
                 if !seen.insert(key).inserted { throw duplicate(name, in: items) }
-                if let k = known?.index[key], named[k >> 6] & (1 << UInt64(k & 63)) != 0 { throw duplicate(name, in: items) }
+                if let k = known?.index.position(of: name), named[k >> 6] & (1 << UInt64(k & 63)) != 0 { throw duplicate(name, in: items) }
             }
         }
         return out

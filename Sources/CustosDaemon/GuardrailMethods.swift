@@ -37,7 +37,7 @@ public enum GuardrailMethods {
             guard let q = input as? PlacementQuery else { throw .internalError("place: a typed call with \(type(of: input))") }
             let d = try decidePlacement(q.job, nodes: { () throws(RPCError) in q.nodes }, scores: q.scores, services: services, state: state,
                                         inventory: inventory, nodeCache: nodeCache, caller: caller, ticket: &ticket)
-            return PlacementAnswer(result: d.result, decisionID: d.decisionID)
+            return PlacementAnswer(result: d.result, decisionID: d.decisionID, laterRejections: d.guardrailRejections)
         }
         table.register("transfer") { params, caller throws(RPCError) in
             try transfer(params, services: services, state: state, caller: caller)
@@ -100,6 +100,8 @@ public enum GuardrailMethods {
         var failures: [PolicyFailure]
         var decisionID: String
         var policyRevision: String
+        /// How many of `result.rejected` the guardrails rejected (the per-node checks append theirs).
+        var guardrailRejections: Int
     }
 
     /// `place` after its params are read, for both forms: `nodes` is asked for only once the
@@ -131,6 +133,7 @@ public enum GuardrailMethods {
                                      resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow }, scores: scores)
         var reasons = cedar.reasons
+        let guardrailRejections = result.rejected.count
         if !result.allowed.isEmpty, asksAboutNodes(snapshot) {
             var objects: [ScalarString: PlacementNode] = [:]
             for case .object(let n) in asked { objects[ScalarString(n.name)] = n }
@@ -161,7 +164,7 @@ public enum GuardrailMethods {
         var records = [record]
         try services.keep(&records, ticket: &ticket)
         return DecidedPlacement(result: result, reasons: record.reasons, failures: failures, decisionID: records[0].decisionID,
-                                policyRevision: snapshot.revision)
+                                policyRevision: snapshot.revision, guardrailRejections: guardrailRejections)
     }
 
     /// `{"allowed", "rejected", "obligations", "node_obligations", "reasons", "errors", "decision_id", "policy_revision"}`;

@@ -119,6 +119,36 @@ extension Gateway {
         return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
     }
 
+    /// Finds the rejection of each failed node, asked in the scheduler's order: `place` gives
+    /// them as two runs in that order (`PlacementAnswer.laterRejections`), so the next one is at
+    /// the head of either run, compared by bytes. Should a name not be found there, a table of
+    /// every rejection by name is built once and used from then on.
+    struct Rejections {
+        let list: [(node: String, reasons: [Denial])]
+        var first: Int
+        let firstEnd: Int
+        var later: Int
+        var byName: [ScalarString: Int]? = nil
+
+        init(_ list: [(node: String, reasons: [Denial])], laterFrom: Int) {
+            self.list = list
+            first = 0
+            firstEnd = min(max(laterFrom, 0), list.count)
+            later = firstEnd
+        }
+
+        mutating func position(of name: String) -> Int? {
+            if byName == nil {
+                if first < firstEnd, Gateway.sameBytes(list[first].node, name) { first += 1; return first - 1 }
+                if later < list.count, Gateway.sameBytes(list[later].node, name) { later += 1; return later - 1 }
+                var all: [ScalarString: Int] = [:]
+                for (k, r) in list.enumerated() where all[ScalarString(r.node)] == nil { all[ScalarString(r.node)] = k }
+                byName = all
+            }
+            return byName?[ScalarString(name)]
+        }
+    }
+
     func extenderFilter(_ g: GatewayConfig, _ r: HTTPRequest, _ caller: inout HTTPCaller) -> HTTPResponse {
         var call = ExtenderCall()
         do {
@@ -126,10 +156,7 @@ extension Gateway {
             let answer = try extenderPlace(call, &caller)
             let result = answer.result
             let passed = Self.passing(call.asked, allowed: result.allowed)
-            // Every asked node is allowed or rejected once; the reasons of a rejected one by name.
-            var reasonsAt: [ScalarString: Int] = [:]
-            reasonsAt.reserveCapacity(result.rejected.count)
-            for (k, rej) in result.rejected.enumerated() where reasonsAt[ScalarString(rej.node)] == nil { reasonsAt[ScalarString(rej.node)] = k }
+            var rejections = Rejections(result.rejected, laterFrom: answer.laterRejections)
             var w = JSONWriter(capacity: 256 + 160 * call.asked.count)
             if let nodeObjects = call.nodeObjects {
                 w.raw("{\"Nodes\":{\"items\":[")
@@ -162,7 +189,7 @@ extension Gateway {
                 first = false
                 w.string(name)
                 w.byte(UInt8(ascii: ":"))
-                guard let k = reasonsAt[ScalarString(name)] else { w.string("not allowed by custos"); continue }
+                guard let k = rejections.position(of: name) else { w.string("not allowed by custos"); continue }
                 let reasons = result.rejected[k].reasons
                 let key = reasons.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
                 if let key, let bytes = memo[key] { w.bytes.append(contentsOf: bytes); continue }

@@ -31,8 +31,12 @@ public struct PlacementQuery: Sendable {
 public struct PlacementAnswer: Sendable {
     public var result: PlacementResult
     public var decisionID: String
+    /// `result.rejected` is two runs, each in the order the nodes were asked about: the nodes
+    /// the guardrails rejected, then, from this index, those the per-node Cedar checks did. A
+    /// caller pairing rejections with the nodes it asked about can walk both runs at once.
+    public var laterRejections: Int
 
-    public init(result: PlacementResult, decisionID: String) {
-        self.result = result; self.decisionID = decisionID
+    public init(result: PlacementResult, decisionID: String, laterRejections: Int) {
+        self.result = result; self.decisionID = decisionID; self.laterRejections = laterRejections
     }
 }
