@@ -45,6 +45,9 @@ final class FakeState: Sendable {
     let asked = Mutex<[(JSON, CallContext)]>([])
     /// The typed `place` questions (the scheduler extender's).
     let placements = Mutex<[(PlacementQuery, CallContext)]>([])
+    /// The typed place gives its rejections last to first, each naming its node, and says
+    /// they are one ordered run: the extender must still pair each with its node.
+    let shuffled = Mutex(false)
     let failure = Mutex<RPCError?>(nil)
 }
 
@@ -90,6 +93,9 @@ final class FakeDaemon: Sendable {
             var result = PlacementResult()
             result.allowed = q.nodes.prefix(1).map(\.name)
             result.rejected = q.nodes.dropFirst().map { ($0.name, [Denial(.residencyCrossBorder, "EU data outside the EEA")]) }
+            if state.shuffled.withLock({ $0 }) {
+                result.rejected = q.nodes.dropFirst().reversed().map { ($0.name, [Denial(.residencyCrossBorder, "about " + $0.name)]) }
+            }
             return PlacementAnswer(result: result, decisionID: "019ab5c0-4f1e-7a3b-8c2d-1e5f7a9b0c3e", laterRejections: result.rejected.count)
         }
         table.register("health") { _, _ throws(RPCError) in
@@ -426,6 +432,17 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], with
         #expect(kept.first?.objectValue?["metadata"]?.objectValue?["name"] == .string("fra-h100-01"))
         guard case .object(let first)? = fake.lastPlacement?.query.nodes.first else { Issue.record("no node object was asked about"); return }
         #expect(first.region == "eu-central-1")
+    }
+
+    @Test func eachFailedNodeGetsItsOwnReasonsWhateverOrderPlaceGivesThemIn() throws {
+        let (g, fake) = try makeGateway()
+        fake.state.shuffled.withLock { $0 = true }
+        let text = #"{"Pod": {"metadata": {"name": "p", "annotations": {"custos.io/principal": "User::\"alice\""}}}, "NodeNames": ["a", "b", "c", "d"]}"#
+        let b = try body(send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: Array(text.utf8))))
+        #expect(b["NodeNames"] == .array([.string("a")]))
+        #expect(b["FailedAndUnresolvableNodes"] == .object(JSONObject(["b", "c", "d"].map {
+            JSONObject.Member(key: $0, value: .string("residency.cross_border: about " + $0))
+        })))
     }
 
     /// Filter errors are fatal to the scheduling attempt unless the extender is `ignorable`:
