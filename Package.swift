@@ -4,6 +4,7 @@
 // Layers, dependencies pointing down only:
 //   custos (CLI)            command line, wires everything together
 //   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
+//                           (the scheduler extender onto place's typed form: Guardrails' PlacementQuery)
 //   SchedulerNodes          Kubernetes node objects onto the node inventory (k8s-node-sync)
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   PolicyBundle            signed policy bundles: the archive, the manifest, approvals (N of M)
