@@ -4,6 +4,7 @@
 // Layers, dependencies pointing down only:
 //   custos (CLI)            command line, wires everything together
 //   CustosGateway           the HTTP front door: translates callers' HTTP onto the dispatcher's methods
+//                           (the scheduler extender onto place's typed form: Guardrails' PlacementQuery)
 //   SchedulerNodes          Kubernetes node objects onto the node inventory (k8s-node-sync)
 //   CustosServer            JSON-RPC 2.0 over a Unix socket
 //   PolicyBundle            signed policy bundles: the archive, the manifest, approvals (N of M)
@@ -45,7 +46,7 @@ let package = Package(
         .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
         .target(name: "PolicyBundle", dependencies: ["AuditLog", "CustosJSON"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON", "CEpoll"]),
-        .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics"]),
+        .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics", "Cedar", "Guardrails"]),
         .target(name: "Guardrails", dependencies: ["Cedar", "CustosJSON", "CivilCalendar", "ReadMostly"]),
         .target(name: "Conformance", dependencies: ["CustosJSON"]),
         // How a Kubernetes node becomes an inventory node (`custos k8s-node-sync`); the extender's
@@ -66,7 +67,7 @@ let package = Package(
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
-        .testTarget(name: "CustosGatewayTests", dependencies: ["CustosGateway", "CustosServer", "CustosJSON", "CustosTestSupport"],
+        .testTarget(name: "CustosGatewayTests", dependencies: ["CustosGateway", "CustosServer", "CustosJSON", "CustosTestSupport", "Guardrails"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),

@@ -99,17 +99,35 @@ extension GuardrailMethods {
         })
     }
 
-    /// Reads `place`'s `nodes`: each element a node object, or a name resolved through the
-    /// inventory's snapshot (read once, and only when a name occurs). Unknown names become
-    /// `.unknown` candidates, which `Placement` rejects with `placement.unknown_node`. A node
-    /// named twice is refused: the answer is keyed by node name.
-    static func candidates(_ json: JSON, job: PlacementJob, snapshot: PolicySnapshot,
-                           inventory: NodeInventory.Snapshot) throws(RPCError) -> [PlacementCandidate] {
+    /// Reads `place`'s `nodes`: each element a node name or a node object.
+    static func queryNodes(_ json: JSON) throws(RPCError) -> [PlacementQuery.Node] {
         guard case .array(let items) = json else {
             throw .invalidParams(field: "params.nodes", "expected an array of node objects or node names, got \(json.kindName)")
         }
+        var out: [PlacementQuery.Node] = []
+        out.reserveCapacity(items.count)
+        for (i, item) in items.enumerated() {
+            switch item {
+            case .string(let name):
+                out.append(.name(name))
+            case .object:
+                do throws(GuardrailParamError) { out.append(.object(try PlacementNode(json: item, path: "nodes[\(i)]"))) } catch { throw invalid(error) }
+            default:
+                throw .invalidParams(field: "params.nodes[\(i)]", "expected a node object {name, region?, labels?} or a node name, got \(item.kindName)")
+            }
+        }
+        return out
+    }
+
+    /// Resolves `place`'s nodes: a name through the inventory's snapshot (read once, and only
+    /// when a name occurs), an object as it is. Unknown names become `.unknown` candidates,
+    /// which `Placement` rejects with `placement.unknown_node`. A node named twice is refused:
+    /// the answer is keyed by node name.
+    static func candidates(_ items: [PlacementQuery.Node], job: PlacementJob, snapshot: PolicySnapshot,
+                           inventory: NodeInventory.Snapshot) throws(RPCError) -> [PlacementCandidate] {
         var out: [PlacementCandidate] = []
         out.reserveCapacity(items.count)
+        // Prepared on the first name (a call with node objects only never needs it).
         var known: PreparedInventory? = nil
         // Inventory nodes this call named, one bit per inventory position (no hashing), and the
         // other names, for the duplicate check.
@@ -118,31 +136,27 @@ extension GuardrailMethods {
         // Node objects are prepared together once read (see `PreparedNode.View.prepare`).
         var objects: [PlacementNode] = []
         var objectAt: [Int] = []
-        for (i, item) in items.enumerated() {
+        for item in items {
             switch item {
-            case .string(let name):
+            case .name(let name):
                 if known == nil {
                     known = inventory.prepared(for: snapshot.guardrails, key: snapshot.revision)
                     named = Array(repeating: 0, count: (known!.nodes.count + 63) / 64)
                 }
-                if let k = known!.index[ScalarString(name)] {
+                if let k = known.unsafelyUnwrapped.index.position(of: name) {
                     let bit: UInt64 = 1 << UInt64(k & 63)
                     if named[k >> 6] & bit != 0 { throw duplicate(name, in: items) }
                     named[k >> 6] |= bit
-                    out.append(.node(known!.nodes[k]))
+                    out.append(.node(known.unsafelyUnwrapped.nodes[k]))
                 } else {
                     others.append(name)
                     out.append(.unknown(name))
                 }
-            case .object:
-                let node: PlacementNode
-                do throws(GuardrailParamError) { node = try PlacementNode(json: item, path: "nodes[\(i)]") } catch { throw invalid(error) }
+            case .object(let node):
                 others.append(node.name)
                 objects.append(node)
                 objectAt.append(out.count)
                 out.append(.unknown(node.name))  // replaced by the prepared node below
-            default:
-                throw .invalidParams(field: "params.nodes[\(i)]", "expected a node object {name, region?, labels?} or a node name, got \(item.kindName)")
             }
         }
         if !objects.isEmpty {
@@ -155,7 +169,7 @@ extension GuardrailMethods {
             for name in others {
                 let key = ScalarString(name)
                 if !seen.insert(key).inserted { throw duplicate(name, in: items) }
-                if let k = known?.index[key], named[k >> 6] & (1 << UInt64(k & 63)) != 0 { throw duplicate(name, in: items) }
+                if let k = known?.index.position(of: name), named[k >> 6] & (1 << UInt64(k & 63)) != 0 { throw duplicate(name, in: items) }
             }
         }
         return out
@@ -163,17 +177,11 @@ extension GuardrailMethods {
 
     /// The error for a node named twice, pointing at its second occurrence (found again here:
     /// this is the rare path, so the main loop keeps no positions).
-    private static func duplicate(_ name: String, in items: [JSON]) -> RPCError {
+    private static func duplicate(_ name: String, in items: [PlacementQuery.Node]) -> RPCError {
         let key = ScalarString(name)
         var at: [Int] = []
         for (i, item) in items.enumerated() {
-            let n: String?
-            switch item {
-            case .string(let s): n = s
-            case .object(let o): n = o["name"]?.stringValue
-            default: n = nil
-            }
-            if let n, ScalarString(n) == key { at.append(i) }
+            if ScalarString(item.name) == key { at.append(i) }
             if at.count == 2 { break }
         }
         guard at.count == 2 else { return .invalidParams(field: "params.nodes", "node \"\(name)\" is named twice; name each node once") }

@@ -30,6 +30,15 @@ public enum GuardrailMethods {
             try place(params, services: services, state: state, inventory: inventory, nodeCache: nodeCache, caller: caller,
                       into: &out, ticket: &ticket)
         }
+        // The scheduler extender's form: the same decision and audit entry, its question and
+        // answer as values (a thousand-node answer written as JSON and parsed back was most of
+        // an extender call).
+        table.registerTyped("place") { input, caller, ticket throws(RPCError) -> Any in
+            guard let q = input as? PlacementQuery else { throw .internalError("place: a typed call with \(type(of: input))") }
+            let d = try decidePlacement(q.job, nodes: { () throws(RPCError) in q.nodes }, scores: q.scores, services: services, state: state,
+                                        inventory: inventory, nodeCache: nodeCache, caller: caller, ticket: &ticket)
+            return PlacementAnswer(result: d.result, decisionID: d.decisionID, laterRejections: d.guardrailRejections)
+        }
         table.register("transfer") { params, caller throws(RPCError) in
             try transfer(params, services: services, state: state, caller: caller)
         }
@@ -78,12 +87,37 @@ public enum GuardrailMethods {
             scores = b
         }
         do throws(GuardrailParamError) { job = try PlacementJob(json: jobJSON, path: "params.job") } catch { throw invalid(error) }
+        let d = try decidePlacement(job, nodes: { () throws(RPCError) in try queryNodes(nodesJSON) }, scores: scores, services: services,
+                                    state: state, inventory: inventory, nodeCache: nodeCache, caller: caller, ticket: &ticket)
+        writePlaceAnswer(d.result, reasons: d.reasons, errors: d.failures, decisionID: d.decisionID,
+                         policyRevision: d.policyRevision, scores: scores, into: &out)
+    }
+
+    /// A placement decided and kept in the audit log (its sync promised through `ticket`).
+    struct DecidedPlacement {
+        var result: PlacementResult
+        var reasons: [String]
+        var failures: [PolicyFailure]
+        var decisionID: String
+        var policyRevision: String
+        /// How many of `result.rejected` the guardrails rejected (the per-node checks append theirs).
+        var guardrailRejections: Int
+    }
+
+    /// `place` after its params are read, for both forms: `nodes` is asked for only once the
+    /// principal is read and the policies are ready, so a malformed node list and a daemon that
+    /// is not ready give the same error in either form.
+    static func decidePlacement(_ job: PlacementJob, nodes readNodes: () throws(RPCError) -> [PlacementQuery.Node], scores: Bool,
+                                services: DaemonServices, state: GuardrailState, inventory: NodeInventory,
+                                nodeCache: NodeEntityCache, caller: CallContext,
+                                ticket: inout CommitTicket) throws(RPCError) -> DecidedPlacement {
         let who = try principal(job.principal, field: "params.job.principal")
         let snapshot = try services.readySnapshot()
         // One inventory state for the whole call: names resolve, and per-node checks read
         // attributes, from the same nodes.
         let nodesNow = inventory.snapshot
-        let nodes = try candidates(nodesJSON, job: job, snapshot: snapshot, inventory: nodesNow)
+        let asked = try readNodes()
+        let nodes = try candidates(asked, job: job, snapshot: snapshot, inventory: nodesNow)
         let consent = try state.snapshot()
         let now = services.clock()
         var ctx: [(String, Value)] = [("gxp", .bool(job.gxp)), ("job", .string(job.id))]
@@ -99,14 +133,10 @@ public enum GuardrailMethods {
                                      resolve: { id throws(Denial) in try dataset(id, in: snapshot) },
                                      mayPlace: { _ in cedar.decision == .allow }, scores: scores)
         var reasons = cedar.reasons
+        let guardrailRejections = result.rejected.count
         if !result.allowed.isEmpty, asksAboutNodes(snapshot) {
             var objects: [ScalarString: PlacementNode] = [:]
-            if case .array(let items) = nodesJSON {
-                for item in items {
-                    guard case .object = item, let n = try? PlacementNode(json: item, path: "nodes") else { continue }
-                    objects[ScalarString(n.name)] = n
-                }
-            }
+            for case .object(let n) in asked { objects[ScalarString(n.name)] = n }
             let checked = checkNodes(&result, job: job, principal: who, context: ctx,
                                      nodes: { objects[ScalarString($0)] ?? nodesNow.node(named: $0) },
                                      objectNames: Set(objects.keys), inventory: nodesNow, cache: nodeCache, snapshot: snapshot)
@@ -133,8 +163,8 @@ public enum GuardrailMethods {
         record.forbidErrors = failures.forbidErrors
         var records = [record]
         try services.keep(&records, ticket: &ticket)
-        writePlaceAnswer(result, reasons: record.reasons, errors: failures, decisionID: records[0].decisionID,
-                         policyRevision: snapshot.revision, scores: scores, into: &out)
+        return DecidedPlacement(result: result, reasons: record.reasons, failures: failures, decisionID: records[0].decisionID,
+                                policyRevision: snapshot.revision, guardrailRejections: guardrailRejections)
     }
 
     /// `{"allowed", "rejected", "obligations", "node_obligations", "reasons", "errors", "decision_id", "policy_revision"}`;

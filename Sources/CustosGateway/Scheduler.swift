@@ -1,17 +1,20 @@
+import Cedar
 import CustosJSON
 import CustosServer
+import Glibc
+import Guardrails
 
 /// The Kubernetes scheduler extender's verbs (`POST <urlPrefix>/filter`, `POST
 /// <urlPrefix>/prioritize`): `ExtenderArgs` in, `ExtenderFilterResult` or `HostPriorityList` out,
 /// decided by one `place` each. The keys are the Go field names, exactly (`Pod`, `Nodes`,
 /// `NodeNames`, `FailedAndUnresolvableNodes`, `Host`, `Score`): the scheduler writes them so.
 extension Gateway {
-    /// `ExtenderArgs` read onto a `place` call: the nodes asked about (names, in the
-    /// scheduler's order), the node objects when they came as `Nodes`, and `place`'s params.
+    /// `ExtenderArgs` read onto a `place` question: the nodes asked about (names, in the
+    /// scheduler's order), the node objects when they came as `Nodes`, and the question itself.
     struct ExtenderCall {
         var asked: [String] = []
         var nodeObjects: [JSON]? = nil
-        var params = JSONObject()
+        var query: PlacementQuery? = nil
         var onBehalfOf = ""
     }
 
@@ -23,12 +26,14 @@ extension Gateway {
         for m in args.members where !["Pod", "Nodes", "NodeNames"].contains(where: { $0.utf8.elementsEqual(m.key.utf8) }) {
             throw Refusal(status: 400, message: "\(m.key): unknown member (ExtenderArgs has Pod, Nodes, NodeNames; keys are case-sensitive)")
         }
-        var nodes: [JSON] = []
+        var nodes: [PlacementQuery.Node] = []
         if case .array(let names)? = args["NodeNames"] {
+            call.asked.reserveCapacity(names.count)
+            nodes.reserveCapacity(names.count)
             for (i, n) in names.enumerated() {
                 guard case .string(let s) = n, !s.isEmpty else { throw Refusal(status: 400, message: "NodeNames[\(i)]: expected a node name") }
                 call.asked.append(s)
-                nodes.append(.string(s))
+                nodes.append(.name(s))
             }
         } else if case .object(let list)? = args["Nodes"] {
             let items = list["items"]?.arrayValue ?? []
@@ -37,14 +42,14 @@ extension Gateway {
                 let meta = item.objectValue?["metadata"]?.objectValue
                 guard case .string(let name)? = meta?["name"], !name.isEmpty else { throw Refusal(status: 400, message: "Nodes.items[\(i)].metadata.name: missing") }
                 call.asked.append(name)
-                var node = JSONObject([JSONObject.Member(key: "name", value: .string(name))])
-                var labels = JSONObject()
+                var labels: [String: String] = [:]
                 if case .object(let ls)? = meta?["labels"] {
-                    for l in ls.members { if case .string = l.value { labels.append(l.key, l.value) } }
+                    // A key given twice keeps its last value, as `place` reads a JSON object.
+                    for l in ls.members { if case .string(let v) = l.value { labels[l.key] = v } }
                 }
-                if let rl = g.regionLabel, case .string(let region)? = labels[rl] { node.append("region", .string(region)) }
-                node.append("labels", .object(labels))
-                nodes.append(.object(node))
+                var region: String? = nil
+                if let rl = g.regionLabel, case .string(let v)? = meta?["labels"]?.objectValue?[rl] { region = v }
+                nodes.append(.object(PlacementNode(name: name, region: region, labels: labels)))
             }
         } else {
             throw Refusal(status: 400, message: "neither NodeNames nor Nodes is given")
@@ -61,88 +66,140 @@ extension Gateway {
             throw Refusal(status: 400, message: "the pod has no \(a.principal) annotation naming its principal (such as User::\"carol\")")
         }
         _ = try identity(.string(principal), "annotation \(a.principal)")
-        let datasets: [JSON] = (annotation(a.datasets) ?? "").split(separator: ",").map { part in
-            JSON.string(String(part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()))
+        let datasets: [String] = (annotation(a.datasets) ?? "").split(separator: ",").map { part in
+            String(part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
         }
-        var job = JSONObject([
-            "id": .string(namespace + "/" + podName),
-            "principal": .string(principal),
-            "datasets": .array(datasets),
-            "gxp": .bool(annotation(a.gxp) == "true"),
-        ])
-        if let s = annotation(a.study) { job.append("study", .string(s)) }
-        if let p = annotation(a.purpose) { job.append("purpose", .string(p)) }
+        var job = PlacementJob(id: namespace + "/" + podName, principal: principal, study: annotation(a.study),
+                               purpose: annotation(a.purpose), datasets: datasets, gxp: annotation(a.gxp) == "true")
         if case .array(let containers)? = pod["spec"]?.objectValue?["containers"],
            case .string(let image)? = containers.first?.objectValue?["image"] {
-            job.append("image", .string(image))
+            job.image = image
         }
         // The pod's identity for the audit entry (`context.pod`): the uid tells apart pods
         // that reuse a name. The API server gives every pod one; without it, none is recorded.
         if case .string(let uid)? = meta["uid"], !uid.isEmpty {
             guard uid.utf8.count <= Self.maxIdentityBytes else { throw Refusal(status: 400, message: "Pod.metadata.uid: too long") }
-            job.append("pod", .object(JSONObject(["namespace": .string(namespace), "name": .string(podName), "uid": .string(uid)])))
+            job.pod = PlacementJob.Pod(namespace: namespace, name: podName, uid: uid)
         }
         call.onBehalfOf = "pod " + namespace + "/" + podName
         guard call.onBehalfOf.utf8.count <= Self.maxIdentityBytes else { throw Refusal(status: 400, message: "the pod's name is too long") }
-        call.params = JSONObject(["job": .object(job), "nodes": .array(nodes)])
-        if scores { call.params.append("scores", .bool(true)) }
+        call.query = PlacementQuery(job: job, nodes: nodes, scores: scores)
     }
 
-    /// `place` with the HTTP caller's identity, acting for the pod.
-    func extenderPlace(_ call: ExtenderCall, _ caller: inout HTTPCaller) throws -> JSONObject {
+    /// `place` with the HTTP caller's identity, acting for the pod, in its typed form: the same
+    /// access rule, decision and audit entry as the JSON-RPC method, without the answer written
+    /// as JSON and read back.
+    func extenderPlace(_ call: ExtenderCall, _ caller: inout HTTPCaller) throws -> PlacementAnswer {
+        guard let query = call.query else { throw Refusal(status: 400, message: "no placement question was read") }
         var context = caller.context
         context.onBehalfOf = call.onBehalfOf
-        let answer: JSON
         do {
-            answer = try dispatcher.call("place", params: Params(.object(call.params)), context: context, cache: &caller.cache)
+            return try dispatcher.call("place", typed: query, as: PlacementAnswer.self, context: context, cache: &caller.cache)
         } catch {
             throw Refusal(status: 200, message: error.message)
         }
-        guard case .object(let o) = answer else { throw Refusal(status: 200, message: "place answered \(answer.kindName)") }
-        return o
+    }
+
+    /// Which of the asked nodes `place` allowed, by position. `allowed` keeps the order of the
+    /// nodes asked about and names each once (`place` refuses a node named twice), so one walk
+    /// matches them; names are compared as bytes, never by Swift's String equality (canonical
+    /// equivalence would let one node pass under another's name). A name that does not match
+    /// is not passed: a mismatch can only fail a node, never pass one.
+    static func passing(_ asked: [String], allowed: [String]) -> [Bool] {
+        var passed = [Bool](repeating: false, count: asked.count)
+        var j = 0
+        for (i, name) in asked.enumerated() where j < allowed.count {
+            if sameBytes(name, allowed[j]) { passed[i] = true; j += 1 }
+        }
+        return passed
+    }
+
+    @inline(__always) static func sameBytes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { x in b.withUTF8 { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
+    }
+
+    /// Finds the rejection of each failed node, asked in the scheduler's order: `place` gives
+    /// them as two runs in that order (`PlacementAnswer.laterRejections`), so the next one is at
+    /// the head of either run, compared by bytes. Should a name not be found there, a table of
+    /// every rejection by name is built once and used from then on.
+    struct Rejections {
+        let list: [(node: String, reasons: [Denial])]
+        var first: Int
+        let firstEnd: Int
+        var later: Int
+        var byName: [ScalarString: Int]? = nil
+
+        init(_ list: [(node: String, reasons: [Denial])], laterFrom: Int) {
+            self.list = list
+            first = 0
+            firstEnd = min(max(laterFrom, 0), list.count)
+            later = firstEnd
+        }
+
+        mutating func position(of name: String) -> Int? {
+            if byName == nil {
+                if first < firstEnd, Gateway.sameBytes(list[first].node, name) { first += 1; return first - 1 }
+                if later < list.count, Gateway.sameBytes(list[later].node, name) { later += 1; return later - 1 }
+                var all: [ScalarString: Int] = [:]
+                for (k, r) in list.enumerated() where all[ScalarString(r.node)] == nil { all[ScalarString(r.node)] = k }
+                byName = all
+            }
+            return byName?[ScalarString(name)]
+        }
     }
 
     func extenderFilter(_ g: GatewayConfig, _ r: HTTPRequest, _ caller: inout HTTPCaller) -> HTTPResponse {
         var call = ExtenderCall()
         do {
             try extenderCall(g, r, into: &call, scores: false)
-            let o = try extenderPlace(call, &caller)
-            // Names are compared as bytes, never by Swift's String equality (canonical
-            // equivalence would let one node pass under another's name), and looked up through
-            // sets built once: with 1,000 nodes a member-by-member search per name was a fifth
-            // of the call.
-            let allowed = Set((o["allowed"]?.arrayValue ?? []).compactMap { $0.stringValue.map { Array($0.utf8) } })
-            var reasonsOf: [[UInt8]: [JSON]] = [:]
-            for m in o["rejected"]?.objectValue?.members ?? [] where reasonsOf[Array(m.key.utf8)] == nil {
-                reasonsOf[Array(m.key.utf8)] = m.value.arrayValue ?? []
-            }
-            var unresolvable = JSONObject()
-            var listed = Set<[UInt8]>()
-            for name in call.asked {
-                let key = Array(name.utf8)
-                guard !allowed.contains(key), listed.insert(key).inserted else { continue }
-                let reasons = (reasonsOf[key] ?? []).compactMap { d -> String? in
-                    guard let c = d.objectValue?["code"]?.stringValue else { return nil }
-                    return c + ": " + (d.objectValue?["message"]?.stringValue ?? "")
-                }
-                unresolvable.append(name, .string(reasons.isEmpty ? "not allowed by custos" : reasons.joined(separator: "; ")))
-            }
-            var result = JSONObject()
+            let answer = try extenderPlace(call, &caller)
+            let result = answer.result
+            let passed = Self.passing(call.asked, allowed: result.allowed)
+            var rejections = Rejections(result.rejected, laterFrom: answer.laterRejections)
+            var w = JSONWriter(capacity: 256 + 160 * call.asked.count)
             if let nodeObjects = call.nodeObjects {
-                let kept = nodeObjects.filter { allowed.contains(Array(($0.objectValue?["metadata"]?.objectValue?["name"]?.stringValue ?? "").utf8)) }
-                result.append("Nodes", .object(JSONObject(["items": .array(kept)])))
-                result.append("NodeNames", .null)
+                w.raw("{\"Nodes\":{\"items\":[")
+                var first = true
+                for (i, item) in nodeObjects.enumerated() where passed[i] {
+                    if !first { w.byte(UInt8(ascii: ",")) }
+                    first = false
+                    w.value(item)
+                }
+                w.raw("]},\"NodeNames\":null")
             } else {
-                result.append("Nodes", .null)
                 // Always the full passing list, even when empty: a null list filters out every node.
-                result.append("NodeNames", .array(call.asked.filter { allowed.contains(Array($0.utf8)) }.map { .string($0) }))
+                w.raw("{\"Nodes\":null,\"NodeNames\":[")
+                var first = true
+                for (i, name) in call.asked.enumerated() where passed[i] {
+                    if !first { w.byte(UInt8(ascii: ",")) }
+                    first = false
+                    w.string(name)
+                }
+                w.byte(UInt8(ascii: "]"))
             }
-            result.append("FailedNodes", .object(JSONObject()))
             // Residency, isolation and compute do not change by preempting pods.
-            result.append("FailedAndUnresolvableNodes", .object(unresolvable))
-            result.append("Error", .string(""))
-            let id = o["decision_id"]?.stringValue
-            return Self.json(200, .object(result), headers: id.map { [("x-custos-decision-id", $0)] } ?? [])
+            w.raw(",\"FailedNodes\":{},\"FailedAndUnresolvableNodes\":{")
+            // Nodes of one region share one list of reasons (the same storage, see
+            // `Placement.place`): its message is written once and copied for the others.
+            var memo: [UnsafeRawPointer: [UInt8]] = [:]
+            var first = true
+            for (i, name) in call.asked.enumerated() where !passed[i] {
+                if !first { w.byte(UInt8(ascii: ",")) }
+                first = false
+                w.string(name)
+                w.byte(UInt8(ascii: ":"))
+                guard let k = rejections.position(of: name) else { w.string("not allowed by custos"); continue }
+                let reasons = result.rejected[k].reasons
+                let key = reasons.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+                if let key, let bytes = memo[key] { w.bytes.append(contentsOf: bytes); continue }
+                var m = JSONWriter(capacity: 256)
+                m.string(reasons.isEmpty ? "not allowed by custos" : reasons.map { $0.code.rawValue + ": " + $0.message }.joined(separator: "; "))
+                w.bytes.append(contentsOf: m.bytes)
+                if let key { memo[key] = m.bytes }
+            }
+            w.raw("},\"Error\":\"\"}\n")
+            return HTTPResponse(status: 200, headers: [("x-custos-decision-id", answer.decisionID)], body: w.bytes)
         } catch let refusal as Refusal {
             return Self.extenderError(refusal.message, nodes: call.asked)
         } catch {
@@ -157,23 +214,37 @@ extension Gateway {
     /// preference), never a preference guessed without Custos.
     func extenderPrioritize(_ g: GatewayConfig, _ r: HTTPRequest, _ caller: inout HTTPCaller) -> HTTPResponse {
         var call = ExtenderCall()
-        var scores = JSONObject()
+        var score = [Int64](repeating: 0, count: 0)
         var status: UInt32 = 200
         do {
             try extenderCall(g, r, into: &call, scores: true)
-            scores = try extenderPlace(call, &caller)["scores"]?.objectValue ?? JSONObject()
+            let result = try extenderPlace(call, &caller).result
+            score = [Int64](repeating: 0, count: call.asked.count)
+            var j = 0
+            for (i, name) in call.asked.enumerated() where j < result.allowed.count {
+                guard Self.sameBytes(name, result.allowed[j]) else { continue }
+                let n = j < result.scores.count ? result.scores[j] : 0
+                if n >= 0, n <= 10 { score[i] = Int64(n) }
+                j += 1
+            }
         } catch let refusal as Refusal {
             // A body that is not ExtenderArgs is the scheduler's mistake: say so in the status.
             if refusal.status != 200 { status = refusal.status }
         } catch {
             status = 400
         }
-        var byName: [[UInt8]: Int64] = [:]
-        for m in scores.members { if case .int(let n) = m.value, n >= 0, n <= 10 { byName[Array(m.key.utf8)] = n } }
-        return Self.json(status, .array(call.asked.map { name in
-            .object(JSONObject([JSONObject.Member(key: "Host", value: .string(name)),
-                                JSONObject.Member(key: "Score", value: .int(byName[Array(name.utf8)] ?? 0))]))
-        }))
+        var w = JSONWriter(capacity: 64 + 40 * call.asked.count)
+        w.byte(UInt8(ascii: "["))
+        for (i, name) in call.asked.enumerated() {
+            if i > 0 { w.byte(UInt8(ascii: ",")) }
+            w.raw("{\"Host\":")
+            w.string(name)
+            w.raw(",\"Score\":")
+            w.int(i < score.count ? score[i] : 0)
+            w.byte(UInt8(ascii: "}"))
+        }
+        w.raw("]\n")
+        return HTTPResponse(status: status, body: w.bytes)
     }
 
     /// No decision: an error the scheduler sees (`Error`), and every node it asked about

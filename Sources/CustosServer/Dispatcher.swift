@@ -49,6 +49,13 @@ public typealias RPCHandler = @Sendable (Params, CallContext) throws(RPCError) -
 /// whatever it wrote is discarded.
 public typealias StreamingRPCHandler = @Sendable (Params, CallContext, inout JSONWriter, inout CommitTicket) throws(RPCError) -> Void
 
+/// The typed form of a method, for in-process callers that hold the question as values (the
+/// HTTP front door's scheduler extender calling `place`): it takes the method's own input type
+/// and returns its answer type, so no JSON is written and read back. It shares the method's
+/// name, access rule, observer and ticket with the JSON-RPC form; a front door reaches it only
+/// through `Dispatcher.call(_:typed:as:context:cache:)`, never from the wire.
+public typealias TypedRPCHandler = @Sendable (_ input: Any, CallContext, inout CommitTicket) throws(RPCError) -> Any
+
 /// What a streaming handler's answer waits for: queued work up to `through` must be committed
 /// (by the dispatcher's `CommitBarrier`) before the answer may leave.
 public struct CommitTicket: Sendable, Equatable {
@@ -118,6 +125,8 @@ public struct MethodTable: Sendable {
         let handler: Handler
         /// How many requests one call counts for against a line's batch limit (nil: one).
         var weight: (@Sendable (Params) -> Int)? = nil
+        /// The method's typed form, when it has one (see `TypedRPCHandler`).
+        var typed: TypedRPCHandler? = nil
     }
 
     var methods: [Method] = []
@@ -143,6 +152,13 @@ public struct MethodTable: Sendable {
     public mutating func registerStreaming(_ name: String, _ handler: @escaping StreamingRPCHandler) {
         precondition(index(of: name) == nil && privilege(named: name) == nil, "method \(name) registered twice")
         methods.append(Method(name: name, handler: .streaming(handler)))
+    }
+
+    /// Gives the already registered method `name` a typed form (see `TypedRPCHandler`).
+    public mutating func registerTyped(_ name: String, _ handler: @escaping TypedRPCHandler) {
+        guard let i = index(of: name) else { preconditionFailure("method \(name) is not registered") }
+        precondition(methods[i].typed == nil, "method \(name) has a typed form already")
+        methods[i].typed = handler
     }
 
     /// Registers a privilege (see `Privilege`); the handlers that need it keep the value returned.
@@ -296,6 +312,30 @@ public final class Dispatcher: Sendable {
                 throw .internalError("method \(method) wrote a result that does not parse: \(error)")
             }
         }
+    }
+
+    /// Calls the typed form of a method (see `TypedRPCHandler`) with the same access check and
+    /// observer as any call, and keeps the promise of its ticket (the audit sync) before handing
+    /// the answer back: the answer exists only once its decision is recorded.
+    public func call<Input, Answer>(_ method: String, typed input: Input, as: Answer.Type, context: CallContext,
+                                    cache: inout CallerCache) throws(RPCError) -> Answer {
+        let i = try admit(method, context: context, verdicts: &cache.verdicts)
+        guard let handler = table.methods[i].typed else { throw .internalError("method \(method) has no typed form") }
+        var context = context
+        context.granted = cache.verdicts.granted
+        let start = observer == nil ? 0 : monotonicNanos()
+        var ticket = CommitTicket()
+        let out: Any
+        do {
+            out = try handler(input, context, &ticket)
+            observer?(i, monotonicNanos() &- start, false)
+        } catch {
+            observer?(i, monotonicNanos() &- start, true)
+            throw error
+        }
+        try commit(ticket)
+        guard let answer = out as? Answer else { throw .internalError("method \(method) answered \(type(of: out)), not \(Answer.self)") }
+        return answer
     }
 
     /// Writes a method's result value into `out` and keeps the promise of its ticket (the audit

@@ -16,10 +16,10 @@ public enum NodeInventoryChange: Sendable {
 /// An inventory's nodes prepared for one configuration: `nodes[index[name]]`. Positions let a
 /// placement mark the nodes a call has named in a flat array rather than a set.
 public struct PreparedInventory: Sendable {
-    public let index: [ScalarString: Int]
+    public let index: NameIndex
     public let nodes: [PreparedNode]
 
-    public subscript(name: String) -> PreparedNode? { index[ScalarString(name)].map { nodes[$0] } }
+    public subscript(name: String) -> PreparedNode? { index.position(of: name).map { nodes[$0] } }
 }
 
 /// What a change did.
@@ -79,15 +79,15 @@ public final class NodeInventory: Sendable {
         /// prepares every node, later calls under the same key reuse the result.
         public func prepared(for config: GuardrailConfig, key: String) -> PreparedInventory {
             if let p = prepared.read(), p.key.scalarEquals(key) { return p.nodes }
-            var index: [ScalarString: Int] = [:]
-            index.reserveCapacity(nodes.count)
+            var names: [String] = []
+            names.reserveCapacity(nodes.count)
             var list: [PlacementNode] = []
             list.reserveCapacity(nodes.count)
             for (name, node) in nodes {
-                index[name] = list.count
+                names.append(name.value)
                 list.append(node)
             }
-            let out = PreparedInventory(index: index, nodes: PreparedNode.View(config).prepare(list))
+            let out = PreparedInventory(index: NameIndex(names), nodes: PreparedNode.View(config).prepare(list))
             prepared.replace((key, out))
             return out
         }

@@ -149,6 +149,8 @@ public struct PlacementResult: Sendable {
     /// (see `Placement.score`); empty otherwise.
     public var scores: [Int] = []
 
+    public init() {}
+
     /// The transfer bases for one allowed node (empty inside the EEA).
     public func obligations(forNode name: String) -> [Obligation] {
         nodeObligations.first { $0.node.scalarEquals(name) }?.obligations ?? []

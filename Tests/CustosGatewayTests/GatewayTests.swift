@@ -1,6 +1,7 @@
 import CustosJSON
 import CustosServer
 import Foundation
+import Guardrails
 import Synchronization
 import Testing
 import CustosGateway
@@ -42,6 +43,11 @@ let gatewayConfigText = #"""
 /// A dispatcher whose `decide` allows alice and denies everyone else, remembering what it was asked.
 final class FakeState: Sendable {
     let asked = Mutex<[(JSON, CallContext)]>([])
+    /// The typed `place` questions (the scheduler extender's).
+    let placements = Mutex<[(PlacementQuery, CallContext)]>([])
+    /// The typed place gives its rejections last to first, each naming its node, and says
+    /// they are one ordered run: the extender must still pair each with its node.
+    let shuffled = Mutex(false)
     let failure = Mutex<RPCError?>(nil)
 }
 
@@ -79,6 +85,19 @@ final class FakeDaemon: Sendable {
                 "decision_id": .string("019ab5c0-4f1e-7a3b-8c2d-1e5f7a9b0c3e"),
             ]))
         }
+        // The same in typed form, as the scheduler extender calls it.
+        table.registerTyped("place") { input, caller, _ throws(RPCError) -> Any in
+            if let e = state.failure.withLock({ $0 }) { throw e }
+            guard let q = input as? PlacementQuery else { throw .internalError("not a PlacementQuery") }
+            state.placements.withLock { $0.append((q, caller)) }
+            var result = PlacementResult()
+            result.allowed = q.nodes.prefix(1).map(\.name)
+            result.rejected = q.nodes.dropFirst().map { ($0.name, [Denial(.residencyCrossBorder, "EU data outside the EEA")]) }
+            if state.shuffled.withLock({ $0 }) {
+                result.rejected = q.nodes.dropFirst().reversed().map { ($0.name, [Denial(.residencyCrossBorder, "about " + $0.name)]) }
+            }
+            return PlacementAnswer(result: result, decisionID: "019ab5c0-4f1e-7a3b-8c2d-1e5f7a9b0c3e", laterRejections: result.rejected.count)
+        }
         table.register("health") { _, _ throws(RPCError) in
             .object(JSONObject(["live": .bool(true), "ready": .bool(state.failure.withLock { $0 } == nil)]))
         }
@@ -87,7 +106,8 @@ final class FakeDaemon: Sendable {
 
     var lastParams: JSONObject? { state.asked.withLock { $0.last?.0.objectValue } }
     var lastCaller: CallContext? { state.asked.withLock { $0.last?.1 } }
-    var count: Int { state.asked.withLock { $0.count } }
+    var count: Int { state.asked.withLock { $0.count } + state.placements.withLock { $0.count } }
+    var lastPlacement: (query: PlacementQuery, caller: CallContext)? { state.placements.withLock { $0.last } }
 }
 
 func makeGateway() throws -> (Gateway, FakeDaemon) {
@@ -391,14 +411,15 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], with
         #expect(b["FailedAndUnresolvableNodes"] == .object(JSONObject(["ore-7": .string("residency.cross_border: EU data outside the EEA")])))
         #expect(b["Error"] == .string(""))
         #expect(r.header("x-custos-decision-id") == "019ab5c0-4f1e-7a3b-8c2d-1e5f7a9b0c3e")
-        let job = try #require(fake.lastParams?["job"]?.objectValue)
-        #expect(job["id"] == .string("onc301/seg-42-0"))
-        #expect(job["principal"] == .string(#"User::"carol""#))
-        #expect(job["datasets"] == .array([.string("onc301-de-clinical"), .string("onc301-fr-genomic")]))
-        #expect(job["gxp"] == .bool(true))
-        #expect(job["image"] == .string("registry.helix.example/onc/tumour-seg:2.4.1@sha256:3f1e"))
-        #expect(fake.lastParams?["nodes"] == .array([.string("fra-h100-01"), .string("ore-7")]))
-        #expect(fake.lastCaller?.onBehalfOf == "pod onc301/seg-42-0")
+        let (query, caller) = try #require(fake.lastPlacement)
+        #expect(query.job.id == "onc301/seg-42-0")
+        #expect(query.job.principal == #"User::"carol""#)
+        #expect(query.job.datasets == ["onc301-de-clinical", "onc301-fr-genomic"])
+        #expect(query.job.gxp)
+        #expect(query.job.image == "registry.helix.example/onc/tumour-seg:2.4.1@sha256:3f1e")
+        #expect(query.nodes.map(\.name) == ["fra-h100-01", "ore-7"])
+        #expect(query.nodes.allSatisfy { if case .name = $0 { true } else { false } }, "names, resolved through the inventory")
+        #expect(caller.onBehalfOf == "pod onc301/seg-42-0")
     }
 
     @Test func nodeObjectsTakeTheirRegionFromTheConfiguredLabelAndComeBackFiltered() throws {
@@ -409,8 +430,19 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], with
         let kept = b["Nodes"]?.objectValue?["items"]?.arrayValue ?? []
         #expect(kept.count == 1)
         #expect(kept.first?.objectValue?["metadata"]?.objectValue?["name"] == .string("fra-h100-01"))
-        let first = try #require(fake.lastParams?["nodes"]?.arrayValue?.first?.objectValue)
-        #expect(first["region"] == .string("eu-central-1"))
+        guard case .object(let first)? = fake.lastPlacement?.query.nodes.first else { Issue.record("no node object was asked about"); return }
+        #expect(first.region == "eu-central-1")
+    }
+
+    @Test func eachFailedNodeGetsItsOwnReasonsWhateverOrderPlaceGivesThemIn() throws {
+        let (g, fake) = try makeGateway()
+        fake.state.shuffled.withLock { $0 = true }
+        let text = #"{"Pod": {"metadata": {"name": "p", "annotations": {"custos.io/principal": "User::\"alice\""}}}, "NodeNames": ["a", "b", "c", "d"]}"#
+        let b = try body(send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: Array(text.utf8))))
+        #expect(b["NodeNames"] == .array([.string("a")]))
+        #expect(b["FailedAndUnresolvableNodes"] == .object(JSONObject(["b", "c", "d"].map {
+            JSONObject.Member(key: $0, value: .string("residency.cross_border: about " + $0))
+        })))
     }
 
     /// Filter errors are fatal to the scheduling attempt unless the extender is `ignorable`:

@@ -7,11 +7,11 @@ import CustosServer
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR [--audit-sync MODE | --no-audit] | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]",
+        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation), `bench extender` (the Kubernetes scheduler extender over HTTP).",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR [--audit-sync MODE | --no-audit] | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]\n       custos bench extender --http PATH|127.0.0.1:PORT... [--verb filter|prioritize] [--gateway NAME] [--input FILE] [--clients N] [--requests M] [--warmup W] [--rounds R]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
-            OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000)."),
+            OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000; extender: per client per round, default 300)."),
             OptionSpec(name: "seed", valueName: "S", help: "Workload seed (default 1)."),
             OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies); socket: the scratch daemon's policies folder (default policies); validate: a folder with a schema, to time validate_requests on a decide request."),
             OptionSpec(name: "nodes", valueName: "N", help: "place: candidate nodes per call (default 1000)."),
@@ -21,7 +21,7 @@ enum BenchCommand {
             OptionSpec(name: "pipeline", valueName: "D", help: "socket: requests in flight per connection (default 1)."),
             OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
-            OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20)."),
+            OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20); extender: rounds over the listeners (default 5)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: measure the daemon already serving PATH instead of a scratch one; its audit log records every benchmark decision, so never point it at a production daemon. trickle, http: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock); fleet: each daemon's, repeated, the first written through."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket, validate --folder: decide params to send or read (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "socket: the scratch daemon's --audit-sync (always, batch, off; default always)."),
@@ -31,9 +31,12 @@ enum BenchCommand {
             OptionSpec(name: "connections", valueName: "N", help: "trickle: connections to hold, each sending a byte per interval of a line that never ends (default 1100)."),
             OptionSpec(name: "interval-ms", valueName: "MS", help: "trickle: milliseconds between bytes (default 1000)."),
             OptionSpec(name: "seconds", valueName: "S", help: "trickle: how long to keep it up (default 30)."),
-            OptionSpec(name: "http", valueName: "ADDR", help: "http: a listener of the HTTP front door, a socket path or 127.0.0.1:PORT."),
+            OptionSpec(name: "http", valueName: "ADDR", help: "http: a listener of the HTTP front door, a socket path or 127.0.0.1:PORT; extender: the same, repeated to compare listeners (rounds alternate)."),
+            OptionSpec(name: "verb", valueName: "VERB", help: "extender: filter (default) or prioritize."),
+            OptionSpec(name: "gateway", valueName: "NAME", help: "extender: the kubernetes gateway's name, /scheduler/NAME/... (default k8s)."),
+            OptionSpec(name: "warmup", valueName: "W", help: "extender: untimed requests per client before each round (default 50)."),
             OptionSpec(name: "path", valueName: "DATA_PATH", help: "http: the OPA data path of a minio or rgw gateway (default minio/authz)."),
-            OptionSpec(name: "input", valueName: "FILE", help: "http: the OPA request body (default: MinIO asking for alice's read of onc301/de/clinical/...)."),
+            OptionSpec(name: "input", valueName: "FILE", help: "http: the OPA request body (default: MinIO asking for alice's read of onc301/de/clinical/...); extender: the ExtenderArgs body (default Tests/SchedulerExtenderTests/Fixtures/filter-names-1000-args.json)."),
             OptionSpec(name: "changes", valueName: "N", help: "fleet: changes written through the first --socket (default 1000)."),
             OptionSpec(name: "dataset", valueName: "ID", help: "fleet: the dataset the hold.set changes name (default onc301-de-feasibility)."),
         ],
@@ -61,6 +64,7 @@ enum BenchCommand {
         if args.positionals.first == "trickle" { return try runTrickle(args) }
         if args.positionals.first == "http" { return try runHTTP(args) }
         if args.positionals.first == "fleet" { return try runFleet(args) }
+        if args.positionals.first == "extender" { return try runExtender(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }

@@ -190,8 +190,8 @@ enum HTTPLoad {
         return nil
     }
 
-    /// Like `Bench.run`: connections opened and warmed (200 requests each) before the clock starts.
-    static func run(target: String, request: [UInt8], clients: Int, requests: Int) throws -> BenchResult {
+    /// Like `Bench.run`: connections opened and warmed (`warmup` requests each) before the clock starts.
+    static func run(target: String, request: [UInt8], clients: Int, requests: Int, warmup: Int = 200) throws -> BenchResult {
         final class Slot: @unchecked Sendable { var latencies: [UInt64] = []; var errors = 0; var failure: String? }
         let fds = try (0..<clients).map { _ in try connect(target) }
         defer { for fd in fds { close(fd) } }
@@ -204,7 +204,7 @@ enum HTTPLoad {
                 var buffer = [UInt8](repeating: 0, count: 64 * 1024)
                 var used = 0
                 do {
-                    for _ in 0..<200 { _ = try exchange(fd, request, &buffer, &used) }
+                    for _ in 0..<warmup { _ = try exchange(fd, request, &buffer, &used) }
                     ready.signal()
                     go.wait()
                     slot.latencies.reserveCapacity(requests)
