@@ -113,9 +113,6 @@ public final class AuditWriter: @unchecked Sendable {
     /// Appenders sleeping in `waitDurable`, each until its index is durable (see
     /// `Monitor.makeCondition`).
     private var waiters: [(index: UInt64, condition: UnsafeMutablePointer<pthread_cond_t>)] = []
-    /// Event loops waiting without blocking (see `watchDurable`), by key: the lowest index each
-    /// waits for, and how to wake it. One wake-up per loop per commit.
-    private var watchers: [Int: (index: UInt64, wake: @Sendable () -> Void)] = [:]
 
     // Owned by the writer thread once it runs.
     private var segment: AppendFile
@@ -478,36 +475,9 @@ public final class AuditWriter: @unchecked Sendable {
         }
     }
 
-    /// `waitDurable` without the wait, for an event loop: true when every entry up to `index`
-    /// is durable; false when not yet, and then `wake` is called (once, on the writer's thread)
-    /// when the commit covering `index` completes or the writer fails or closes, so the caller
-    /// asks again. Watches under one `key` (one per loop) share that single wake-up: the loop
-    /// rechecks all its waiting connections then.
-    public func watchDurable(through index: UInt64, key: Int, wake: @escaping @Sendable () -> Void) throws(AuditError) -> Bool {
-        monitor.lock()
-        defer { monitor.unlock() }
-        if durableCount > index { return true }
-        if let failure { throw failure }
-        if finished { throw .closed }
-        if let w = watchers[key], w.index <= index {
-            // Already woken by an earlier (or the same) commit.
-        } else {
-            watchers[key] = (index, wake)
-        }
-        // As in `waitDurable`: in `always` mode the first waiter starts the write.
-        if !pending.isEmpty { monitor.signalWork() }
-        return false
-    }
-
     /// Under the lock: wakes the appenders whose entries are now durable, or all of them when
     /// the writer failed or finished.
     private func wakeWaiters(all: Bool) {
-        if !watchers.isEmpty {
-            for (key, w) in watchers where all || w.index < durableCount {
-                w.wake()
-                watchers[key] = nil
-            }
-        }
         var kept = 0
         for w in waiters {
             if all || w.index < durableCount {

@@ -125,7 +125,6 @@ public final class AuditRecorder: Sendable {
                                  enqueue: { [self] records throws(RecorderError) in try self.enqueue(&records) },
                                  commit: { [self] index throws(RecorderError) in try self.commit(through: index) })
         r.reference = { [self] event throws(RecorderError) in try self.keepReferenced(event) }
-        r.watch = { [self] index, waker throws(RecorderError) in try self.watch(through: index, waker: waker) }
         return r
     }
 
@@ -210,15 +209,6 @@ public final class AuditRecorder: Sendable {
     /// Waits until every entry up to `index` is synced.
     public func commit(through index: UInt64) throws(RecorderError) {
         do { try writer.waitDurable(through: index) } catch { throw RecorderError(error.description) }
-    }
-
-    /// `commit` without the wait, for the transport's event loops (see `CommitWatch`).
-    public func watch(through index: UInt64, waker: CommitWaker) throws(RecorderError) -> Bool {
-        do {
-            return try writer.watchDurable(through: index, key: waker.key, wake: { waker.wake() })
-        } catch {
-            throw RecorderError(error.description)
-        }
     }
 
     // MARK: mapping

@@ -207,7 +207,6 @@ public final class Daemon: Sendable {
                                ["method": .string(method), "uid": .uint(caller.uid), "gid": .uint(caller.gid), "pid": .int(Int64(caller.pid))])
                 noteEvent(.refused(method: method, caller: caller), "the refused call")
             }, commit: { index throws(RPCError) in try services.commitRecords(through: index) },
-               watch: { index, waker throws(RPCError) in try services.watchRecords(through: index, wake: waker) },
                observe: metrics.observer(methodNames: table.names))
         } catch {
             throw .access(error)

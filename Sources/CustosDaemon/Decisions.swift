@@ -184,9 +184,6 @@ public struct DecisionRecorder: Sendable {
     /// one sync. Without them `record` is used, which returns only once the records are kept.
     public var enqueue: (@Sendable (inout [DecisionRecord]) throws(RecorderError) -> UInt64?)?
     public var commit: (@Sendable (UInt64) throws(RecorderError) -> Void)?
-    /// `commit` without the wait (see `CommitWatch`), so an event loop parks answers instead of
-    /// blocking on the sync; nil: the transport waits on `commit`.
-    public var watch: (@Sendable (UInt64, CommitWaker) throws(RecorderError) -> Bool)? = nil
     /// `event`, returning where the entry landed (its decision id and seq), once it is as durable
     /// as the mode promises: a shared state store keeps it with the change (docs/fleet.md).
     public var reference: (@Sendable (DaemonEvent) throws(RecorderError) -> (decisionID: String, seq: UInt64))? = nil
@@ -238,15 +235,6 @@ extension DaemonServices {
     public func commitRecords(through index: UInt64) throws(RPCError) {
         guard let commit = recorder?.commit else { return }
         do { try commit(index) } catch { throw Self.unkept(error) }
-    }
-
-    /// The dispatcher's watch: whether queued records up to `index` are kept, without waiting.
-    public func watchRecords(through index: UInt64, wake: CommitWaker) throws(RPCError) -> Bool {
-        guard let watch = recorder?.watch else {
-            try commitRecords(through: index)
-            return true
-        }
-        do { return try watch(index, wake) } catch { throw Self.unkept(error) }
     }
 
     private static func unkept(_ error: RecorderError) -> RPCError {

@@ -112,11 +112,10 @@ public struct HTTPCaller: Sendable {
 
 public typealias HTTPHandler = @Sendable (HTTPRequest, inout HTTPCaller) -> HTTPResponse
 
-/// An HTTP/1.1 listener on libmicrohttpd: one thread per connection (a request is read,
-/// decided, made durable and answered on one thread, and a handler that waits for the audit
-/// log's sync blocks nobody else; the JSON-RPC socket gets that from parking answers in its
-/// event loops instead), poll(2) rather than select(2) so descriptors above 1024 work, and
-/// every limit set explicitly.
+/// An HTTP/1.1 listener on libmicrohttpd: one thread per connection (as the JSON-RPC socket:
+/// a request is read, decided, made durable and answered on one thread, and a handler that
+/// waits for the audit log's sync blocks nobody else), poll(2) rather than select(2) so
+/// descriptors above 1024 work, and every limit set explicitly.
 public final class HTTPListener: @unchecked Sendable {
     public let name: String
     let socket: BoundSocket

@@ -1,5 +1,4 @@
 import CustosJSON
-import Glibc
 import Synchronization
 
 /// Who is calling, as the kernel reported it when the connection was accepted.
@@ -77,40 +76,14 @@ public struct CommitTicket: Sendable, Equatable {
 /// be: every answer that depended on it must be replaced by the error (fail closed).
 public typealias CommitBarrier = @Sendable (UInt64) throws(RPCError) -> Void
 
-/// The barrier without the wait, for an event loop that must not block: true when everything
-/// up to the index is committed; false when it is not yet, and then the committer calls
-/// `wake.wake()` once it is or never will be, so the loop asks again. Throwing is the barrier's
-/// throw. A committer wakes each waker (one per event loop, told apart by `wake.key`) once per
-/// commit, however many of that loop's connections wait, never once per request.
-public typealias CommitWatch = @Sendable (_ through: UInt64, _ wake: CommitWaker) throws(RPCError) -> Bool
-
-/// An event loop's wake-up (an eventfd): a committer keeps it while a watch is pending, so the
-/// descriptor stays open until the last holder lets go, and is never written after its close.
-public final class CommitWaker: Sendable {
-    public let fd: Int32
-    /// Tells wakers apart while they live (two live wakers never share a descriptor).
-    public var key: Int { Int(fd) }
-
-    init(fd: Int32) { self.fd = fd }
-
-    /// Adds 1 to the eventfd: never blocks; one read takes every wake-up since the last.
-    public func wake() {
-        var one: UInt64 = 1
-        _ = write(fd, &one, 8)
-    }
-
-    deinit { close(fd) }
-}
-
 /// Told about every admitted call once its handler returned: the method's index in
 /// `Dispatcher.methodNames`, the handler's time in nanoseconds (monotonic, without the commit a
-/// streaming answer waits for), and whether it threw. Runs on the connection's event loop, on the
+/// streaming answer waits for), and whether it threw. Runs on the connection's thread, on the
 /// hot path: it must not lock or allocate.
 public typealias CallObserver = @Sendable (_ method: Int, _ nanos: UInt64, _ failed: Bool) -> Void
 
 /// Called for every refused call before the -32001 answer is written, so the audit log can
-/// record it. Runs on the connection's event loop: keep it short (the loop's other
-/// connections wait meanwhile).
+/// record it. Runs on the connection's thread: keep it short.
 public typealias RefusalHook = @Sendable (_ method: String, _ context: CallContext) -> Void
 
 /// The methods a server offers, built before the server starts.
@@ -196,24 +169,18 @@ public final class Dispatcher: Sendable {
     let table: MethodTable
     let onRefused: RefusalHook?
     let barrier: CommitBarrier?
-    let watch: CommitWatch?
     let observer: CallObserver?
     private let rules: Mutex<Resolved>
     /// Bumped on every policy change so connections know when their cached verdicts are stale.
     private let generation = Atomic<UInt64>(1)
 
     /// `commit` keeps the promises of streaming handlers' tickets; without one a ticket is
-    /// taken as already kept. `watch`, when given, is the same promise asked without waiting:
-    /// the transport's event loops use it so that a connection whose answers wait for a sync
-    /// parks them instead of blocking the loop (`commit` is then used only where waiting is
-    /// the point: in-process calls, the HTTP front door, and a batch that flushes mid-line).
+    /// taken as already kept.
     public init(methods: MethodTable, access: AccessPolicy = AccessPolicy(), onRefused: RefusalHook? = nil,
-                commit: CommitBarrier? = nil, watch: CommitWatch? = nil, observe: CallObserver? = nil) throws(AccessConfigError) {
-        precondition(watch == nil || commit != nil, "a commit watch comes with its barrier")
+                commit: CommitBarrier? = nil, observe: CallObserver? = nil) throws(AccessConfigError) {
         self.table = methods
         self.onRefused = onRefused
         self.barrier = commit
-        self.watch = watch
         self.observer = observe
         self.rules = Mutex(try Dispatcher.resolve(access, in: methods))
     }
@@ -388,17 +355,6 @@ public final class Dispatcher: Sendable {
     func commit(_ ticket: CommitTicket) throws(RPCError) {
         guard let t = ticket.through, let barrier else { return }
         try barrier(t)
-    }
-
-    /// Whether a ticket's promise is kept, without waiting (see `CommitWatch`); a dispatcher
-    /// without a watch waits on its barrier instead.
-    func poll(_ ticket: CommitTicket, wake: CommitWaker) throws(RPCError) -> Bool {
-        guard let t = ticket.through, let barrier else { return true }
-        guard let watch else {
-            try barrier(t)
-            return true
-        }
-        return try watch(t, wake)
     }
 
     @inline(__always)

@@ -67,7 +67,7 @@ final class LineReader {
         return r
     }
 
-    /// One read. On a non-blocking socket `.timedOut` means nothing is there yet.
+    /// One blocking read. Timeouts come from SO_RCVTIMEO on the socket.
     func fill() -> Fill {
         if start == end {
             start = 0; end = 0; scanned = 0

@@ -182,40 +182,20 @@ struct RPCService: LineService {
     /// none of them may leave: each is replaced by the error, the other answers stay as written.
     func settle(session: inout Session, out: inout JSONWriter) {
         guard session.ticket.through != nil else { return }
-        let result: RPCError?
-        do { try dispatcher.commit(session.ticket); result = nil } catch { result = error }
-        finish(session: &session, out: &out, failure: result)
-    }
-
-    /// `settle` without waiting: false while the commit is pending (then `wake` is written once
-    /// it is kept or failed, and the caller asks again, sending nothing meanwhile).
-    func trySettle(session: inout Session, out: inout JSONWriter, wake: CommitWaker) -> Bool {
-        guard session.ticket.through != nil else { return true }
-        let result: RPCError?
-        do {
-            guard try dispatcher.poll(session.ticket, wake: wake) else { return false }
-            result = nil
-        } catch {
-            result = error
-        }
-        finish(session: &session, out: &out, failure: result)
-        return true
-    }
-
-    private func finish(session: inout Session, out: inout JSONWriter, failure: RPCError?) {
         defer {
             session.ticket = CommitTicket()
             session.waiting.removeAll(keepingCapacity: true)
         }
-        guard let error = failure else { return }
-        var rebuilt = JSONWriter(capacity: out.bytes.count)
-        var from = 0
-        for w in session.waiting {
-            rebuilt.bytes.append(contentsOf: out.bytes[from..<w.start])
-            RPCResponse.writeError(error, id: w.id, into: &rebuilt)
-            from = w.end
+        do { try dispatcher.commit(session.ticket) } catch {
+            var rebuilt = JSONWriter(capacity: out.bytes.count)
+            var from = 0
+            for w in session.waiting {
+                rebuilt.bytes.append(contentsOf: out.bytes[from..<w.start])
+                RPCResponse.writeError(error, id: w.id, into: &rebuilt)
+                from = w.end
+            }
+            rebuilt.bytes.append(contentsOf: out.bytes[from...])
+            out = rebuilt
         }
-        rebuilt.bytes.append(contentsOf: out.bytes[from...])
-        out = rebuilt
     }
 }

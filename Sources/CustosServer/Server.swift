@@ -1,11 +1,9 @@
 /// The Custos JSON-RPC 2.0 server: one JSON message per line on a Unix socket.
 ///
-/// Connections are spread over a few event loops (one thread each, one per core by default;
-/// see `EventLoop`). A loop reads a connection's buffer, answers every complete line in order
-/// by calling the handler in place, and writes all the replies with one send before reading
-/// that connection again: pipelined requests batch their replies, responses keep request order,
-/// and no request is handed from one thread to another. Answers that wait for the audit log's
-/// sync are parked without blocking the loop (see `CommitWatch`).
+/// Each connection is served by its own thread: it reads a buffer, answers every complete line
+/// in order by calling the handler in place, and writes all the replies with one send before
+/// reading again. Pipelined requests therefore batch their replies, responses keep request
+/// order, and independent connections run on all cores.
 ///
 /// A server starts once; after `stop` build a new one. Call `stop` from a signal handler queue
 /// or the main thread, never from inside a handler (it waits for handlers to finish).

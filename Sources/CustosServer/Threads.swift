@@ -1,7 +1,8 @@
 import Glibc
 
-/// Starts a detached OS thread (the accept thread and the event loops). The default stack size
-/// is kept because handlers (policy evaluation), run on the loops, may recurse deeply.
+/// Starts a detached OS thread. Connections get their own thread so a request is read, decided
+/// and answered on one thread with no queue hops; the kernel spreads those threads over the cores.
+/// The default stack size is kept because handlers (policy evaluation) may recurse deeply.
 @discardableResult
 func spawnThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box {

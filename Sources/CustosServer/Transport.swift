@@ -5,8 +5,6 @@ import Synchronization
 
 /// What a transport does with each line. Generic rather than an existential so the per-line
 /// call is direct; the JSON-RPC server and the benchmark's echo server share the transport.
-/// Every call runs on the connection's event loop thread (see `EventLoop`): a handler that
-/// blocks holds up the other connections of its loop, so the hot path must not block.
 protocol LineService: Sendable {
     associatedtype Session
     func openSession(_ context: CallContext) -> Session
@@ -20,18 +18,10 @@ protocol LineService: Sendable {
     /// Called before `out` is sent: the last chance to wait for what the answers depend on
     /// (the audit log's sync) or to replace them.
     func settle(session: inout Session, out: inout JSONWriter)
-    /// `settle` without waiting: false while what the answers depend on is still pending; then
-    /// `wake` is woken once it is not, and the transport asks again, sending nothing of `out`
-    /// and reading nothing more from the connection meanwhile.
-    func trySettle(session: inout Session, out: inout JSONWriter, wake: CommitWaker) -> Bool
 }
 
 extension LineService {
     func settle(session: inout Session, out: inout JSONWriter) {}
-    func trySettle(session: inout Session, out: inout JSONWriter, wake: CommitWaker) -> Bool {
-        settle(session: &session, out: &out)
-        return true
-    }
 }
 
 /// Settings shared by every server built on the transport.
@@ -68,16 +58,10 @@ public struct ServerConfiguration: Sendable {
     /// of binding `socketPath`, which then only names it. Its file belongs to the service
     /// manager, so `stop` leaves it in place; mode and group are the socket unit's.
     public var inheritedListener: Int32? = nil
-    /// Threads that serve connections (each an epoll loop, connections spread over them at
-    /// accept); nil: one per online core.
-    public var eventLoops: Int? = nil
 
     public init(socketPath: String) { self.socketPath = socketPath }
 }
 
-/// Accepts connections, admits them against the limits, and hands each to one of a few event
-/// loops (see `EventLoop`), which serve it from then on: reading, deciding and writing on the
-/// loop's own thread, with no hand-off to another thread per request.
 final class Transport<Service: LineService>: Sendable {
     let config: ServerConfiguration
     let service: Service
@@ -88,7 +72,8 @@ final class Transport<Service: LineService>: Sendable {
         var listener: Socket.Listener?
         var wakeRead: Int32 = -1
         var wakeWrite: Int32 = -1
-        var loops: [EventLoop<Service>] = []
+        /// Open connections by id, so stop can wake their readers.
+        var connections: [UInt64: Int32] = [:]
     }
 
     /// Who holds the connection slots; checked and taken in one step at accept.
@@ -101,18 +86,11 @@ final class Transport<Service: LineService>: Sendable {
     private let slots = Mutex(Slots())
     private let active = Atomic<Int>(0)
     private let nextID = Atomic<UInt64>(1)
-    private let nextLoop = Atomic<Int>(0)
-    /// Set by `stop`: loops stop reading (SHUT_RD) and exit once their connections are done.
-    let stopping = Atomic<Bool>(false)
-    /// Set when the drain timeout passed: loops cut every connection.
-    let forced = Atomic<Bool>(false)
-    /// Set when the accept thread has exited: no connection can arrive any more.
-    let acceptDone = Atomic<Bool>(false)
-    /// Holds the accept thread and every loop thread; empty means fully stopped.
+    /// Holds the accept thread and every connection thread; empty means fully stopped.
     private let running = DispatchGroup()
     private let overloadedLine: [UInt8]
-    let oversizeLine: [UInt8]
-    let lineTimeoutLine: [UInt8]
+    private let oversizeLine: [UInt8]
+    private let lineTimeoutLine: [UInt8]
 
     /// Replies wait in the connection's buffer until it holds this much (or the input is
     /// drained); a batch's replies are sent in pieces of about this size.
@@ -130,13 +108,6 @@ final class Transport<Service: LineService>: Sendable {
 
     var activeConnections: Int { active.load(ordering: .relaxed) }
 
-    /// One loop per online core unless configured: run-to-completion keeps a core busy per
-    /// loop, and more loops than cores would only add context switches.
-    private var loopCount: Int {
-        if let n = config.eventLoops { return max(1, n) }
-        return max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
-    }
-
     func start() throws(SocketError) {
         let alreadyStarted = state.withLock { s in
             if s.started { return true }
@@ -145,15 +116,6 @@ final class Transport<Service: LineService>: Sendable {
         }
         precondition(!alreadyStarted, "server started twice")
         raiseDescriptorLimit(toAtLeast: config.maxConnections + 64)
-        var loops: [EventLoop<Service>] = []
-        for _ in 0..<loopCount {
-            guard let loop = EventLoop(transport: self) else {
-                let e = errno
-                state.withLock { $0.started = false }
-                throw .system(call: "epoll_create1", path: config.socketPath, errno: e)
-            }
-            loops.append(loop)
-        }
         let listener: Socket.Listener
         do {
             if let fd = config.inheritedListener {
@@ -183,33 +145,12 @@ final class Transport<Service: LineService>: Sendable {
             s.listener = listener
             s.wakeRead = fds[0]
             s.wakeWrite = fds[1]
-            s.loops = loops
         }
-        var spawned = true
-        for loop in loops {
-            running.enter()
-            if !spawnThread({ loop.run(); self.running.leave() }) {
-                running.leave()
-                spawned = false
-                break
-            }
-        }
-        if spawned {
-            running.enter()
-            if !spawnThread({ self.acceptLoop(listener: listener, wake: wakeRead) }) {
-                running.leave()
-                spawned = false
-            }
-        }
-        guard spawned else {
-            // The loops that started exit at once: nothing can be accepted.
-            stopping.store(true, ordering: .releasing)
-            if acceptDone.exchange(true, ordering: .acquiringAndReleasing) == false {
-                close(listener.fd)
-                Socket.removeIfOurs(path: config.socketPath, listener: listener)
-            }
-            for loop in loops { loop.wake() }
-            running.wait()
+        running.enter()
+        if !spawnThread({ self.acceptLoop(listener: listener, wake: wakeRead) }) {
+            running.leave()
+            close(listener.fd)
+            Socket.removeIfOurs(path: config.socketPath, listener: listener)
             state.withLock { s in
                 close(s.wakeRead); close(s.wakeWrite)
                 s = State()
@@ -224,27 +165,27 @@ final class Transport<Service: LineService>: Sendable {
     /// Stops accepting, removes the socket file, lets every connection answer what it has
     /// already received, then returns. Safe to call more than once and from any thread.
     func stop() {
-        let found: (Int32, [EventLoop<Service>])? = state.withLock { s in
+        let wakeWrite: Int32? = state.withLock { s in
             guard s.started, !s.stopping else { return nil }
             s.stopping = true
-            return (s.wakeWrite, s.loops)
+            // SHUT_RD makes a blocked read return end-of-file once the requests already queued
+            // are consumed, and makes the client's further writes fail: nothing new gets in.
+            for fd in s.connections.values { shutdown(fd, Int32(SHUT_RD)) }
+            return s.wakeWrite
         }
-        guard let (wakeWrite, loops) = found else { return }
-        // Each loop shuts its connections for reading (SHUT_RD): a read returns end-of-file once
-        // the requests already queued are consumed, and the client's further writes fail.
-        stopping.store(true, ordering: .releasing)
-        for loop in loops { loop.wake() }
-        var b: UInt8 = 1
-        _ = write(wakeWrite, &b, 1)
+        if let w = wakeWrite {
+            var b: UInt8 = 1
+            _ = write(w, &b, 1)
+        }
         if running.wait(timeout: .now() + config.drainTimeout.dispatchInterval) == .timedOut {
-            forced.store(true, ordering: .releasing)
-            for loop in loops { loop.wake() }
+            state.withLock { s in
+                for fd in s.connections.values { shutdown(fd, Int32(SHUT_RDWR)) }
+            }
             running.wait()
         }
         state.withLock { s in
             if s.wakeRead >= 0 { close(s.wakeRead); s.wakeRead = -1 }
             if s.wakeWrite >= 0 { close(s.wakeWrite); s.wakeWrite = -1 }
-            s.loops = []
         }
     }
 
@@ -252,8 +193,6 @@ final class Transport<Service: LineService>: Sendable {
         defer {
             close(listener.fd)
             Socket.removeIfOurs(path: config.socketPath, listener: listener)
-            acceptDone.store(true, ordering: .releasing)
-            for loop in state.withLock({ $0.loops }) { loop.wake() }
             running.leave()
         }
         var pfds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0),
@@ -263,7 +202,7 @@ final class Transport<Service: LineService>: Sendable {
             pfds[1].revents = 0
             let n = poll(&pfds, 2, -1)
             if n < 0 && errno == EINTR { continue }
-            if pfds[1].revents != 0 || stopping.load(ordering: .acquiring) { return }
+            if pfds[1].revents != 0 || state.withLock({ $0.stopping }) { return }
             guard pfds[0].revents & Int16(POLLIN) != 0 else { continue }
             let fd = accept(listener.fd, nil, nil)
             if fd < 0 {
@@ -290,12 +229,18 @@ final class Transport<Service: LineService>: Sendable {
             return
         }
         active.add(1, ordering: .relaxed)
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        Socket.setTimeout(fd, option: SO_RCVTIMEO, config.idleTimeout)
+        Socket.setTimeout(fd, option: SO_SNDTIMEO, config.writeTimeout)
         let id = nextID.add(1, ordering: .relaxed).oldValue
+        state.withLock { s in
+            s.connections[id] = fd
+            if s.stopping { shutdown(fd, Int32(SHUT_RD)) }
+        }
         let context = CallContext(uid: cred.uid, gid: cred.gid, pid: cred.pid, connectionID: id, groups: cred.groups)
-        let loops = state.withLock { $0.loops }
-        let i = nextLoop.add(1, ordering: .relaxed).oldValue % loops.count
-        loops[i].adopt(fd: fd, context: context)
+        running.enter()
+        if !spawnThread({ self.serve(fd: fd, context: context) }) {
+            finish(fd: fd, id: id, uid: cred.uid)
+        }
     }
 
     /// Takes a slot for the caller, or returns the line that refuses it: every caller is
@@ -317,14 +262,12 @@ final class Transport<Service: LineService>: Sendable {
         }
     }
 
-    /// Called by a loop once it closed a connection's descriptor.
-    func released(uid: UInt32) {
+    private func releaseSlot(uid: UInt32) {
         slots.withLock { s in
             s.total -= 1
             let left = s.byUID[uid, default: 1] - 1
             s.byUID[uid] = left > 0 ? left : nil
         }
-        active.subtract(1, ordering: .relaxed)
     }
 
     /// One error line, then close, on the accept thread: bounded by a short send timeout and
@@ -335,6 +278,100 @@ final class Transport<Service: LineService>: Sendable {
         shutdown(fd, Int32(SHUT_WR))
         discardQueuedInput(fd)
         close(fd)
+    }
+
+    private func finish(fd: Int32, id: UInt64, uid: UInt32) {
+        // Deregister before closing so stop never shuts down a reused descriptor number.
+        state.withLock { s in
+            s.connections[id] = nil
+            close(fd)
+        }
+        releaseSlot(uid: uid)
+        active.subtract(1, ordering: .relaxed)
+        running.leave()
+    }
+
+    /// One connection: read, answer in order, and write replies in one send per drained read
+    /// buffer, so pipelined requests share syscalls while a lone request is answered at once.
+    private func serve(fd: Int32, context: CallContext) {
+        defer { finish(fd: fd, id: context.connectionID, uid: context.uid) }
+        let reader = LineReader(fd: fd, maxLine: config.maxLineBytes)
+        var out = JSONWriter(capacity: 4096)
+        var session = service.openSession(context)
+        let flushAt = Self.flushThreshold
+        let lineNanos = config.lineTimeout.totalNanoseconds
+        /// When the line in progress must be complete (monotonic ns); 0 while none is.
+        var lineDeadline: UInt64 = 0
+        /// Whether SO_RCVTIMEO is shortened to the line's deadline rather than the idle timeout.
+        var shortened = false
+
+        let send: (inout Service.Session, inout JSONWriter) -> Bool = { session, out in
+            self.service.settle(session: &session, out: &out)
+            if out.bytes.isEmpty { return true }
+            let ok = out.bytes.withUnsafeBytes { Socket.writeAll(fd, $0) }
+            // Keep the buffer for the next batch, unless one huge reply inflated it.
+            out.bytes.removeAll(keepingCapacity: out.bytes.capacity <= 1 << 20)
+            return ok
+        }
+        func flush() -> Bool { send(&session, &out) }
+
+        while true {
+            scan: while true {
+                switch reader.next() {
+                case .line(let line):
+                    lineDeadline = 0
+                    if line.count > 0 && !service.handle(line: line, session: &session, out: &out, flush: send) { return }
+                    if out.bytes.count >= flushAt && !flush() { return }
+                case .oversize:
+                    out.bytes.append(contentsOf: oversizeLine)
+                    if flush() { lingerClose(fd) }
+                    return
+                case .needMore:
+                    break scan
+                }
+            }
+            guard flush() else { return }
+            // A line in progress must be complete by its deadline however its bytes trickle in;
+            // between lines only the idle timeout applies. The socket option is changed only
+            // while a line is incomplete, so a client sending whole lines pays nothing for this.
+            if reader.pending > 0 {
+                let now = monotonicNanos()
+                if lineDeadline == 0 { lineDeadline = now &+ lineNanos }
+                guard now < lineDeadline else {
+                    out.bytes.append(contentsOf: lineTimeoutLine)
+                    if flush() { lingerClose(fd) }
+                    return
+                }
+                let wait = min(lineDeadline - now, config.idleTimeout.totalNanoseconds)
+                Socket.setTimeout(fd, option: SO_RCVTIMEO, .nanoseconds(Int64(clamping: wait)))
+                shortened = true
+            } else if shortened {
+                Socket.setTimeout(fd, option: SO_RCVTIMEO, config.idleTimeout)
+                shortened = false
+            }
+            switch reader.fill() {
+            case .data:
+                continue
+            case .eof:
+                // A last request without LF still gets its answer (e.g. `printf '{...}' | nc -U`).
+                if let last = reader.takeRemainder(), last.count > 0 {
+                    _ = service.handle(line: last, session: &session, out: &out, flush: send)
+                    _ = flush()
+                } else if reader.pending > 0 {
+                    out.bytes.append(contentsOf: oversizeLine)
+                    if flush() { lingerClose(fd) }
+                }
+                return
+            case .timedOut:
+                if lineDeadline != 0 && monotonicNanos() >= lineDeadline {
+                    out.bytes.append(contentsOf: lineTimeoutLine)
+                    if flush() { lingerClose(fd) }
+                }
+                return
+            case .failed:
+                return
+            }
+        }
     }
 }
 
@@ -349,8 +386,22 @@ func raiseDescriptorLimit(toAtLeast wanted: Int) {
     _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
 }
 
-/// Drops input already queued, without waiting, before a close: closing a Unix socket with
-/// unread input makes the peer's reads fail with ECONNRESET, which can hide the error line just sent.
+/// Closing a Unix socket with unread input makes the peer's reads fail with ECONNRESET, which
+/// can hide the error line just sent. So: signal end-of-stream, then discard what the client is
+/// still sending, for a short while, so it can read the error before the close.
+func lingerClose(_ fd: Int32) {
+    shutdown(fd, Int32(SHUT_WR))
+    Socket.setTimeout(fd, option: SO_RCVTIMEO, .milliseconds(100))
+    var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+    let deadline = monotonicNanos() &+ 200_000_000
+    while monotonicNanos() < deadline {
+        let n = scratch.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 || (n < 0 && errno == EINTR) { continue }
+        return
+    }
+}
+
+/// Drops input already queued, without waiting, before a close (see `lingerClose`).
 func discardQueuedInput(_ fd: Int32) {
     var scratch = [UInt8](repeating: 0, count: 16 * 1024)
     while scratch.withUnsafeMutableBytes({ recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 {}

@@ -1,7 +1,5 @@
 import AuditLog
-import CustosTestSupport
 import Foundation
-import Synchronization
 import Testing
 
 /// The split append the daemon's pipelined path uses: queue many entries, wait once.
@@ -21,25 +19,6 @@ import Testing
         let all = try AuditQuery().run(stateDirectory: dir.path)
         #expect(all.map(\.seq) == Array(0..<500))
         #expect(AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey).isValid)
-    }
-
-    /// What the transport's event loops use instead of `waitDurable`: asking does not block,
-    /// and the loop is woken once the commit covering its index completes.
-    @Test func watchingADurableIndexWakesOnceAfterItsCommitAndThenAnswersAtOnce() throws {
-        let dir = TempDir()
-        defer { dir.cleanup() }
-        let w = try AuditWriter.open(stateDirectory: dir.path, mode: .always, signer: try Fixture.signer())
-        var last: UInt64 = 0
-        for i in 0..<20 { last = try w.enqueue(Fixture.entry(i)) }
-        let wakes = Atomic<Int>(0)
-        // In `always` mode nothing is written before someone waits: the watch starts the write.
-        #expect(try w.watchDurable(through: last, key: 7, wake: { wakes.add(1, ordering: .relaxed) }) == false)
-        #expect(eventually { wakes.load(ordering: .relaxed) == 1 })
-        #expect(try w.watchDurable(through: last, key: 7, wake: { wakes.add(1, ordering: .relaxed) }) == true)
-        try w.close()
-        #expect(wakes.load(ordering: .relaxed) == 1)
-        // After close, a watch throws rather than promising a wake-up that never comes.
-        #expect(throws: AuditError.self) { try w.watchDurable(through: last + 1, key: 7, wake: {}) }
     }
 
     @Test func waitingAfterTheWriterFailedThrowsSoNothingIsAcknowledged() throws {

@@ -89,17 +89,6 @@ extension DaemonIntegrationTests {
         #expect(wrong.isEmpty, "\(wrong.prefix(5))")
     }
 
-    /// The event loops park each connection's answer until the audit sync covering it (`always`,
-    /// the default): 256 connections at once, one request in flight each, all answered right.
-    @Test func twoHundredFiftySixConnectionsWithOneRequestInFlightEachGetOnlyCorrectSyncedAnswers() throws {
-        let d = try TestDaemon().start()
-        let tallies = try pipelinedLoad(socket: d.socket, clients: 256, perClient: 20, window: 1)
-        #expect(tallies.count == 256)
-        #expect(tallies.reduce(0) { $0 + $1.answered } == 256 * 20)
-        let wrong = tallies.flatMap(\.wrong)
-        #expect(wrong.isEmpty, "\(wrong.prefix(5))")
-    }
-
     @Test func reloadingWhileUnderThatLoadFailsNoRequestAndNeverMixesRevisions() throws {
         let d = try TestDaemon(config: #"{"access":{"methods":{"policy.reload":"anyone"}}}"#).start()
         let reloadCount = 5
