@@ -33,6 +33,9 @@ public struct BenchResult: Sendable, CustomStringConvertible {
     public var p99Micros: Double
     public var p999Micros: Double
     public var maxMicros: Double
+    /// The server's context switches and CPU per request, when it runs on this machine in
+    /// another process (read from /proc before and after the timed part).
+    public var server: ServerUsage? = nil
 
     public var description: String {
         func f(_ v: Double, _ digits: Int) -> String {
@@ -47,6 +50,7 @@ public struct BenchResult: Sendable, CustomStringConvertible {
         return "\(requests) requests in \(f(seconds, 3)) s: \(f(requestsPerSecond, 0)) req/s, "
             + "p50 \(f(p50Micros, 1)) us, p99 \(f(p99Micros, 1)) us, p999 \(f(p999Micros, 1)) us, "
             + "max \(f(maxMicros, 1)) us, errors \(errors)"
+            + (server.map { ", server \(f($0.switchesPerRequest, 2)) ctx switches/req (\(f($0.voluntaryPerRequest, 2)) voluntary), \(f($0.cpuMicrosPerRequest, 1)) us CPU/req" } ?? "")
     }
 }
 
@@ -95,11 +99,16 @@ public enum Bench {
                 done.leave()
             }
         }
+        // The server's own costs, when it is another process on this machine (its pid from
+        // the socket's peer credentials).
+        let serverPID = PeerCredentials.of(socket: connections[0].fileDescriptor).map(\.pid).flatMap { $0 > 0 && $0 != getpid() ? $0 : nil }
         for _ in 0..<clients { ready.wait() }
+        let before = serverPID.flatMap { ProcessUsage.read(pid: $0) }
         let t0 = monotonicNanos()
         for _ in 0..<clients { go.signal() }
         done.wait()
         let t1 = monotonicNanos()
+        let after = serverPID.flatMap { ProcessUsage.read(pid: $0) }
         for c in connections { c.close() }
 
         let all = results.withLock { $0 }
@@ -118,7 +127,10 @@ public enum Bench {
         return BenchResult(requests: lat.count, errors: errors, seconds: secs,
                            requestsPerSecond: secs > 0 ? Double(lat.count) / secs : 0,
                            p50Micros: pct(0.50), p99Micros: pct(0.99), p999Micros: pct(0.999),
-                           maxMicros: Double(lat.last ?? 0) / 1000)
+                           maxMicros: Double(lat.last ?? 0) / 1000,
+                           server: serverPID.flatMap { pid in
+                               before.flatMap { b in after.map { ServerUsage(pid: pid, before: b, after: $0, requests: lat.count) } }
+                           })
     }
 
     /// Keeps up to `depth` requests in flight; each reply is matched to the oldest outstanding

@@ -8,7 +8,7 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation), `bench extender` (the Kubernetes scheduler extender over HTTP).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]\n       custos bench extender --http PATH|127.0.0.1:PORT... [--verb filter|prioritize] [--gateway NAME] [--input FILE] [--clients N] [--requests M] [--warmup W] [--rounds R]",
+        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR [--audit-sync MODE | --no-audit] | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]\n       custos bench extender --http PATH|127.0.0.1:PORT... [--verb filter|prioritize] [--gateway NAME] [--input FILE] [--clients N] [--requests M] [--warmup W] [--rounds R]",
         options: [
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000; extender: per client per round, default 300)."),
@@ -24,6 +24,8 @@ enum BenchCommand {
             OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20); extender: rounds over the listeners (default 5)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: measure the daemon already serving PATH instead of a scratch one; its audit log records every benchmark decision, so never point it at a production daemon. trickle, http: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock); fleet: each daemon's, repeated, the first written through."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket, validate --folder: decide params to send or read (default: a data scientist reading a dataset of her study)."),
+            OptionSpec(name: "audit-sync", valueName: "MODE", help: "socket: the scratch daemon's --audit-sync (always, batch, off; default always)."),
+            OptionSpec(name: "no-audit", valueName: nil, help: "socket: run the scratch daemon without an audit log."),
             OptionSpec(name: "method", valueName: "NAME", help: "socket: the method to call (default decide; e.g. place with a --request of nodes)."),
             OptionSpec(name: "corpus", valueName: "DIR", help: "validate: the extracted upstream corpus-tests folder, instead of the workload."),
             OptionSpec(name: "connections", valueName: "N", help: "trickle: connections to hold, each sending a byte per interval of a line that never ends (default 1100)."),
@@ -45,6 +47,8 @@ enum BenchCommand {
         is removed afterwards), so no benchmark decision lands in a real log; --socket PATH
         measures a daemon already running instead. --echo puts
         the echo floor (jansson parse + fixed reply, same transport) beside it with the ratios.
+        When the daemon (or the --echo-process floor) runs on this machine, each run also prints
+        its context switches and CPU time per request, read from /proc/PID before and after.
         bench http runs the same decision through the front door's OPA data API and through JSON-RPC
         (default 4 clients, 5 alternating rounds) and prints both with the p50 ratio per round.
         The cedar workload (10,000 entities in 3-level hierarchies, five policy shapes) is described in
@@ -128,7 +132,10 @@ extension BenchCommand {
             socket = s
             print("note: measuring the daemon on \(s); its audit log records every benchmark decision")
         } else {
-            let d = try ScratchDaemon(policies: args.value("folder") ?? "policies")
+            var serveOptions: [String] = []
+            if let mode = args.value("audit-sync") { serveOptions += ["--audit-sync", mode] }
+            if args.flag("no-audit") { serveOptions.append("--no-audit") }
+            let d = try ScratchDaemon(policies: args.value("folder") ?? "policies", serveOptions: serveOptions)
             scratch = d
             socket = d.socket
             print("scratch daemon: pid \(d.process.processIdentifier), state \(d.directory) (removed afterwards)")
@@ -211,6 +218,14 @@ extension BenchCommand {
             print("median echo \(f(eRate)) req/s p50 \(f(ep50)) us p99 \(f(ep99)) us; "
                   + "daemon \(f(dRate)) req/s p50 \(f(dp50)) us p99 \(f(dp99)) us (over \(rounds) rounds)")
         }
+        let usage = daemons.compactMap(\.server)
+        if usage.count == daemons.count, !usage.isEmpty {
+            let echoUsage = echoes.compactMap(\.server)
+            let echoPart = echoUsage.count == echoes.count && !echoUsage.isEmpty
+                ? "; echo \(f(median(echoUsage.map(\.switchesPerRequest)))) ctx switches/req, \(f(median(echoUsage.map(\.cpuMicrosPerRequest)))) us CPU/req" : ""
+            print("median daemon \(f(median(usage.map(\.switchesPerRequest)))) ctx switches/req, "
+                  + "\(f(median(usage.map(\.cpuMicrosPerRequest)))) us CPU/req\(echoPart)")
+        }
         print("ratio  p50 latency daemon/echo \(f(dp50 / max(ep50, 0.001)))x, "
               + "p99 \(f(dp99 / max(ep99, 0.001)))x, "
               + "throughput daemon/echo \(f(100 * dRate / max(eRate, 0.001)))%")
@@ -257,7 +272,7 @@ final class ScratchDaemon {
     let socket: String
     let process = Process()
 
-    init(policies: String) throws {
+    init(policies: String, serveOptions: [String] = []) throws {
         var template = Array("/tmp/custos-bench-XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw UsageError(message: "cannot create a scratch folder in /tmp: \(String(cString: strerror(errno)))")
@@ -266,7 +281,7 @@ final class ScratchDaemon {
         socket = directory + "/custos.sock"
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["serve", "--policies", policies, "--state", directory + "/state", "--socket", socket,
-                             "--log-format", "text"]
+                             "--log-format", "text"] + serveOptions
         process.standardOutput = FileHandle.nullDevice
         do { try process.run() } catch {
             try? FileManager.default.removeItem(atPath: directory)
