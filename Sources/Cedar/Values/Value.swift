@@ -112,7 +112,16 @@ public struct CedarRecord: Sendable, Hashable {
             ordered = false
             break
         }
-        if ordered { fields = fs } else { self = CedarRecord(fs.map { ($0.key, $0.value) }) }
+        if ordered { fields = fs; return }
+        // Sorted in a copy: a record without repeated keys (every one read from JSON) keeps
+        // it, with no array of pairs built and sorted again.
+        var sorted = fs
+        sorted.sort { $0.key.scalarLess($1.key) }
+        for i in sorted.indices.dropFirst() where sorted[i - 1].name == sorted[i].name {
+            self = CedarRecord(fs.map { ($0.key, $0.value) })
+            return
+        }
+        fields = sorted
     }
 
     public var count: Int { fields.count }

@@ -67,7 +67,9 @@ enum AuthorizeCommand {
                 start = end + 1
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 do {
-                    let request = try Request(json: try JSON.parse(line))
+                    // Straight from jansson's tree when it can; anything else, errors
+                    // included, through the JSON tree, which words the error.
+                    let request = try Request.read(line) ?? Request(json: try JSON.parse(line))
                     policies.authorize(request, entities: entities).write(to: &w, policies: policies)
                 } catch {
                     // A bad line is answered in place, so results stay aligned with requests.
