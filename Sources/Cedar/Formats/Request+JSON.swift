@@ -35,7 +35,7 @@ extension Request {
         RequestScanner.request(bytes) ?? JSON.withView(bytes) { Request(view: $0) }
     }
 
-    init?(view o: JSONView) {
+    package init?(view o: JSONView) {
         guard o.kind == .object else { return nil }
         var p: EntityUID?, a: EntityUID?, r: EntityUID?
         var ctx = CedarRecord()

@@ -5,7 +5,7 @@
 /// jansson accepts, and reads them to the same request; anything else (an escape, a byte
 /// outside ASCII in a string, a real number, `null`, a repeated key, deep nesting, any error)
 /// makes it give up, and the caller takes the general path, which words every error.
-struct RequestScanner {
+package struct RequestScanner {
     private let b: UnsafeRawBufferPointer
     private var i = 0
     private var depth = 0
@@ -14,7 +14,7 @@ struct RequestScanner {
 
     init(_ bytes: UnsafeRawBufferPointer) { b = bytes }
 
-    static func request(_ bytes: UnsafeRawBufferPointer) -> Request? {
+    package static func request(_ bytes: UnsafeRawBufferPointer) -> Request? {
         var s = RequestScanner(bytes)
         return s.request()
     }

@@ -84,6 +84,16 @@ enum AuthorizeCommand {
             }
         }
         out.write(w.bytes)
+        out.flush()
+        // The process ends right after: taking the loaded entities and policies apart object
+        // by object would cost more than deciding a few thousand requests.
+        _ = Unmanaged.passRetained(Keep(entities, policies))
         return failed ? 2 : 0
     }
+}
+
+/// Holds what a finished batch leaves for the process's exit to reclaim.
+private final class Keep {
+    let entities: EntityStore, policies: PolicySet
+    init(_ entities: EntityStore, _ policies: PolicySet) { self.entities = entities; self.policies = policies }
 }
