@@ -18,7 +18,7 @@ usage: bench/cedarpy_batch.py DIR [--chunk N] [--check-with CUSTOS_BINARY [--who
                      build) in the same rounds, its decisions compared too
   --decide           (used by --whole-process) decide and print {"decision","reasons"} lines
 """
-import json, os, re, statistics, subprocess, sys, time
+import json, os, re, resource, statistics, subprocess, sys, time
 
 try:
     import cedarpy
@@ -89,35 +89,43 @@ if "--whole-process" in sys.argv:
     if "--baseline" in sys.argv:
         base_cmd = [sys.argv[sys.argv.index("--baseline") + 1]] + custos_cmd[1:]
     ct, pt, bt, ratios = [], [], [], []
+    # CPU seconds (user + system) of each process as well as wall time: on a machine shared
+    # with other work the CPU time moves less.
+    cc, pc, bc = [], [], []
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+    def timed(cmd):
+        c0, t0 = cpu(), time.perf_counter()
+        out = subprocess.run(cmd, check=True, capture_output=True).stdout
+        return out, time.perf_counter() - t0, cpu() - c0
     print("  whole processes (read files, decide %d requests, write answers), %d alternating rounds:" % (n, rounds))
     for k in range(rounds):
-        t0 = time.perf_counter()
-        a = subprocess.run(custos_cmd, check=True, capture_output=True).stdout
-        t1 = time.perf_counter()
-        b = subprocess.run(cedarpy_cmd, check=True, capture_output=True).stdout
-        t2 = time.perf_counter()
+        a, wa, ca = timed(custos_cmd)
+        b, wb, cb = timed(cedarpy_cmd)
         mine = [json.loads(l)["decision"] for l in a.splitlines()]
         theirs = [json.loads(l)["decision"] for l in b.splitlines()]
         base = mine
         if base_cmd:
-            t3 = time.perf_counter()
-            c = subprocess.run(base_cmd, check=True, capture_output=True).stdout
-            bt.append(time.perf_counter() - t3)
+            c, wc, ccpu = timed(base_cmd)
+            bt.append(wc); bc.append(ccpu)
             base = [json.loads(l)["decision"] for l in c.splitlines()]
         if mine != theirs or base != mine or len(mine) != n:
             print("  round %d: decisions differ" % (k + 1))
             sys.exit(1)
-        ct.append(t1 - t0); pt.append(t2 - t1); ratios.append((t2 - t1) / (t1 - t0))
-        print("    round %d: custos %.3f s (%.2f us/decision)  cedarpy %.3f s (%.2f us/decision)  %.1fx%s"
-              % (k + 1, ct[-1], ct[-1] / n * 1e6, pt[-1], pt[-1] / n * 1e6, ratios[-1],
-                 "  baseline %.3f s (%.2f us/decision)" % (bt[-1], bt[-1] / n * 1e6) if base_cmd else ""))
+        ct.append(wa); pt.append(wb); ratios.append(wb / wa); cc.append(ca); pc.append(cb)
+        print("    round %d: custos %.3f s (cpu %.3f s)  cedarpy %.3f s (cpu %.3f s)  %.1fx (cpu %.1fx)%s"
+              % (k + 1, wa, ca, wb, cb, wb / wa, cb / ca,
+                 "  baseline %.3f s (cpu %.3f s)" % (bt[-1], bc[-1]) if base_cmd else ""))
     med = lambda xs: statistics.median(xs)
-    print("  custos authorize --requests: median %.3f s (%.2f us/decision), spread %.3f-%.3f s"
-          % (med(ct), med(ct) / n * 1e6, min(ct), max(ct)))
-    print("  cedarpy whole process:       median %.3f s (%.2f us/decision), spread %.3f-%.3f s"
-          % (med(pt), med(pt) / n * 1e6, min(pt), max(pt)))
+    def line(name, wall, cpus):
+        print("  %-30s wall median %.3f s (%.2f us/decision), spread %.3f-%.3f s; cpu median %.3f s, spread %.3f-%.3f s"
+              % (name, med(wall), med(wall) / n * 1e6, min(wall), max(wall), med(cpus), min(cpus), max(cpus)))
+    line("custos authorize --requests:", ct, cc)
+    line("cedarpy whole process:", pt, pc)
     if base_cmd:
-        print("  baseline authorize --requests: median %.3f s (%.2f us/decision), spread %.3f-%.3f s; custos/baseline %.2f"
-              % (med(bt), med(bt) / n * 1e6, min(bt), max(bt), med(ct) / med(bt)))
-    print("  speed-up: median %.1fx, spread %.1f-%.1fx; every round's %d decisions identical"
-          % (med(ratios), min(ratios), max(ratios), n))
+        line("baseline authorize --requests:", bt, bc)
+        print("  custos/baseline: wall %.2f, cpu %.2f" % (med(ct) / med(bt), med(cc) / med(bc)))
+    cpu_ratios = [b / a for a, b in zip(cc, pc)]
+    print("  speed-up over cedarpy: wall median %.1fx, spread %.1f-%.1fx; cpu median %.1fx, spread %.1f-%.1fx; every round's %d decisions identical"
+          % (med(ratios), min(ratios), max(ratios), med(cpu_ratios), min(cpu_ratios), max(cpu_ratios), n))

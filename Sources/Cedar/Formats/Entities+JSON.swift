@@ -48,11 +48,14 @@ extension EntityStore {
     }
 
     public static func load(text: String, file: String = "") throws(FormatError) -> EntityStore {
-        // Straight from jansson's tree when every entity reads that way; otherwise (errors
-        // included) through the JSON tree, which words the error. Either way the same entities
-        // reach the same store, whose own refusals (duplicates, cycles, limits) are the same.
+        // A plain text by a direct scan, else from jansson's tree when every entity reads that
+        // way; otherwise (errors included) through the JSON tree, which words the error. Either
+        // way the same entities reach the same store, whose own refusals (duplicates, cycles,
+        // limits) are the same.
         var copy = text
-        if let entities = copy.withUTF8({ b in JSON.withView(UnsafeRawBufferPointer(b), Self.entities(view:)) }) {
+        if let entities = copy.withUTF8({ b in
+            PlainJSONScanner.entities(UnsafeRawBufferPointer(b)) ?? JSON.withView(UnsafeRawBufferPointer(b), Self.entities(view:))
+        }) {
             do { return try EntityStore(entities) } catch { throw FormatError(file: file, error.description) }
         }
         let json: JSON

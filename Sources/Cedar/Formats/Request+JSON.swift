@@ -27,12 +27,12 @@ extension Request {
 
 extension Request {
     /// Reads one request text as `init(json: JSON.parse(bytes))` does, but straight into Cedar
-    /// values: plain texts by a direct scan (`RequestScanner`), the rest from jansson's tree,
+    /// values: plain texts by a direct scan (`PlainJSONScanner`), the rest from jansson's tree,
     /// without the `JSON` tree and its string-keyed look-ups in between. nil for every text it cannot read that way, errors included: the caller then
     /// takes `init(json:)`, which gives the exact message, so this is only ever a faster way to
     /// the same request.
     public static func read(_ bytes: UnsafeRawBufferPointer) -> Request? {
-        RequestScanner.request(bytes) ?? JSON.withView(bytes) { Request(view: $0) }
+        PlainJSONScanner.request(bytes) ?? JSON.withView(bytes) { Request(view: $0) }
     }
 
     package init?(view o: JSONView) {

@@ -60,8 +60,8 @@ enum AuthorizeCommand {
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             var start = 0
             while start < raw.count {
-                var end = start
-                while end < raw.count && raw[end] != 0x0A { end += 1 }
+                let end = memchr(raw.baseAddress! + start, 0x0A, raw.count - start)
+                    .map { UnsafeRawPointer($0) - raw.baseAddress! } ?? raw.count
                 lineNo += 1
                 let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
                 start = end + 1

@@ -15,7 +15,7 @@ struct RequestReadingTests {
     static func general(_ text: String) throws -> Request { try Request(json: try JSON.parse(text)) }
     static func scanned(_ text: String) -> Request? {
         var t = text
-        return t.withUTF8 { RequestScanner.request(UnsafeRawBufferPointer($0)) }
+        return t.withUTF8 { PlainJSONScanner.request(UnsafeRawBufferPointer($0)) }
     }
     static func viewed(_ text: String) -> Request? {
         var t = text
@@ -122,15 +122,32 @@ struct EntitiesReadingTests {
         try EntityStore.load(json: try JSON.parse(text), file: "e.json")
     }
 
-    @Test(arguments: [
+    static let cases = [
         #"[{"uid":{"type":"User","id":"a"},"attrs":{"n":1,"s":"x","set":[1,2],"r":{"k":true},"e":{"__entity":{"type":"G","id":"g"}},"ip":{"__extn":{"fn":"ip","arg":"10.0.0.1"}}},"parents":[{"type":"G","id":"g"}]},{"uid":{"type":"G","id":"g"},"attrs":{},"parents":[],"tags":{"site":"DE"}}]"#,
         #"[{"uid":{"__entity":{"type":"User","id":"caf\u00e9"}},"attrs":{"b":"a","a":"b"},"parents":[]}]"#,
         "[]",
-    ])
+        " [ ] ",
+    ]
+
+    @Test(arguments: cases)
     func entitiesReadTheSameEitherWay(_ text: String) throws {
         let fast = try EntityStore.load(text: text, file: "e.json"), slow = try Self.general(text)
         #expect(Set(fast.all) == Set(slow.all))
         for e in slow.all { #expect(fast.entry(e.uid)?.ancestors == slow.entry(e.uid)?.ancestors) }
+    }
+
+    /// The first text above is plain and scanned directly, to the general path's entities; the
+    /// second (an escape) gives the scan up.
+    @Test func plainEntitiesAreScannedAndOthersGiveTheScanUp() throws {
+        func scanned(_ text: String) -> [Entity]? {
+            var t = text
+            return t.withUTF8 { PlainJSONScanner.entities(UnsafeRawBufferPointer($0)) }
+        }
+        let plain = Self.cases[0], escaped = Self.cases[1]
+        #expect(try scanned(plain).map(Set.init) == Set(Self.general(plain).all))
+        #expect(scanned(escaped) == nil)
+        #expect(scanned(plain + "]") == nil)
+        #expect(scanned(#"[{"uid":{"type":"U","id":"a"},"uid":{"type":"U","id":"b"},"attrs":{},"parents":[]}]"#) == nil)
     }
 
     @Test(arguments: [

@@ -1,11 +1,12 @@
-/// A direct reader for the plain JSON nearly every request line is written in: ASCII strings
-/// without escapes, integers of at most 18 digits, objects without repeated keys, little
-/// nesting. It builds the request's values as it reads, with no parse tree in between (jansson's
-/// tree and its conversion were a third of a whole-process batch). It accepts only texts that
-/// jansson accepts, and reads them to the same request; anything else (an escape, a byte
-/// outside ASCII in a string, a real number, `null`, a repeated key, deep nesting, any error)
-/// makes it give up, and the caller takes the general path, which words every error.
-package struct RequestScanner {
+/// A direct reader for the plain JSON nearly every request line and entities file is written
+/// in: ASCII strings without escapes, integers of at most 18 digits, objects without repeated
+/// keys, little nesting. It builds Cedar values as it reads, with no parse tree in between
+/// (jansson's tree and its conversion were a third of a whole-process batch, and most of the
+/// memory and time of loading entities). It accepts only texts that jansson accepts, and reads
+/// them to the same request or entities; anything else (an escape, a byte outside ASCII in a
+/// string, a real number, `null`, a repeated key, deep nesting, any error) makes it give up,
+/// and the caller takes the general path, which words every error.
+package struct PlainJSONScanner {
     private let b: UnsafeRawBufferPointer
     private var i = 0
     private var depth = 0
@@ -15,8 +16,65 @@ package struct RequestScanner {
     init(_ bytes: UnsafeRawBufferPointer) { b = bytes }
 
     package static func request(_ bytes: UnsafeRawBufferPointer) -> Request? {
-        var s = RequestScanner(bytes)
+        var s = PlainJSONScanner(bytes)
         return s.request()
+    }
+
+    /// An entities file: `[{"uid", "attrs", "parents", "tags"?}, ...]`, as `Entity(json:)`
+    /// reads each element.
+    package static func entities(_ bytes: UnsafeRawBufferPointer) -> [Entity]? {
+        var s = PlainJSONScanner(bytes)
+        guard let out = s.entities() else { return nil }
+        s.skipSpace()
+        return s.i == s.b.count ? out : nil
+    }
+
+    private mutating func entities() -> [Entity]? {
+        guard take(0x5B) else { return nil }  // [
+        var out: [Entity] = []
+        if take(0x5D) { return out }
+        repeat {
+            guard let e = entity() else { return nil }
+            out.append(e)
+        } while take(0x2C)
+        return take(0x5D) ? out : nil
+    }
+
+    private mutating func entity() -> Entity? {
+        guard take(0x7B) else { return nil }
+        var uid: EntityUID?, attrs: CedarRecord?, parents: [EntityUID]?, tags: CedarRecord?
+        if !take(0x7D) {
+            repeat {
+                guard let key = string(), take(0x3A) else { return nil }
+                switch key.count {
+                case 3 where same(key, "uid"):
+                    guard uid == nil, let v = self.uid() else { return nil }
+                    uid = v
+                case 4 where same(key, "tags"):
+                    guard tags == nil, take(0x7B), let v = members() else { return nil }
+                    tags = v
+                case 5 where same(key, "attrs"):
+                    guard attrs == nil, take(0x7B), let v = members() else { return nil }
+                    attrs = v
+                case 7 where same(key, "parents"):
+                    guard parents == nil, take(0x5B) else { return nil }
+                    var ps: [EntityUID] = []
+                    if !take(0x5D) {
+                        repeat {
+                            guard let p = self.uid() else { return nil }
+                            ps.append(p)
+                        } while take(0x2C)
+                        guard take(0x5D) else { return nil }
+                    }
+                    parents = ps
+                default:
+                    return nil
+                }
+            } while take(0x2C)
+            guard take(0x7D) else { return nil }
+        }
+        guard let uid, let attrs, let parents else { return nil }
+        return Entity(uid: uid, attrs: attrs, parents: parents, tags: tags ?? CedarRecord())
     }
 
     private mutating func request() -> Request? {
@@ -153,7 +211,7 @@ package struct RequestScanner {
         return depth <= Self.maxDepth
     }
 
-    @inline(__always) private mutating func skipSpace() {
+    @inline(__always) mutating func skipSpace() {
         while i < b.count, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 }
     }
 
