@@ -8,7 +8,8 @@
 #   (`custos authorize --requests` against a Python process running cedarpy's batch), in
 #   alternating rounds.
 #
-# With CUSTOS_BASELINE=path/to/an/earlier/custos, the whole-process rounds time it too.
+# With CUSTOS_BASELINE=path/to/an/earlier/custos, the whole-process rounds time it too, and
+# the grants workload's in-process figures are taken of both builds in alternating rounds.
 #
 #   bench/cedar_vs_cedarpy.sh [REQUESTS] [ROUNDS]   (defaults 20000 and 5; cedarpy needs ~1 ms a decision at 1,000 policies)
 set -euo pipefail
@@ -23,6 +24,9 @@ for n in 20 1000; do
   dir=$(mktemp -d)
   echo "== grants, $n policies"
   "$BIN" bench cedar --policies "$n" --requests "$REQUESTS" --write "$dir"
+  if [ -n "${CUSTOS_BASELINE:-}" ]; then
+    python3 bench/inprocess_rounds.py "$ROUNDS" "$BIN" "$CUSTOS_BASELINE" -- --policies "$n" --requests "$REQUESTS"
+  fi
   if [ "$n" = 20 ]; then
     python3 bench/cedarpy_batch.py "$dir" --check-with "$BIN" "${WHOLE[@]}"
   else
