@@ -8,15 +8,20 @@ struct RequestScope {
     let actionEntry: EntityStore.Entry?
     let resourceEntry: EntityStore.Entry?
 
-    var principalAncestors: Set<EntityUID>? { principalEntry?.ancestors }
-    var actionAncestors: Set<EntityUID>? { actionEntry?.ancestors }
-    var resourceAncestors: Set<EntityUID>? { resourceEntry?.ancestors }
+    /// Stored, not computed from the entries: scope checks read them once per candidate
+    /// policy, and each read through an entry retained and released the set.
+    let principalAncestors: Set<EntityUID>?
+    let actionAncestors: Set<EntityUID>?
+    let resourceAncestors: Set<EntityUID>?
 
     init(_ r: Request, _ entities: EntityStore) {
         principal = r.principal; action = r.action; resource = r.resource
         principalEntry = entities.entry(r.principal)
         actionEntry = entities.entry(r.action)
         resourceEntry = entities.entry(r.resource)
+        principalAncestors = principalEntry?.ancestors
+        actionAncestors = actionEntry?.ancestors
+        resourceAncestors = resourceEntry?.ancestors
     }
 }
 

@@ -128,8 +128,12 @@ public struct CedarRecord: Sendable, Hashable {
     public var isEmpty: Bool { fields.isEmpty }
 
     @inline(__always) public subscript(key: FieldKey) -> Value? {
-        for f in fields where f.name == key { return f.value }
-        return nil
+        // By index through the buffer: `for f in fields` copied each field it passed over,
+        // retaining its key and value, and attribute reads are most of evaluation.
+        fields.withUnsafeBufferPointer { buf in
+            for i in buf.indices where buf[i].name == key { return buf[i].value }
+            return nil
+        }
     }
 
     public subscript(key: String) -> Value? { self[FieldKey(key)] }
