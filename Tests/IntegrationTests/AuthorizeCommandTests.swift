@@ -133,3 +133,47 @@ import Foundation
         #expect(out.stderr.contains("unknown option --polices"))
     }
 }
+
+/// `custos bench cedar --workload forbids` (issue 18): the many-forbids workload, written to a
+/// folder so that both engines read identical files.
+@Suite struct BenchForbidsWorkloadTests {
+    func write(_ dir: URL, seed: Int = 1) throws -> Binary.Outcome {
+        try Binary.run(["bench", "cedar", "--workload", "forbids", "--requests", "300", "--seed", "\(seed)", "--write", dir.path])
+    }
+
+    @Test func theWorkloadHas3000Entities25RulesOf14ForbidsAndIsTheSameForTheSameSeed() throws {
+        let a = try Binary.scratch(), b = try Binary.scratch(), c = try Binary.scratch()
+        #expect(try write(a).status == 0)
+        #expect(try write(b).status == 0)
+        #expect(try write(c, seed: 2).status == 0)
+        let files = ["policies.cedar", "entities.json", "requests.jsonl"]
+        func read(_ d: URL, _ f: String) throws -> String { try String(contentsOf: d.appendingPathComponent(f), encoding: .utf8) }
+        for f in files { #expect(try read(a, f) == read(b, f), "\(f) differs between two runs with seed 1") }
+        #expect(try read(a, "requests.jsonl") != read(c, "requests.jsonl"))
+        let policies = try read(a, "policies.cedar")
+        #expect(policies.components(separatedBy: "permit(").count - 1 == 11)
+        #expect(policies.components(separatedBy: "forbid(").count - 1 == 14)
+        #expect(try read(a, "entities.json").components(separatedBy: #""uid":"#).count - 1 == 3_000)
+        #expect(try read(a, "requests.jsonl").split(separator: "\n").count == 300)
+    }
+
+    @Test func authorizeDecidesEveryRequestOfTheWorkloadWithBothDecisionsPresent() throws {
+        let dir = try Binary.scratch()
+        #expect(try write(dir).status == 0)
+        let out = try Binary.run(["authorize", "--policies", dir.appendingPathComponent("policies.cedar").path,
+                                  "--entities", dir.appendingPathComponent("entities.json").path,
+                                  "--requests", dir.appendingPathComponent("requests.jsonl").path])
+        #expect(out.status == 0, "\(out.stderr)")
+        let lines = out.stdout.split(separator: "\n")
+        #expect(lines.count == 300)
+        #expect(lines.allSatisfy { $0.hasPrefix(#"{"decision":"allow""#) || $0.hasPrefix(#"{"decision":"deny""#) })
+        #expect(lines.contains { $0.hasPrefix(#"{"decision":"allow""#) })
+        #expect(lines.contains { $0.contains(#""reasons":["region-allowed""#) || $0.contains(#""clearance""#) })
+    }
+
+    @Test func policiesWithTheForbidsWorkloadIsAUsageError() throws {
+        let out = try Binary.run(["bench", "cedar", "--workload", "forbids", "--policies", "20", "--requests", "10"])
+        #expect(out.status == 2)
+        #expect(out.stderr.contains("--policies applies to the grants workload only"))
+    }
+}

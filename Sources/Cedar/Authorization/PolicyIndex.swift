@@ -8,15 +8,20 @@ struct RequestScope {
     let actionEntry: EntityStore.Entry?
     let resourceEntry: EntityStore.Entry?
 
-    var principalAncestors: Set<EntityUID>? { principalEntry?.ancestors }
-    var actionAncestors: Set<EntityUID>? { actionEntry?.ancestors }
-    var resourceAncestors: Set<EntityUID>? { resourceEntry?.ancestors }
+    /// Stored, not computed from the entries: scope checks read them once per candidate
+    /// policy, and each read through an entry retained and released the set.
+    let principalAncestors: Set<EntityUID>?
+    let actionAncestors: Set<EntityUID>?
+    let resourceAncestors: Set<EntityUID>?
 
     init(_ r: Request, _ entities: EntityStore) {
         principal = r.principal; action = r.action; resource = r.resource
         principalEntry = entities.entry(r.principal)
         actionEntry = entities.entry(r.action)
         resourceEntry = entities.entry(r.resource)
+        principalAncestors = principalEntry?.ancestors
+        actionAncestors = actionEntry?.ancestors
+        resourceAncestors = resourceEntry?.ancestors
     }
 }
 
@@ -26,9 +31,11 @@ struct RequestScope {
 /// each of its collections.
 final class ActionBuckets: @unchecked Sendable {  // mutated only while the index is built
     var any: [Int32] = []
-    var eq: [EntityUID: [Int32]] = [:]
+    /// Keyed by the hash each entity reference carries (`UIDMap`): a `Dictionary` would run
+    /// it through SipHash again on every request.
+    var eq = UIDMap<[Int32]>()
     /// `action in A` and `action in [A, B]` (filed under each member).
-    var within: [EntityUID: [Int32]] = [:]
+    var within = UIDMap<[Int32]>()
     /// Some policy here is filed under several members; a request may reach it twice.
     var mayRepeat = false
     /// Below this many policies the action look-ups cost more than letting the scope check
@@ -51,14 +58,15 @@ final class ActionBuckets: @unchecked Sendable {  // mutated only while the inde
     }
 
     private func file(_ k: Int32, _ c: ActionConstraint) {
+        func put(_ m: inout UIDMap<[Int32]>, _ a: EntityUID) { m.updateValue((m[a] ?? []) + [k], forKey: a) }
         switch c {
         case .any: any.append(k)
-        case .eq(let a): eq[a, default: []].append(k)
-        case .in(let a): within[a, default: []].append(k)
+        case .eq(let a): put(&eq, a)
+        case .in(let a): put(&within, a)
         case .inSet(let members):
             let distinct = Set(members)
             if distinct.count > 1 { mayRepeat = true }
-            for a in distinct { within[a, default: []].append(k) }
+            for a in distinct { put(&within, a) }
         }
     }
 
@@ -88,15 +96,25 @@ final class ActionBuckets: @unchecked Sendable {  // mutated only while the inde
 /// one primary bucket, so a request never sees it twice. A request looks up its principal and
 /// resource, their ancestors, and the pairs of those.
 struct PolicyIndex: Sendable {
-    /// Pairs are keyed (principal anchor, resource anchor) with the kind of each side.
+    /// Pairs are keyed (principal anchor, resource anchor).
     private var pairs = CachedHashMap<UIDPair, ActionBuckets>()
-    private var pairKinds: Set<PairKind> = []
+    /// Whether some pair is anchored by `in` on that side (so its ancestors are looked up),
+    /// settled once rather than per request.
+    private var anyPairPrincipalIn = false, anyPairResourceIn = false
+    /// The principal anchors of all pairs: a principal-side entity that anchors none needs no
+    /// look-up per resource-side entity.
+    private var pairPrincipals = UIDMap<Bool>()
     private var principalEq = UIDMap<ActionBuckets>()
     private var principalIn = UIDMap<ActionBuckets>()
     private var resourceEq = UIDMap<ActionBuckets>()
     private var resourceIn = UIDMap<ActionBuckets>()
     private var principalType: [EntityType: ActionBuckets] = [:]
     private var resourceType: [EntityType: ActionBuckets] = [:]
+    /// The same, as lists when they are short (as they usually are): comparing a few type
+    /// names costs less than hashing one.
+    private var principalTypeFew: [(EntityType, ActionBuckets)]?
+    private var resourceTypeFew: [(EntityType, ActionBuckets)]?
+    private static let fewTypes = 8
     private let rest = ActionBuckets()
 
     init(_ policies: [Policy]) {
@@ -121,7 +139,9 @@ struct PolicyIndex: Sendable {
         for (i, p) in policies.enumerated() where !p.isTemplate {
             let k = Int32(i)
             if let (pk, pe) = Self.anchor(p.principal), let (rk, re) = Self.anchor(p.resource) {
-                pairKinds.insert(PairKind(principalIn: pk, resourceIn: rk))
+                anyPairPrincipalIn = anyPairPrincipalIn || pk
+                anyPairResourceIn = anyPairResourceIn || rk
+                pairPrincipals.updateValue(true, forKey: pe)
                 pairBucket(&pairs, UIDPair(pe, re)).add(k, p.action)
                 continue
             }
@@ -135,12 +155,8 @@ struct PolicyIndex: Sendable {
             default: rest.add(k, p.action)
             }
         }
-    }
-
-    /// Whether a side is anchored by `in` (reachable through ancestors) or `==` (only itself).
-    struct PairKind: Hashable, Sendable {
-        let principalIn: Bool
-        let resourceIn: Bool
+        if principalType.count <= Self.fewTypes { principalTypeFew = principalType.map { ($0.key, $0.value) } }
+        if resourceType.count <= Self.fewTypes { resourceTypeFew = resourceType.map { ($0.key, $0.value) } }
     }
 
     private static func anchor(_ c: ScopeConstraint) -> (Bool, EntityUID)? {
@@ -157,9 +173,9 @@ struct PolicyIndex: Sendable {
             // Pairs whose sides may be reached: the entity itself always, its ancestors only
             // for `in`. A policy filed under (P, R) with `==` on P is only found via P itself,
             // and a policy reached via an ancestor is re-checked by the scope test anyway.
-            let anyPIn = pairKinds.contains { $0.principalIn }, anyRIn = pairKinds.contains { $0.resourceIn }
-            let pAnc = anyPIn ? s.principalAncestors : nil, rAnc = anyRIn ? s.resourceAncestors : nil
+            let pAnc = anyPairPrincipalIn ? s.principalAncestors : nil, rAnc = anyPairResourceIn ? s.resourceAncestors : nil
             func resources(_ p: EntityUID, _ out: inout [Int32]) {
+                guard pairPrincipals[p] != nil else { return }
                 pairs[UIDPair(p, s.resource)]?.collect(s, into: &out)
                 if let rAnc { for r in rAnc { pairs[UIDPair(p, r)]?.collect(s, into: &out) } }
             }
@@ -176,7 +192,15 @@ struct PolicyIndex: Sendable {
             resourceIn[s.resource]?.collect(s, into: &out)
             if let anc = s.resourceAncestors { for a in anc { resourceIn[a]?.collect(s, into: &out) } }
         }
-        if !principalType.isEmpty { principalType[s.principal.type]?.collect(s, into: &out) }
-        if !resourceType.isEmpty { resourceType[s.resource.type]?.collect(s, into: &out) }
+        if let few = principalTypeFew {
+            for (t, b) in few where t == s.principal.type { b.collect(s, into: &out) }
+        } else {
+            principalType[s.principal.type]?.collect(s, into: &out)
+        }
+        if let few = resourceTypeFew {
+            for (t, b) in few where t == s.resource.type { b.collect(s, into: &out) }
+        } else {
+            resourceType[s.resource.type]?.collect(s, into: &out)
+        }
     }
 }

@@ -6,6 +6,9 @@ public struct PolicySet: Sendable {
     /// What evaluation reads of each policy, one reference per policy: reading a `Policy`
     /// struct from the array retains every one of its fields.
     let code: ContiguousArray<PolicyCode>
+    /// How answers name each policy (`@id`, else its position id), so that writing a reason
+    /// reads one string rather than copying a whole `Policy` out of `policies`.
+    let answerNames: ContiguousArray<String>
 
     /// Compiles parsed policies; ids are `policy<N>` numbering from `firstIndex`.
     public init(_ asts: [PolicyAST], firstIndex: Int = 0) throws(ParseError) {
@@ -19,6 +22,7 @@ public struct PolicySet: Sendable {
         policies = compiled
         index = PolicyIndex(compiled)
         code = ContiguousArray(compiled.map(PolicyCode.init))
+        answerNames = ContiguousArray(compiled.map { $0.annotatedID ?? $0.id })
     }
 
     /// Parses and compiles Cedar text; ids continue from `firstIndex`.

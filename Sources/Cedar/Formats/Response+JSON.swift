@@ -8,12 +8,12 @@ extension Response {
         w.raw(decision == .allow ? #"{"decision":"allow","reasons":["# : #"{"decision":"deny","reasons":["#)
         for (i, r) in reasons.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(policies.policies[r].annotatedID ?? policies.policies[r].id)
+            w.string(policies.answerNames[r])
         }
         w.raw(#"],"errors":["#)
         for (i, e) in errors.enumerated() {
             if i > 0 { w.byte(UInt8(ascii: ",")) }
-            w.string(policies.policies[e.policy].annotatedID ?? policies.policies[e.policy].id)
+            w.string(policies.answerNames[e.policy])
         }
         w.raw("]}")
     }

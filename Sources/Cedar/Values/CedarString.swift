@@ -10,6 +10,10 @@ extension String {
     /// compared first (O(1) for native strings), then memory; the generic `elementsEqual` was
     /// the single largest cost of evaluation before this fast path.
     @inline(__always) package func scalarEquals(_ other: String) -> Bool {
+        // Identical representations are identical strings: two inline (small) strings with the
+        // same bytes, or two references to one buffer. Most type names and ids compared during
+        // evaluation are short, so most equal pairs end here without a memcmp call.
+        if unsafeBitCast(self, to: (UInt64, UInt64).self) == unsafeBitCast(other, to: (UInt64, UInt64).self) { return true }
         let n = self.utf8.count
         guard n == other.utf8.count else { return false }
         if n == 0 { return true }

@@ -112,15 +112,28 @@ public struct CedarRecord: Sendable, Hashable {
             ordered = false
             break
         }
-        if ordered { fields = fs } else { self = CedarRecord(fs.map { ($0.key, $0.value) }) }
+        if ordered { fields = fs; return }
+        // Sorted in a copy: a record without repeated keys (every one read from JSON) keeps
+        // it, with no array of pairs built and sorted again.
+        var sorted = fs
+        sorted.sort { $0.key.scalarLess($1.key) }
+        for i in sorted.indices.dropFirst() where sorted[i - 1].name == sorted[i].name {
+            self = CedarRecord(fs.map { ($0.key, $0.value) })
+            return
+        }
+        fields = sorted
     }
 
     public var count: Int { fields.count }
     public var isEmpty: Bool { fields.isEmpty }
 
     @inline(__always) public subscript(key: FieldKey) -> Value? {
-        for f in fields where f.name == key { return f.value }
-        return nil
+        // By index through the buffer: `for f in fields` copied each field it passed over,
+        // retaining its key and value, and attribute reads are most of evaluation.
+        fields.withUnsafeBufferPointer { buf in
+            for i in buf.indices where buf[i].name == key { return buf[i].value }
+            return nil
+        }
     }
 
     public subscript(key: String) -> Value? { self[FieldKey(key)] }

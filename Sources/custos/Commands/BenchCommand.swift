@@ -8,9 +8,10 @@ enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
         summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation), `bench extender` (the Kubernetes scheduler extender over HTTP).",
-        usage: "custos bench cedar [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR [--audit-sync MODE | --no-audit] | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]\n       custos bench extender --http PATH|127.0.0.1:PORT... [--verb filter|prioritize] [--gateway NAME] [--input FILE] [--clients N] [--requests M] [--warmup W] [--rounds R]",
+        usage: "custos bench cedar [--workload grants|forbids] [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR [--audit-sync MODE | --no-audit] | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]\n       custos bench extender --http PATH|127.0.0.1:PORT... [--verb filter|prioritize] [--gateway NAME] [--input FILE] [--clients N] [--requests M] [--warmup W] [--rounds R]",
         options: [
-            OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20)."),
+            OptionSpec(name: "workload", valueName: "NAME", help: "cedar: grants (default; 10,000 entities, N generated policies) or forbids (3,000 entities, 25 fixed rules, 14 of them forbids reading context and attributes)."),
+            OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20; grants workload only)."),
             OptionSpec(name: "requests", valueName: "M", help: "Requests to decide (cedar: default 100000; socket: per client, default 20000; extender: per client per round, default 300)."),
             OptionSpec(name: "seed", valueName: "S", help: "Workload seed (default 1)."),
             OptionSpec(name: "folder", valueName: "DIR", help: "place: policies folder whose guardrails/ configuration is used (default policies); socket: the scratch daemon's policies folder (default policies); validate: a folder with a schema, to time validate_requests on a decide request."),
@@ -51,8 +52,9 @@ enum BenchCommand {
         its context switches and CPU time per request, read from /proc/PID before and after.
         bench http runs the same decision through the front door's OPA data API and through JSON-RPC
         (default 4 clients, 5 alternating rounds) and prints both with the p50 ratio per round.
-        The cedar workload (10,000 entities in 3-level hierarchies, five policy shapes) is described in
-        docs/benchmarks.md. Prints decisions/s and p50/p99 microseconds per authorization, timed
+        The cedar workloads (grants: 10,000 entities in 3-level hierarchies, five policy shapes;
+        forbids: 3,000 entities, a 4-level role hierarchy, 25 rules of which 14 forbids) are
+        described in docs/benchmarks.md. Prints decisions/s and p50/p99 microseconds per authorization, timed
         one by one in-process after loading. bench/cedar_vs_cedarpy.sh runs it beside cedarpy.
         """)
 
@@ -68,23 +70,34 @@ enum BenchCommand {
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }
-        let n = try args.int("policies", default: 20)
         let m = try args.int("requests", default: 100_000)
         let seed = UInt64(try args.int("seed", default: 1))
-        guard n > 0, m > 0 else { throw UsageError(message: "--policies and --requests must be positive") }
-
-        let workload = CedarWorkload(policies: n, requests: m, seed: seed)
+        let policyText: String, entitiesJSON: JSON, requestsJSON: [JSON], schemaText: String?
+        switch args.value("workload") ?? "grants" {
+        case "grants":
+            let n = try args.int("policies", default: 20)
+            guard n > 0, m > 0 else { throw UsageError(message: "--policies and --requests must be positive") }
+            let w = CedarWorkload(policies: n, requests: m, seed: seed)
+            (policyText, entitiesJSON, requestsJSON, schemaText) = (w.policyText, w.entitiesJSON, w.requests, CedarWorkload.schemaText)
+        case "forbids":
+            guard args.value("policies") == nil else { throw UsageError(message: "--policies applies to the grants workload only (forbids has 25 fixed rules)") }
+            guard m > 0 else { throw UsageError(message: "--requests must be positive") }
+            let w = ForbidsWorkload(requests: m, seed: seed)
+            (policyText, entitiesJSON, requestsJSON, schemaText) = (w.policyText, w.entitiesJSON, w.requests, nil)
+        case let other:
+            throw UsageError(message: "unknown workload \"\(other)\" (grants or forbids)")
+        }
         if let dir = args.value("write") {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            try workload.policyText.write(toFile: dir + "/policies.cedar", atomically: true, encoding: .utf8)
-            try CedarWorkload.schemaText.write(toFile: dir + "/schema.cedarschema", atomically: true, encoding: .utf8)
-            try workload.entitiesJSON.serialized.write(toFile: dir + "/entities.json", atomically: true, encoding: .utf8)
-            try workload.requests.map(\.serialized).joined(separator: "\n").appending("\n")
+            try policyText.write(toFile: dir + "/policies.cedar", atomically: true, encoding: .utf8)
+            if let schemaText { try schemaText.write(toFile: dir + "/schema.cedarschema", atomically: true, encoding: .utf8) }
+            try entitiesJSON.serialized.write(toFile: dir + "/entities.json", atomically: true, encoding: .utf8)
+            try requestsJSON.map(\.serialized).joined(separator: "\n").appending("\n")
                 .write(toFile: dir + "/requests.jsonl", atomically: true, encoding: .utf8)
         }
-        let policies = try PolicySet.parse(workload.policyText, file: "bench.cedar")
-        let entities = try EntityStore.load(json: workload.entitiesJSON)
-        let requests = try workload.requests.map { try Request(json: $0) }
+        let policies = try PolicySet.parse(policyText, file: "bench.cedar")
+        let entities = try EntityStore.load(json: entitiesJSON)
+        let requests = try requestsJSON.map { try Request(json: $0) }
 
         // Warm up caches and the allocator before timing.
         var allows = 0
@@ -100,7 +113,7 @@ enum BenchCommand {
         let total = monotonicNanos() - start
         samples.sort()
         let pct = { (p: Double) in Double(samples[min(samples.count - 1, Int(Double(samples.count) * p))]) / 1000 }
-        print(String(format: "cedar in-process: policies=%d entities=%d requests=%d allow=%d", n, entities.count, m, allows))
+        print(String(format: "cedar in-process: policies=%d entities=%d requests=%d allow=%d", policies.policies.count, entities.count, m, allows))
         print(String(format: "  %.0f decisions/s  mean %.2f us  p50 %.2f us  p99 %.2f us",
                      Double(m) / (Double(total) / 1e9), Double(total) / Double(m) / 1000, pct(0.50), pct(0.99)))
         return 0
