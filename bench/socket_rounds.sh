@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The daemon's figures (docs/benchmarks.md, "The daemon: `custos bench socket`"): daemons of
+# this build over the example policies in three audit modes (--no-audit, --audit-sync off,
+# always), and the same three of a BASELINE binary when one is given, then `custos bench
+# socket --socket` against each, rounds alternating between the builds. Figures only; nothing
+# is asserted. Everything is stopped and removed at the end.
+#
+#   bench/socket_rounds.sh [BASELINE_BINARY]     (ROUNDS=5 by default; run `swift build -c release` first)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+custos=$root/.build/release/custos
+baseline=${1:-}
+rounds=${ROUNDS:-5}
+[ -x "$custos" ] || { echo "build first: swift build -c release" >&2; exit 2; }
+[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "$baseline: not an executable" >&2; exit 2; }
+dir=$(mktemp -d /tmp/custos-socket-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+builds=(new); [ -n "$baseline" ] && builds=(base new)
+binary() { if [ "$1" = base ]; then echo "$baseline"; else echo "$custos"; fi; }
+for b in "${builds[@]}"; do
+  for m in none off always; do
+    case $m in none) a=(--no-audit);; off) a=(--audit-sync off);; always) a=(--audit-sync always);; esac
+    mkdir -p "$dir/$b-$m"
+    "$(binary "$b")" serve --policies "$root/policies" --state "$dir/$b-$m" --socket "$dir/$b-$m/c.sock" "${a[@]}" \
+      > "$dir/$b-$m/log" 2>&1 &
+    pids+=($!)
+  done
+done
+for b in "${builds[@]}"; do for m in none off always; do
+  for _ in $(seq 1 100); do [ -S "$dir/$b-$m/c.sock" ] && break; sleep 0.1; done
+done; done
+run() { # mode label bench-options...
+  local m=$1 label=$2; shift 2
+  for r in $(seq 1 "$rounds"); do for b in "${builds[@]}"; do
+    echo "$label $b [$r] $("$custos" bench socket --socket "$dir/$b-$m/c.sock" "$@" 2>&1 | grep '^daemon .*requests')"
+  done; done
+}
+run none "none-c1" --clients 1 --requests 20000
+run none "none-c4" --clients 4 --requests 20000
+run off "off-c1" --clients 1 --requests 20000
+run off "off-c4" --clients 4 --requests 20000
+run always "always-c1" --clients 1 --requests 3000
+run always "always-c16x1" --clients 16 --requests 3000
+run always "always-c16x64" --clients 16 --requests 2000 --pipeline 64
+echo "load average: $(cat /proc/loadavg)"
