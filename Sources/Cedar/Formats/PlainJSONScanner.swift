@@ -10,6 +10,8 @@ package struct PlainJSONScanner {
     private let b: UnsafeRawBufferPointer
     private var i = 0
     private var depth = 0
+    /// Records wider than this are read by the general path (see `members`).
+    package static let maxScannedFields = 64
     /// Far below jansson's own limit (2048); deeper texts take the general path.
     private static let maxDepth = 32
 
@@ -160,7 +162,10 @@ package struct PlainJSONScanner {
         repeat {
             guard let key = string(), take(0x3A), let v = value() else { return nil }
             let f = CedarRecord.Field(key: text(key), value: v)
-            // jansson refuses a repeated key; the general path says so.
+            // jansson refuses a repeated key; the general path says so. The search is linear,
+            // so a record too wide for it to stay cheap goes to the general path as well (jansson
+            // finds repeats by hashing), rather than costing quadratic time on a wide record.
+            guard fields.count < Self.maxScannedFields else { return nil }
             for g in fields where g.name == f.name { return nil }
             fields.append(f)
         } while take(0x2C)

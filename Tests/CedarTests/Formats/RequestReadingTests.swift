@@ -101,6 +101,21 @@ struct RequestReadingTests {
         #expect(Self.read(text) == nil)
     }
 
+    /// A record wider than the scan's linear repeat search is cheap for goes to the general
+    /// path, which reads it to the same request, and still refuses a repeat in it.
+    @Test func aRecordWiderThanTheScanIsReadByTheGeneralPathAndAlsoRefusesARepeat() throws {
+        let width = PlainJSONScanner.maxScannedFields + 1
+        let members = (0..<width).map { "\"k\($0)\":\($0)" }
+        let wide = Self.request("{" + members.joined(separator: ",") + "}")
+        #expect(Self.scanned(wide) == nil)
+        #expect(Self.read(wide) == (try Self.general(wide)))
+        let repeated = Self.request("{" + (members + [#""k0":1"#]).joined(separator: ",") + "}")
+        #expect(throws: (any Error).self) { try Self.general(repeated) }
+        #expect(Self.read(repeated) == nil)
+        let narrow = Self.request("{" + members.dropLast(2).joined(separator: ",") + "}")
+        #expect(Self.scanned(narrow) == (try Self.general(narrow)))
+    }
+
     /// Every prefix of a plain request: the scan reads it only if the general path reads it to
     /// the same request (only the whole text does).
     @Test func everyTruncationIsReadAsTheGeneralPathReadsItOrGivenUp() {
