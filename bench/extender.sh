@@ -10,22 +10,11 @@
 #   bench/extender.sh [BASELINE_BINARY] [-- BENCH_OPTIONS...]
 #   (run `swift build -c release` first; e.g. bench/extender.sh /tmp/custos-main -- --rounds 7)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-custos=$root/.build/release/custos
+. "$(dirname "$0")/scratch.sh" extender
 baseline=
 if [ $# -gt 0 ] && [ "$1" != "--" ]; then baseline=$1; shift; fi
 [ $# -gt 0 ] && [ "$1" = "--" ] && shift
-[ -x "$custos" ] || { echo "build first: swift build -c release" >&2; exit 2; }
 [ -z "$baseline" ] || [ -x "$baseline" ] || { echo "$baseline: not an executable" >&2; exit 2; }
-
-dir=$(mktemp -d /tmp/custos-extender-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
 
 targets=()
 start() {  # name binary serve-options...

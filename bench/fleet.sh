@@ -8,20 +8,9 @@
 #   bench/fleet.sh [CHANGES]        (default 1000; run `swift build -c release` first)
 set -euo pipefail
 changes=${1:-1000}
-root=$(cd "$(dirname "$0")/.." && pwd)
-custos=$root/.build/release/custos
+. "$(dirname "$0")/scratch.sh" fleet
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-[ -x "$custos" ] || { echo "build first: swift build -c release" >&2; exit 2; }
 [ -x "$pgbin/postgres" ] || { echo "install Debian's postgresql (make deps)" >&2; exit 2; }
-
-dir=$(mktemp -d /tmp/custos-fleet-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
 
 # PostgreSQL refuses to run as root: under root it runs as the package's postgres user.
 as_pg=()

@@ -14,21 +14,11 @@
 set -euo pipefail
 rounds=${1:-5}
 n=${2:-40}
-root=$(cd "$(dirname "$0")/.." && pwd)
-custos=$root/.build/release/custos
-[ -x "$custos" ] || { echo "build first: swift build -c release" >&2; exit 2; }
+. "$(dirname "$0")/scratch.sh" slurm
 for t in /usr/sbin/slurmctld /usr/sbin/munged /usr/bin/sbatch /usr/bin/scontrol /usr/bin/lua5.1; do
   [ -x "$t" ] || { echo "$t is missing: make deps installs Debian's slurmctld, munge, lua5.1, lua-socket and lua-cjson" >&2; exit 2; }
 done
 
-dir=$(mktemp -d /tmp/custos-slurm-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
 user=$(id -un)
 host=$(hostname -s)
 ports=($(python3 -c 'import socket

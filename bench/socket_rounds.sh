@@ -7,20 +7,10 @@
 #
 #   bench/socket_rounds.sh [BASELINE_BINARY]     (ROUNDS=5 by default; run `swift build -c release` first)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-custos=$root/.build/release/custos
+. "$(dirname "$0")/scratch.sh" socket
 baseline=${1:-}
 rounds=${ROUNDS:-5}
-[ -x "$custos" ] || { echo "build first: swift build -c release" >&2; exit 2; }
 [ -z "$baseline" ] || [ -x "$baseline" ] || { echo "$baseline: not an executable" >&2; exit 2; }
-dir=$(mktemp -d /tmp/custos-socket-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
 builds=(new); [ -n "$baseline" ] && builds=(base new)
 binary() { if [ "$1" = base ]; then echo "$baseline"; else echo "$custos"; fi; }
 for b in "${builds[@]}"; do
