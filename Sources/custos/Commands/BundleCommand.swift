@@ -8,49 +8,22 @@ import PolicyBundle
 /// policies folder with a manifest, the author's and the approvers' signatures; `custos serve
 /// --bundles` serves the newest approved one.
 enum BundleCommand {
-    typealias Subcommand = (name: String, summary: String, spec: CommandSpec, run: (ParsedArguments) throws -> Int32)
-
-    static var subcommands: [Subcommand] { [
+    static var group: SubcommandGroup { SubcommandGroup(name: "bundle", subcommands: [
         ("keygen", "Make an Ed25519 key for an author or approver; print its approvers.json entry.", BundleKeygenCommand.spec, BundleKeygenCommand.run),
         ("build", "Pack a policies folder (or an older bundle, for a rollback) into a bundle signed by its author.", BundleBuildCommand.spec, BundleBuildCommand.run),
         ("sign", "Add an approver's signature over the bundle's whole manifest.", BundleSignCommand.spec, BundleSignCommand.run),
         ("verify", "Check a bundle's files, signatures and approvals, and that its files load.", BundleVerifyCommand.spec, BundleVerifyCommand.run),
         ("show", "Print a bundle's manifest and signatures.", BundleShowCommand.spec, BundleShowCommand.run),
-    ] }
+    ]) }
 
-    static let groupSpec: CommandSpec = {
-        var details = "Subcommands:\n"
-        let width = subcommands.map(\.name.count).max() ?? 0
-        for s in subcommands {
-            details += "  " + s.name + String(repeating: " ", count: width - s.name.count + 2) + s.summary + "\n"
-        }
-        details += """
-
+    static let groupSpec = group.groupSpec(summary: "Signed policy bundles for change control: build, sign (N of M approvers), verify, show.", details: """
         Run 'custos bundle SUBCOMMAND --help' for its options and exit statuses. The workflow from
         an edit to an approved activation, and the formats: docs/change-control.md.
-        """
-        return CommandSpec(name: "bundle", summary: "Signed policy bundles for change control: build, sign (N of M approvers), verify, show.",
-                           usage: "custos bundle SUBCOMMAND [OPTIONS]", options: [], details: details)
-    }()
+        """)
 
-    static var spec: CommandSpec {
-        let argv = CommandLine.arguments
-        if argv.count > 2, argv[1] == "bundle", let sub = subcommands.first(where: { $0.name == argv[2] }) {
-            return sub.spec
-        }
-        return groupSpec
-    }
+    static var spec: CommandSpec { group.spec(group: groupSpec) }
 
-    static func run(_ args: ParsedArguments) throws -> Int32 {
-        guard let name = args.positionals.first else {
-            IO.printError("missing subcommand\n\n" + groupSpec.help)
-            return 2
-        }
-        guard let sub = subcommands.first(where: { $0.name == name }) else {
-            throw UsageError(message: "unknown bundle subcommand '\(name)' (see 'custos bundle --help')")
-        }
-        return try sub.run(args)
-    }
+    static func run(_ args: ParsedArguments) throws -> Int32 { try group.run(args, group: groupSpec) }
 
     /// The one operand after the subcommand's name.
     static func operand(_ args: ParsedArguments, _ spec: CommandSpec) throws -> String {
