@@ -159,5 +159,23 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: state), "the scratch folder, audit log included, is removed")
         #expect(r.out.contains("daemon "), "\(r.out)")
     }
+
+    @Test func benchFsyncTimesEachPatternOfACommitAndRemovesItsScratchFiles() throws {
+        let dir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runCustosCommand(["bench", "fsync", "--dir", dir, "--rounds", "2", "--syncs", "3", "--bytes", "100"])
+        #expect(r.status == 0, "\(r.out)\(r.err)")
+        for pattern in ["append", "head", "commit", "preallocated"] {
+            #expect(r.out.contains("median \(pattern): p50 "), "\(pattern): \(r.out)")
+        }
+        #expect(r.out.contains("round 2: "), "\(r.out)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "the scratch folder is removed")
+    }
+
+    @Test func benchFsyncInAFolderThatDoesNotExistSaysWhichFolderToGive() throws {
+        let r = try runCustosCommand(["bench", "fsync", "--dir", "/nonexistent/custos", "--syncs", "1"])
+        #expect(r.status != 0)
+        #expect(r.err.contains("/nonexistent/custos") && r.err.contains("--dir"), "\(r.err)")
+    }
 }
 

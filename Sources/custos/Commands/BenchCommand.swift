@@ -7,8 +7,8 @@ import CustosServer
 enum BenchCommand {
     static let spec = CommandSpec(
         name: "bench",
-        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation), `bench extender` (the Kubernetes scheduler extender over HTTP).",
-        usage: "custos bench cedar [--workload grants|forbids] [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR [--audit-sync MODE | --no-audit] | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]\n       custos bench extender --http PATH|127.0.0.1:PORT... [--verb filter|prioritize] [--gateway NAME] [--input FILE] [--clients N] [--requests M] [--warmup W] [--rounds R]",
+        summary: "Measure speed: `bench cedar` (in-process engine), `bench socket` (daemon round trips), `bench place` (scheduler hook), `bench validate` (schema validation), `bench trickle` (a slow-connection attack), `bench http` (the HTTP front door beside JSON-RPC), `bench fleet` (shared state store: writes and propagation), `bench extender` (the Kubernetes scheduler extender over HTTP), `bench fsync` (what the audit log's durable commits cost on a disk).",
+        usage: "custos bench cedar [--workload grants|forbids] [--policies N] [--requests M] [--seed S] [--write DIR]\n       custos bench socket [--clients N] [--requests M] [--pipeline D] [--echo [--echo-process] [--rounds R]] [--folder DIR [--audit-sync MODE | --no-audit] | --socket PATH] [--method NAME] [--request FILE]\n       custos bench echo-server --socket PATH\n       custos bench place [--folder DIR] [--nodes N] [--iterations K]\n       custos bench validate [--policies N | --corpus DIR | --folder DIR [--request FILE]] [--rounds R]\n       custos bench trickle [--socket PATH] [--connections N] [--interval-ms MS] [--seconds S]\n       custos bench http --http PATH|127.0.0.1:PORT [--path DATA_PATH] [--input FILE] [--request FILE] [--socket PATH] [--clients N] [--requests M] [--rounds R]\n       custos bench fleet --socket PATH --socket PATH... [--changes N] [--dataset ID]\n       custos bench extender --http PATH|127.0.0.1:PORT... [--verb filter|prioritize] [--gateway NAME] [--input FILE] [--clients N] [--requests M] [--warmup W] [--rounds R]\n       custos bench fsync [--dir DIR] [--rounds R] [--syncs N] [--bytes B]",
         options: [
             OptionSpec(name: "workload", valueName: "NAME", help: "cedar: grants (default; 10,000 entities, N generated policies) or forbids (3,000 entities, 25 fixed rules, 14 of them forbids reading context and attributes)."),
             OptionSpec(name: "policies", valueName: "N", help: "Policies in the generated set (default 20; grants workload only)."),
@@ -22,7 +22,7 @@ enum BenchCommand {
             OptionSpec(name: "pipeline", valueName: "D", help: "socket: requests in flight per connection (default 1)."),
             OptionSpec(name: "echo", valueName: nil, help: "socket: first run the same load against an in-process echo server (the floor) and compare."),
             OptionSpec(name: "echo-process", valueName: nil, help: "socket: with --echo, run the echo server as a separate process, as the daemon is."),
-            OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20); extender: rounds over the listeners (default 5)."),
+            OptionSpec(name: "rounds", valueName: "R", help: "socket: with --echo, alternate echo and daemon R times and report the medians (default 1); validate: timed rounds (default 20); extender: rounds over the listeners (default 5); fsync: rounds over the patterns (default 5)."),
             OptionSpec(name: "socket", valueName: "PATH", help: "socket: measure the daemon already serving PATH instead of a scratch one; its audit log records every benchmark decision, so never point it at a production daemon. trickle, http: the daemon's socket (default $CUSTOS_SOCKET, else state/custos.sock); fleet: each daemon's, repeated, the first written through."),
             OptionSpec(name: "request", valueName: "FILE", help: "socket, validate --folder: decide params to send or read (default: a data scientist reading a dataset of her study)."),
             OptionSpec(name: "audit-sync", valueName: "MODE", help: "socket: the scratch daemon's --audit-sync (always, batch, off; default always)."),
@@ -40,6 +40,9 @@ enum BenchCommand {
             OptionSpec(name: "input", valueName: "FILE", help: "http: the OPA request body (default: MinIO asking for alice's read of onc301/de/clinical/...); extender: the ExtenderArgs body (default Tests/SchedulerExtenderTests/Fixtures/filter-names-1000-args.json)."),
             OptionSpec(name: "changes", valueName: "N", help: "fleet: changes written through the first --socket (default 1000)."),
             OptionSpec(name: "dataset", valueName: "ID", help: "fleet: the dataset the hold.set changes name (default onc301-de-feasibility)."),
+            OptionSpec(name: "dir", valueName: "DIR", help: "fsync: where to put the scratch files, on the disk the audit log lives on (default .)."),
+            OptionSpec(name: "syncs", valueName: "N", help: "fsync: timed syncs per pattern and round (default 300)."),
+            OptionSpec(name: "bytes", valueName: "B", help: "fsync: bytes appended per sync, a batch of entries (default 8192)."),
         ],
         details: """
         bench socket sends the same `decide` request over and over (M per client, after a warm-up)
@@ -50,6 +53,9 @@ enum BenchCommand {
         the echo floor (jansson parse + fixed reply, same transport) beside it with the ratios.
         When the daemon (or the --echo-process floor) runs on this machine, each run also prints
         its context switches and CPU time per request, read from /proc/PID before and after.
+        bench fsync times, on the disk of --dir, what an `always` commit is made of: a batch
+        appended to a segment and fdatasync'ed, a checkpoint written into checkpoint.head and
+        fdatasync'ed, the two in turn, and a write into an already-written file.
         bench http runs the same decision through the front door's OPA data API and through JSON-RPC
         (default 4 clients, 5 alternating rounds) and prints both with the p50 ratio per round.
         The cedar workloads (grants: 10,000 entities in 3-level hierarchies, five policy shapes;
@@ -67,6 +73,7 @@ enum BenchCommand {
         if args.positionals.first == "http" { return try runHTTP(args) }
         if args.positionals.first == "fleet" { return try runFleet(args) }
         if args.positionals.first == "extender" { return try runExtender(args) }
+        if args.positionals.first == "fsync" { return try runFsync(args) }
         guard args.positionals.first == "cedar" else {
             throw UsageError(message: "usage: \(spec.usage)")
         }
