@@ -32,7 +32,7 @@ public struct DaemonLimits: Sendable, Equatable {
 /// The `--config FILE` document (see docs/operations.md):
 ///
 ///     {
-///       "socket": {"mode": "0660", "group": 1234},
+///       "socket": {"mode": "0660", "group": 1234, "spin_microseconds": 50},
 ///       "limits": {"max_connections": 1024, "max_line_bytes": 1048576, "batch_limit": 1000,
 ///                  "idle_timeout_seconds": 60, "write_timeout_seconds": 10, "drain_timeout_seconds": 10,
 ///                  "line_timeout_seconds": 10, "max_connections_per_uid": 128, "reserved_admin_connections": 16,
@@ -45,6 +45,9 @@ public struct DaemonLimits: Sendable, Equatable {
 public struct DaemonConfig: Sendable {
     public var socketMode: mode_t = 0o660
     public var socketGroup: gid_t? = nil
+    /// `socket.spin_microseconds`: how long a connection polls for its next request before it
+    /// sleeps (`ServerConfiguration.spinBeforeSleep`); 0 turns polling off.
+    public var socketSpinMicroseconds = 50
     public var limits = DaemonLimits()
     public var access: AccessPolicy
     /// The region this daemon decides for (`region`, or `custos serve --region`); nil leaves the
@@ -132,9 +135,15 @@ public struct DaemonConfig: Sendable {
         }
         if let s = root["socket"] {
             let o = try r.object(s, "socket")
-            try r.onlyKeys(o, "socket", ["mode", "group"])
+            try r.onlyKeys(o, "socket", ["mode", "group", "spin_microseconds"])
             if let m = o["mode"] { c.socketMode = try r.mode(m, "socket.mode") }
             if let g = o["group"] { c.socketGroup = try r.id(g, "socket.group") }
+            if let v = o["spin_microseconds"] {
+                guard case .int(let us) = v, (0...1000).contains(us) else {
+                    throw r.fail("socket.spin_microseconds", "expected a whole number of microseconds from 0 (never poll) to 1000, got \(v.serialized)")
+                }
+                c.socketSpinMicroseconds = Int(us)
+            }
         }
         if let l = root["limits"] {
             let o = try r.object(l, "limits")

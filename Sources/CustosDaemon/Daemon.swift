@@ -214,6 +214,7 @@ public final class Daemon: Sendable {
         var sc = ServerConfiguration(socketPath: options.socketPath)
         let c = options.config
         sc.socketMode = c.socketMode
+        sc.spinBeforeSleep = .microseconds(c.socketSpinMicroseconds)
         sc.socketGroup = c.socketGroup
         sc.maxConnections = c.limits.maxConnections
         sc.maxLineBytes = c.limits.maxLineBytes

@@ -91,6 +91,23 @@ final class LineReader {
         }
     }
 
+    /// `fill` without sleeping: polls the socket until `deadline` (monotonic ns) and returns
+    /// nil if nothing arrived by then, so the caller can block as usual. Reads into the buffer
+    /// exactly as `fill` does; only called between lines (nothing pending).
+    func fill(spinningUntil deadline: UInt64) -> Fill? {
+        if start == end { start = 0; end = 0; scanned = 0 }
+        if end == capacity { return nil }
+        while true {
+            let n = recv(fd, buffer + end, capacity - end, Int32(MSG_DONTWAIT))
+            if n > 0 { end += n; return .data }
+            if n == 0 { return .eof }
+            let e = errno
+            // Anything but "nothing yet" is left to the blocking read, which reports it.
+            guard e == EAGAIN || e == EWOULDBLOCK || e == EINTR else { return nil }
+            if monotonicNanos() >= deadline { return nil }
+        }
+    }
+
     private func grow() {
         let newCap = min(capacity * 2, maxLine + 1)
         guard newCap > capacity else { return }

@@ -52,6 +52,14 @@ public struct ServerConfiguration: Sendable {
     /// A client that does not read its responses for this long is disconnected.
     public var writeTimeout: Duration = .seconds(10)
     public var backlog: Int32 = 1024
+    /// After answering, how long a connection polls for the next request before it sleeps in
+    /// `read`. On a virtual machine whose idle CPUs halt, a sleeping thread's wake-up costs
+    /// more than deciding a request, so a client that sends its next request at once gets it
+    /// answered without one. Only one connection polls at a time, and only while fewer
+    /// connections are open than the machine has CPUs, so polling never takes a CPU that
+    /// other connections could use; an idle connection costs at most this much CPU per answer.
+    /// Zero: always sleep (docs/operations.md, `socket.spin_microseconds`).
+    public var spinBeforeSleep: Duration = .microseconds(50)
     /// How long `stop` waits for in-flight requests before cutting connections.
     public var drainTimeout: Duration = .seconds(10)
     /// A listening socket inherited from the service manager (socket activation): used instead
@@ -85,6 +93,8 @@ final class Transport<Service: LineService>: Sendable {
     private let state = Mutex(State())
     private let slots = Mutex(Slots())
     private let active = Atomic<Int>(0)
+    /// Connections polling for their next request (see `spinBeforeSleep`): 0 or 1.
+    private let spinners = Atomic<Int>(0)
     private let nextID = Atomic<UInt64>(1)
     /// Holds the accept thread and every connection thread; empty means fully stopped.
     private let running = DispatchGroup()
@@ -304,6 +314,7 @@ final class Transport<Service: LineService>: Sendable {
         var lineDeadline: UInt64 = 0
         /// Whether SO_RCVTIMEO is shortened to the line's deadline rather than the idle timeout.
         var shortened = false
+        let spinNanos = config.spinBeforeSleep.totalNanoseconds
 
         let send: (inout Service.Session, inout JSONWriter) -> Bool = { session, out in
             self.service.settle(session: &session, out: &out)
@@ -349,7 +360,7 @@ final class Transport<Service: LineService>: Sendable {
                 Socket.setTimeout(fd, option: SO_RCVTIMEO, config.idleTimeout)
                 shortened = false
             }
-            switch reader.fill() {
+            switch spinForNextLine(reader, nanos: spinNanos) ?? reader.fill() {
             case .data:
                 continue
             case .eof:
@@ -372,6 +383,21 @@ final class Transport<Service: LineService>: Sendable {
                 return
             }
         }
+    }
+}
+
+/// CPUs online when the process started (a polling connection must leave one to the others).
+private let onlineCPUs = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+
+extension Transport {
+    /// Polls for the next request instead of sleeping, when this connection may (see
+    /// `ServerConfiguration.spinBeforeSleep`); nil: sleep in `fill` as usual.
+    @inline(__always)
+    fileprivate func spinForNextLine(_ reader: LineReader, nanos: UInt64) -> LineReader.Fill? {
+        guard nanos > 0, reader.pending == 0, active.load(ordering: .relaxed) < onlineCPUs,
+              spinners.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged else { return nil }
+        defer { spinners.store(0, ordering: .releasing) }
+        return reader.fill(spinningUntil: monotonicNanos() &+ nanos)
     }
 }
 

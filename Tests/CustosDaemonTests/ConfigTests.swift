@@ -17,13 +17,15 @@ import Testing
 
     @Test func aFullConfigurationIsRead() throws {
         let c = try DaemonConfig.parse(text: #"""
-        {"socket":{"mode":"0600","group":42},
+        {"socket":{"mode":"0600","group":42,"spin_microseconds":0},
          "limits":{"max_connections":8,"max_line_bytes":4096,"batch_limit":10,"idle_timeout_seconds":5,
                    "write_timeout_seconds":2,"drain_timeout_seconds":3},
          "access":{"admin_uids":[7],"admin_gids":[42],"methods":{"policy.reload":"nobody","health":"anyone"}}}
         """#)
         #expect(c.socketMode == 0o600)
         #expect(c.socketGroup == 42)
+        #expect(c.socketSpinMicroseconds == 0)
+        #expect(DaemonConfig().socketSpinMicroseconds == 50, "polling 50 µs before sleeping unless configured")
         #expect(c.limits.maxConnections == 8)
         #expect(c.limits.maxLineBytes == 4096)
         #expect(c.limits.batchLimit == 10)
@@ -43,6 +45,10 @@ import Testing
         (#"{"sockets":{}}"#, "sockets"),
         (#"{"socket":{"mode":"0999"}}"#, "socket.mode"),
         (#"{"socket":{"mode":660}}"#, "socket.mode"),
+        (#"{"socket":{"spin_microseconds":1001}}"#, "socket.spin_microseconds"),
+        (#"{"socket":{"spin_microseconds":-1}}"#, "socket.spin_microseconds"),
+        (#"{"socket":{"spin_microseconds":"50"}}"#, "socket.spin_microseconds"),
+        (#"{"socket":{"spin_microseconds":2.5}}"#, "socket.spin_microseconds"),
         (#"{"limits":{"batch_limit":0}}"#, "limits.batch_limit"),
         (#"{"limits":{"max_connections":"8"}}"#, "limits.max_connections"),
         (#"{"access":{"methods":{"decide":{"allow_user":[1]}}}}"#, "access.methods.decide.allow_user"),
