@@ -70,8 +70,10 @@ public struct AuditOpenReport: Sendable {
 /// The only writer of a state folder's audit log.
 ///
 /// Concurrent `append` calls take consecutive indices under a lock and queue their encoded
-/// entry; one writer thread takes everything queued, writes it with one `write`, fdatasyncs
-/// once and wakes every waiter of the batch. Any write or fsync error stops the writer for
+/// entry; one thread at a time takes everything queued, writes it with one `write`, fdatasyncs
+/// once and wakes every waiter of the batch. That thread is the writer thread, except in
+/// `always` mode, where the first appender to wait leads the commit itself (see
+/// `waitDurable`). Any write or fsync error stops the writer for
 /// good: `append` then throws and `isHealthy` is false, so the daemon can fail closed.
 ///
 /// After every batch the writer signs a checkpoint of the whole tree into `checkpoint.head` and,
@@ -113,8 +115,12 @@ public final class AuditWriter: @unchecked Sendable {
     /// Appenders sleeping in `waitDurable`, each until its index is durable (see
     /// `Monitor.makeCondition`).
     private var waiters: [(index: UInt64, condition: UnsafeMutablePointer<pthread_cond_t>)] = []
+    /// True while a batch is being written, by the writer thread or, in `always` mode, by an
+    /// appender leading the commit (see `waitDurable`): one batch at a time.
+    private var writing = false
 
-    // Owned by the writer thread once it runs.
+    // Owned by whoever set `writing` (the writer thread or a leading appender), and only
+    // while it is set.
     private var segment: AppendFile
     private var checkpointFile: AppendFile
     private var head: HeadFile
@@ -456,22 +462,40 @@ public final class AuditWriter: @unchecked Sendable {
     /// Returns once every entry up to and including `index` has been written and synced (in
     /// `batch` and `off` modes: written, as far as the mode promises anything). Throws when the
     /// writer failed before getting there: those entries must be treated as never logged.
+    ///
+    /// In `always` mode an appender that finds nobody else waiting and nothing being written
+    /// writes the queued entries itself, so a lone request's commit costs no hand-off to the
+    /// writer thread and back. Appenders arriving meanwhile wait, and the writer thread takes
+    /// the batches after it: under load it keeps committing without a wake-up per batch.
     public func waitDurable(through index: UInt64) throws(AuditError) {
         monitor.lock()
         defer { monitor.unlock() }
-        if durableCount <= index && !pending.isEmpty { monitor.signalWork() }
+        let mayLead = durability == .always
         guard durableCount <= index else { return }
-        let condition = monitor.makeCondition()
-        waiters.append((index, condition))
+        var condition: UnsafeMutablePointer<pthread_cond_t>? = nil
         defer {
-            // Still listed when leaving for a failure or a close.
-            if let i = waiters.firstIndex(where: { $0.condition == condition }) { waiters.remove(at: i) }
-            monitor.destroy(condition)
+            if let condition {
+                // Still listed when leaving for a failure or a close.
+                if let i = waiters.firstIndex(where: { $0.condition == condition }) { waiters.remove(at: i) }
+                monitor.destroy(condition)
+            }
         }
         while durableCount <= index {
             if let failure { throw failure }
             if finished { throw .closed }
-            monitor.wait(on: condition)
+            if mayLead && !writing && writerIdle && waiters.isEmpty && !closing && !pending.isEmpty {
+                writing = true
+                _ = commitBatch(final: false)
+                writing = false
+                continue
+            }
+            if !pending.isEmpty { monitor.signalWork() }
+            if condition == nil {
+                let c = monitor.makeCondition()
+                waiters.append((index, c))
+                condition = c
+            }
+            monitor.wait(on: condition!)
         }
     }
 
@@ -532,12 +556,18 @@ public final class AuditWriter: @unchecked Sendable {
     private func run() {
         monitor.lock()
         while true {
-            // Sleep until there is something to write, or close().
-            while pending.isEmpty && !closing {
+            // Sleep until there is something to write, or close(), or a leading appender failed.
+            while (pending.isEmpty || writing) && !closing && failure == nil {
                 writerIdle = true
                 monitor.waitForWork()
             }
             writerIdle = false
+            if failure != nil { break }
+            if writing {
+                // close() while an appender leads: let it finish its batch first.
+                monitor.waitForProgress()
+                continue
+            }
             if !closing {
                 // Let the batch fill; appenders do not wait on it. In `batch` mode for the rest
                 // of the interval, in `off` mode briefly (see `offLingerMs`).
@@ -552,35 +582,10 @@ public final class AuditWriter: @unchecked Sendable {
                     }
                 }
             }
-            let batch: [[UInt8]]
-            if pending.count <= Self.maxBatch {
-                batch = pending
-                pending.removeAll(keepingCapacity: true)
-            } else {
-                batch = Array(pending[..<Self.maxBatch])
-                pending.removeFirst(Self.maxBatch)
-            }
-            let isLast = closing && pending.isEmpty
-            monitor.unlock()
-
-            var error: AuditError? = nil
-            do throws(AuditError) {
-                try write(batch, final: isLast)
-            } catch let e {
-                error = e
-            }
-
-            monitor.lock()
-            if let error {
-                failure = .writerFailed(reason: error.description)
-                wakeWaiters(all: true)
-                monitor.broadcastProgress()
-                break
-            }
-            durableCount += UInt64(batch.count)
-            wakeWaiters(all: false)
-            monitor.broadcastProgress()
-            if isLast { break }
+            writing = true
+            let outcome = commitBatch(final: closing)
+            writing = false
+            if outcome != .written { break }
         }
         let f = failure
         monitor.unlock()
@@ -594,6 +599,46 @@ public final class AuditWriter: @unchecked Sendable {
         wakeWaiters(all: true)
         monitor.broadcastProgress()
         monitor.unlock()
+    }
+
+    enum BatchOutcome { case written, wroteLast, failed }
+
+    /// Under the lock, with `writing` set by the caller: takes up to `maxBatch` queued entries,
+    /// writes them with the lock released, then marks them durable and wakes their appenders,
+    /// or records the failure and wakes everyone. `final` (the writer thread at close): the
+    /// last batch also syncs and checkpoints everything.
+    private func commitBatch(final: Bool) -> BatchOutcome {
+        let batch: [[UInt8]]
+        if pending.count <= Self.maxBatch {
+            batch = pending
+            pending.removeAll(keepingCapacity: true)
+        } else {
+            batch = Array(pending[..<Self.maxBatch])
+            pending.removeFirst(Self.maxBatch)
+        }
+        let isLast = final && pending.isEmpty
+        monitor.unlock()
+        var error: AuditError? = nil
+        do throws(AuditError) {
+            try write(batch, final: isLast)
+        } catch let e {
+            error = e
+        }
+        monitor.lock()
+        if let error {
+            failure = .writerFailed(reason: error.description)
+            wakeWaiters(all: true)
+            monitor.broadcastProgress()
+            // The writer thread closes the files and reports the failure.
+            monitor.signalWork()
+            return .failed
+        }
+        durableCount += UInt64(batch.count)
+        wakeWaiters(all: false)
+        monitor.broadcastProgress()
+        // Entries queued while an appender led: the writer thread takes them on.
+        if !pending.isEmpty { monitor.signalWork() }
+        return isLast ? .wroteLast : .written
     }
 
     /// Closes the current segment for good and starts the next. The history first gets a

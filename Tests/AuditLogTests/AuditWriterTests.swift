@@ -132,6 +132,46 @@ import Testing
         #expect(report.entries == UInt64(threads * perThread))
     }
 
+    @Test func closingWhileAppendersLeadTheirOwnCommitsLosesNoAcknowledgedEntry() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try Fixture.signer()
+        let w = try AuditWriter.open(stateDirectory: dir.path, mode: .always, signer: s)
+        let threads = 8
+        let acknowledged = Mutex<[UInt64]>([])
+        let refusedOtherwise = Mutex<[String]>([])
+        let warmedUp = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for t in 0..<threads {
+            done.enter()
+            let thread = Thread {
+                for i in 0..<100_000 {
+                    do {
+                        let index = try w.append(Fixture.entry(t * 100_000 + i))
+                        acknowledged.withLock { $0.append(index) }
+                        if i == 9 { warmedUp.signal() }
+                    } catch {
+                        if case .closed? = error as? AuditError {} else { refusedOtherwise.withLock { $0.append("\(error)") } }
+                        if i <= 9 { warmedUp.signal() }
+                        break
+                    }
+                }
+                done.leave()
+            }
+            thread.start()
+        }
+        // Close while every thread is still appending, each leading commits or waiting on one.
+        for _ in 0..<threads { warmedUp.wait() }
+        try w.close()
+        done.wait()
+        #expect(refusedOtherwise.withLock { $0 }.isEmpty, "an append after close is refused as closed")
+        let report = AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey)
+        #expect(report.isValid)
+        let acked = acknowledged.withLock { $0 }
+        #expect(acked.count >= threads * 10)
+        #expect(acked.allSatisfy { $0 < report.entries }, "every acknowledged entry is in the closed log")
+    }
+
     @Test func writeFailureStopsTheWriterForGood() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
