@@ -19,6 +19,7 @@
 //   CustosSystemd           socket activation and readiness notification (libsystemd)
 //   Metrics                 counters and histograms on atomics, Prometheus text format
 //   CJansson, COpenSSL, CSystemd, CMicroHTTPD, CLibPQ   Debian's C libraries
+//   CFileSync               sync_file_range from glibc (the Glibc module lacks it)
 import PackageDescription
 
 let package = Package(
@@ -31,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CJansson", pkgConfig: "jansson", providers: [.apt(["libjansson-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CFileSync"),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "Metrics"),
@@ -41,7 +43,7 @@ let package = Package(
         .target(name: "CustosLog", dependencies: ["CustosJSON", "CivilCalendar"]),
         .target(name: "CustosSystemd", dependencies: ["CSystemd"]),
         .target(name: "Cedar", dependencies: ["CustosJSON", "CivilCalendar"]),
-        .target(name: "AuditLog", dependencies: ["COpenSSL", "CustosJSON", "CivilCalendar", "Metrics"]),
+        .target(name: "AuditLog", dependencies: ["COpenSSL", "CFileSync", "CustosJSON", "CivilCalendar", "Metrics"]),
         .target(name: "PolicyBundle", dependencies: ["AuditLog", "CustosJSON"]),
         .target(name: "CustosServer", dependencies: ["CustosJSON"]),
         .target(name: "CustosGateway", dependencies: ["CMicroHTTPD", "CustosServer", "CustosJSON", "Metrics", "Cedar", "Guardrails"]),

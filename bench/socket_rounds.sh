@@ -5,16 +5,18 @@
 # socket --socket` against each, rounds alternating between the builds. Figures only; nothing
 # is asserted. Everything is stopped and removed at the end.
 #
-#   bench/socket_rounds.sh [BASELINE_BINARY]     (ROUNDS=5 by default; run `swift build -c release` first)
+#   bench/socket_rounds.sh [BASELINE_BINARY]     (ROUNDS=5 by default; MODES="none off always" by
+#                                                 default, a subset to time only those; run `swift build -c release` first)
 set -euo pipefail
 . "$(dirname "$0")/scratch.sh" socket
 baseline=${1:-}
 rounds=${ROUNDS:-5}
+read -r -a modes <<< "${MODES:-none off always}"
 [ -z "$baseline" ] || [ -x "$baseline" ] || { echo "$baseline: not an executable" >&2; exit 2; }
 builds=(new); [ -n "$baseline" ] && builds=(base new)
 binary() { if [ "$1" = base ]; then echo "$baseline"; else echo "$custos"; fi; }
 for b in "${builds[@]}"; do
-  for m in none off always; do
+  for m in "${modes[@]}"; do
     case $m in none) a=(--no-audit);; off) a=(--audit-sync off);; always) a=(--audit-sync always);; esac
     mkdir -p "$dir/$b-$m"
     "$(binary "$b")" serve --policies "$root/policies" --state "$dir/$b-$m" --socket "$dir/$b-$m/c.sock" "${a[@]}" \
@@ -22,7 +24,7 @@ for b in "${builds[@]}"; do
     pids+=($!)
   done
 done
-for b in "${builds[@]}"; do for m in none off always; do
+for b in "${builds[@]}"; do for m in "${modes[@]}"; do
   for _ in $(seq 1 100); do [ -S "$dir/$b-$m/c.sock" ] && break; sleep 0.1; done
 done; done
 run() { # mode label bench-options...
@@ -31,11 +33,19 @@ run() { # mode label bench-options...
     echo "$label $b [$r] $("$custos" bench socket --socket "$dir/$b-$m/c.sock" "$@" 2>&1 | grep '^daemon .*requests')"
   done; done
 }
-run none "none-c1" --clients 1 --requests 20000
-run none "none-c4" --clients 4 --requests 20000
-run off "off-c1" --clients 1 --requests 20000
-run off "off-c4" --clients 4 --requests 20000
-run always "always-c1" --clients 1 --requests 3000
-run always "always-c16x1" --clients 16 --requests 3000
-run always "always-c16x64" --clients 16 --requests 2000 --pipeline 64
+has() { [[ " ${modes[*]} " == *" $1 "* ]]; }
+if has none; then
+  run none "none-c1" --clients 1 --requests 20000
+  run none "none-c4" --clients 4 --requests 20000
+fi
+if has off; then
+  run off "off-c1" --clients 1 --requests 20000
+  run off "off-c4" --clients 4 --requests 20000
+fi
+if has always; then
+  run always "always-c1" --clients 1 --requests 3000
+  run always "always-c4x1" --clients 4 --requests 3000
+  run always "always-c16x1" --clients 16 --requests 3000
+  run always "always-c16x64" --clients 16 --requests 2000 --pipeline 64
+fi
 echo "load average: $(cat /proc/loadavg)"

@@ -1,3 +1,4 @@
+import CFileSync
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,6 +69,12 @@ final class AppendFile {
         }
         if let failure { throw failure }
         length += bytes.count
+    }
+
+    /// Starts writing the last `count` bytes appended to the disk without waiting for them (a
+    /// hint: only `sync` makes them durable). Errors are left to the `sync` that must follow.
+    func startWriteback(lastBytes count: Int) {
+        _ = custos_start_writeback(fd, Int64(length - count), Int64(count))
     }
 
     /// fdatasync: data plus the size change, without forcing unrelated metadata such as mtime.
