@@ -172,6 +172,17 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "the scratch folder is removed")
     }
 
+    @Test(arguments: [["--syncs", "2000000", "--bytes", "1024"], ["--syncs", "200000", "--bytes", "8192"],
+                      ["--bytes", "2000000"], ["--syncs", "0"]])
+    func benchFsyncRefusesSizesThatWouldFillTheDiskBeforeWritingAnything(args: [String]) throws {
+        let dir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runCustosCommand(["bench", "fsync", "--dir", dir] + args)
+        #expect(r.status != 0)
+        #expect(r.err.contains("--syncs") || r.err.contains("--bytes"), "\(r.err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty, "nothing was written")
+    }
+
     @Test func benchFsyncInAFolderThatDoesNotExistSaysWhichFolderToGive() throws {
         let r = try runCustosCommand(["bench", "fsync", "--dir", "/nonexistent/custos", "--syncs", "1"])
         #expect(r.status != 0)

@@ -30,6 +30,10 @@ extension BenchCommand {
         guard rounds > 0, syncs > 0, bytes > 0, bytes <= 1 << 20 else {
             throw UsageError(message: "--rounds and --syncs must be positive, --bytes between 1 and 1048576")
         }
+        // Each pattern's files hold syncs x bytes; a typo must not fill the state disk.
+        guard syncs.multipliedReportingOverflow(by: bytes).partialValue <= 1 << 30, syncs <= 1 << 20 else {
+            throw UsageError(message: "--syncs x --bytes must stay within 1 GiB of scratch files (got \(syncs) x \(bytes))")
+        }
         var template = Array((parent + "/custos-fsync.XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw UsageError(message: "cannot create a scratch folder in \(parent): \(String(cString: strerror(errno))) (--dir: a folder on the disk the audit log lives on)")
