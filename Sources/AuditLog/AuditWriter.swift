@@ -489,7 +489,9 @@ public final class AuditWriter: @unchecked Sendable {
                 writing = false
                 continue
             }
-            if !pending.isEmpty { monitor.signalWork() }
+            // Whoever is writing takes what is queued next (a leader hands it to the writer
+            // thread when it is done), so only an idle log needs the writer woken.
+            if !writing && !pending.isEmpty { monitor.signalWork() }
             if condition == nil {
                 let c = monitor.makeCondition()
                 waiters.append((index, c))

@@ -126,6 +126,12 @@ enum BenchCommand {
         return 0
     }
 
+    /// The median of rounds' figures, shared by every bench command that alternates rounds.
+    static func median(_ xs: [Double]) -> Double {
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
     static func monotonicNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -225,10 +231,6 @@ extension BenchCommand {
             print("daemon \(d)\(tag)")
             echoes.append(e)
             daemons.append(d)
-        }
-        func median(_ xs: [Double]) -> Double {
-            let s = xs.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
         }
         func f(_ v: Double) -> String { String(format: "%.2f", v) }
         let ep50 = median(echoes.map(\.p50Micros)), dp50 = median(daemons.map(\.p50Micros))

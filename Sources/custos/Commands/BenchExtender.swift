@@ -52,10 +52,6 @@ extension BenchCommand {
                 results[i].append(b)
             }
         }
-        func median(_ xs: [Double]) -> Double {
-            let s = xs.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
         func ms(_ us: Double) -> String { String(format: "%.2f", us / 1000) }
         for (t, rs) in zip(targets, results) {
             let p50 = rs.map(\.p50Micros), p99 = rs.map(\.p99Micros)

@@ -67,11 +67,6 @@ extension BenchCommand {
 
     private static func fsyncMicros(_ v: Double) -> String { String(format: "%.0f us", v) }
 
-    private static func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
     /// Times `syncs` repetitions of `pattern` on fresh files in `dir`; nanoseconds each.
     private static func timeSyncs(_ pattern: SyncPattern, in dir: String, syncs: Int, bytes: Int) throws -> [UInt64] {
         let chunk = [UInt8](repeating: 0x61, count: bytes)

@@ -69,10 +69,6 @@ extension BenchCommand {
             rpc.append(a)
             http.append(b)
         }
-        func median(_ xs: [Double]) -> Double {
-            let s = xs.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
         func spread(_ xs: [Double]) -> String { "\(f(xs.min() ?? 0))-\(f(xs.max() ?? 0))" }
         let ratios = zip(http, rpc).map { $0.p50Micros / max($1.p50Micros, 0.001) }

@@ -82,10 +82,6 @@ extension BenchCommand {
             plain.append(try time(nil))
             checked.append(try time(schema))
         }
-        func median(_ xs: [Double]) -> Double {
-            let s = xs.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
         print("decide request (\(text.utf8.count) bytes) read \(n) times a round, \(rounds) alternating rounds, schema of \(folder)")
         print(String(format: "  without the schema: median %.0f ns per request (fastest %.0f, slowest %.0f)", median(plain), plain.min()!, plain.max()!))
         print(String(format: "  validated against it: median %.0f ns per request (fastest %.0f, slowest %.0f)", median(checked), checked.min()!, checked.max()!))
