@@ -63,7 +63,8 @@ let package = Package(
         // that the binary runs with the toolchain hidden).
         .executableTarget(name: "custos", dependencies: ["Cedar", "CustosJSON", "CustosServer", "AuditLog", "Guardrails", "CustosDaemon", "Conformance", "CustosVersion", "CustosGateway", "Metrics", "CustosLog", "CustosSystemd", "FleetStore", "SchedulerNodes", "PolicyBundle"],
                           linkerSettings: [.unsafeFlags(["-static-stdlib", "-lCoreFoundation", "-l_FoundationCollections", "-l_FoundationCShims", "-l_FoundationICU", "-lFoundationInternationalization", "-lFoundationEssentials", "-lswiftSynchronization", "-lswift_StringProcessing", "-lswift_RegexParser", "-lstdc++"])]),
-        // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time.
+        // Shared by the test targets: waiting for a condition (`eventually`), never for a fixed time;
+        // scratch folders that are removed when the test process exits (`Scratch`).
         .target(name: "CustosTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "CustosJSONTests", dependencies: ["CustosJSON"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
@@ -71,13 +72,14 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "CivilCalendarTests", dependencies: ["CivilCalendar"]),
         .testTarget(name: "ReadMostlyTests", dependencies: ["ReadMostly"]),
-        .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON"], exclude: ["Fixtures"]),
-        .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON"]),
-        .testTarget(name: "PolicyBundleTests", dependencies: ["PolicyBundle", "AuditLog", "CustosJSON"]),
+        .testTarget(name: "CedarTests", dependencies: ["Cedar", "CustosJSON", "CustosTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "AuditLogTests", dependencies: ["AuditLog", "CustosJSON", "CustosTestSupport"]),
+        .testTarget(name: "PolicyBundleTests", dependencies: ["PolicyBundle", "AuditLog", "CustosJSON", "CustosTestSupport"]),
         .testTarget(name: "CustosServerTests", dependencies: ["CustosServer", "CustosJSON", "CustosTestSupport"]),
-        .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON"]),
-        .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON"]),
-        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion", "CustosLog"]),
+        .testTarget(name: "GuardrailsTests", dependencies: ["Guardrails", "Cedar", "CustosJSON", "CustosTestSupport"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["Conformance", "CustosJSON", "CustosTestSupport"]),
+        .testTarget(name: "CustosDaemonTests", dependencies: ["CustosDaemon", "CustosServer", "Cedar", "CustosJSON", "CustosVersion", "CustosLog",
+                                                             "CustosTestSupport"]),
         .testTarget(name: "CustosLogTests", dependencies: ["CustosLog", "CustosJSON"]),
         .testTarget(name: "SchedulerExtenderTests", dependencies: ["SchedulerNodes", "CustosGateway", "CustosDaemon", "CustosServer", "CustosJSON", "Guardrails"],
                     exclude: ["Fixtures"]),

@@ -1,5 +1,6 @@
 import AuditLog
 import CustosJSON
+import CustosTestSupport
 import Foundation
 
 /// A fresh private folder under the system temp directory, removed by `cleanup()`.
@@ -7,9 +8,7 @@ struct TempDir {
     let path: String
 
     init(_ label: String = "audit") {
-        var template = Array((NSTemporaryDirectory() + "custos-\(label)-XXXXXX").utf8CString)
-        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        path = String(cString: p!)
+        path = Scratch.directory("custos-\(label)")
     }
 
     func cleanup() { try? FileManager.default.removeItem(atPath: path) }

@@ -5,6 +5,7 @@ import FoundationXML
 #endif
 import CustosJSON
 import Conformance
+import CustosTestSupport
 
 /// The runner against a stand-in environment: what it reports for each kind of mistake.
 struct RunnerTests {
@@ -34,8 +35,7 @@ struct RunnerTests {
     static let codes = ["residency.cross_border", "consent.missing"]
 
     func write(_ text: String, name: String = "suite.json") throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("custos-conf-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = Scratch.url("custos-conf")
         let f = dir.appendingPathComponent(name)
         try text.write(to: f, atomically: true, encoding: .utf8)
         return f.path

@@ -3,6 +3,7 @@ import Cedar
 import CustosDaemon
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Synchronization
@@ -10,10 +11,7 @@ import Testing
 
 @Suite struct AuditRecorderTests {
     static func tempState() -> String {
-        var template = Array("/tmp/cxar-XXXXXX".utf8CString)
-        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(p != nil, "mkdtemp failed")
-        return String(cString: p!)
+        Scratch.directory("cxar")
     }
 
     static let caller = CallContext(uid: 4242, gid: 4243, pid: 99, connectionID: 1)

@@ -1,6 +1,7 @@
 import CustosDaemon
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -15,8 +16,7 @@ import Testing
         let daemon: Daemon
 
         init(policies: String = examplePolicies) throws {
-            dir = NSTemporaryDirectory() + "custos-metrics-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            dir = Scratch.directory("custos-metrics")
             daemon = try Daemon(DaemonOptions(policiesDirectory: policies, socketPath: dir + "/unused.sock",
                                               stateDirectory: dir + "/state"))
         }
@@ -88,8 +88,7 @@ import Testing
     }
 
     @Test func aFolderThatFailsToLoadIsNotReadyAndCountsAFailedLoad() throws {
-        let dir = NSTemporaryDirectory() + "custos-metrics-bad-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = Scratch.directory("custos-metrics-bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "permit(principal, action, resource".write(toFile: dir + "/a.cedar", atomically: true, encoding: .utf8)
         let f = try Fixture(policies: dir)

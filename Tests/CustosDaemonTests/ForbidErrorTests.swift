@@ -2,6 +2,7 @@ import AuditLog
 import CustosDaemon
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Testing
 
@@ -100,7 +101,7 @@ import Testing
         let answer = try DecisionMethods.decision(p, snapshot: snapshot, services: DaemonServices(store: store), caller: f.caller,
                                                   method: "decide")
         #expect(answer.record.forbidErrors == ["typo-forbid"])
-        let state = NSTemporaryDirectory() + "custos-forbid-audit-" + UUID().uuidString
+        let state = Scratch.directory("custos-forbid-audit")
         defer { try? FileManager.default.removeItem(atPath: state) }
         let recorder = try AuditRecorder.open(stateDirectory: state)
         defer { try? recorder.close() }

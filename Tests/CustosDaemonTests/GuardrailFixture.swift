@@ -1,6 +1,7 @@
 import CustosDaemon
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Testing
 
@@ -26,7 +27,7 @@ final class GuardrailFixture: @unchecked Sendable {
     init(stateful: Bool = true, clock: WallTime? = nil, access: AccessPolicy = AccessPolicy(), region: String? = nil,
          recorder: DecisionRecorder? = nil, schema: Bool = false, edit: (String) throws -> Void = { _ in }) throws {
         let fm = FileManager.default
-        dir = NSTemporaryDirectory() + "custos-guardrails-daemon-" + UUID().uuidString
+        dir = Scratch.directory("custos-guardrails-daemon")
         policies = dir + "/policies"
         state = stateful ? dir + "/state" : nil
         try fm.createDirectory(atPath: policies + "/guardrails", withIntermediateDirectories: true)

@@ -1,6 +1,7 @@
 import CustosDaemon
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import CustosVersion
 import Foundation
 import Glibc
@@ -22,8 +23,7 @@ import Testing
         let daemon: Daemon
 
         init(config: String? = nil, policies: String? = nil, state: String? = nil) throws {
-            dir = NSTemporaryDirectory() + "custos-least-privilege-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            dir = Scratch.directory("custos-least-privilege")
             let c = try config.map { try DaemonConfig.parse(text: $0) } ?? DaemonConfig()
             daemon = try Daemon(DaemonOptions(policiesDirectory: policies ?? examplePolicies, socketPath: dir + "/unused.sock",
                                               config: c, stateDirectory: state ?? dir + "/state"))
@@ -175,8 +175,7 @@ import Testing
     /// `--no-audit` leaves nothing else to create the state folder: the daemon does, as the
     /// audit log would (0700), and a decision that reads the consent journal succeeds.
     @Test func theDaemonCreatesAMissingStateFolderWithTheLogsPermissions() throws {
-        let parent = NSTemporaryDirectory() + "custos-new-state-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        let parent = Scratch.directory("custos-new-state")
         defer { try? FileManager.default.removeItem(atPath: parent) }
         let state = parent + "/state"
         let f = try Fixture(state: state)
@@ -190,7 +189,7 @@ import Testing
     }
 
     @Test func aStatePathThatIsAFileIsRefusedAtStart() throws {
-        let file = NSTemporaryDirectory() + "custos-state-file-" + UUID().uuidString
+        let file = Scratch.directory("custos-state-file") + "/state"
         try "not a folder".write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         #expect(throws: DaemonError.self) { _ = try Fixture(state: file) }

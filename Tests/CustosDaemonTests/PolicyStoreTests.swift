@@ -1,12 +1,12 @@
 import Cedar
 import CustosDaemon
+import CustosTestSupport
 import Foundation
 import Testing
 
 /// A fresh folder under /tmp with the given files; removed by the caller.
 func makeFolder(_ files: [String: String]) throws -> String {
-    let dir = NSTemporaryDirectory() + "custos-store-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = Scratch.directory("custos-store")
     for (name, text) in files {
         let path = dir + "/" + name
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

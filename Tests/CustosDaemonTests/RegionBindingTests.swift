@@ -1,6 +1,7 @@
 import CustosDaemon
 import CustosJSON
 import CustosServer
+import CustosTestSupport
 import Foundation
 import Testing
 
@@ -67,7 +68,7 @@ import Testing
     }
 
     @Test func aBoundRegionRegionsJSONDoesNotDefineFailsTheLoadNamingIt() throws {
-        let dir = NSTemporaryDirectory() + "custos-region-" + UUID().uuidString
+        let dir = Scratch.directory("custos-region")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let f = try GuardrailFixture()  // only for its copy of the example folder
         var config = DaemonConfig()

@@ -1,11 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CustosTestSupport
 
-/// A fresh directory under /tmp for one test's journal.
-func tempDirectory() -> String {
-    var template = Array("/tmp/custos-guardrails-test-XXXXXX".utf8CString)
-    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    precondition(p != nil, "mkdtemp failed")
-    return String(cString: p!)
-}
+/// A fresh directory for one test's journal, removed when the test process exits.
+func tempDirectory() -> String { Scratch.directory("custos-guardrails-test") }

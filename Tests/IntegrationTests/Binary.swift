@@ -1,3 +1,4 @@
+import CustosTestSupport
 import Foundation
 
 /// Runs the real `custos` binary built by `make test` (`.build/release/custos`).
@@ -32,10 +33,6 @@ enum Binary {
                        stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    /// A fresh scratch folder for one test.
-    static func scratch() throws -> URL {
-        let u = FileManager.default.temporaryDirectory.appendingPathComponent("custos-it-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-        return u
-    }
+    /// A fresh scratch folder for one test, removed when the test process exits (`Scratch`).
+    static func scratch() throws -> URL { Scratch.url("custos-it") }
 }

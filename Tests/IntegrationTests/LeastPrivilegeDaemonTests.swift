@@ -94,7 +94,7 @@ struct LeastPrivilegeDaemonTests {
     /// the test on a pipe); kills it if it has not exited when `eventually` gives up.
     static func runBounded(_ args: [String], cwd: String) throws -> (status: Int32?, out: String) {
         try requireBinary()
-        let outPath = NSTemporaryDirectory() + "custos-help-" + UUID().uuidString
+        let outPath = Scratch.directory("custos-help") + "/out"
         _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outPath) }
         let p = Process()
@@ -122,8 +122,7 @@ struct LeastPrivilegeDaemonTests {
         invocations += [["serve", "--policies", "policies", "-h"], ["serve", "--no-such-option", "-h"],
                         ["serve", "--state", "x", "--help", "--socket"], ["call", "health", "-h"], ["help", "serve"]]
         for args in invocations {
-            let cwd = NSTemporaryDirectory() + "custos-help-cwd-" + UUID().uuidString
-            try FileManager.default.createDirectory(atPath: cwd, withIntermediateDirectories: true)
+            let cwd = Scratch.directory("custos-help-cwd")
             defer { try? FileManager.default.removeItem(atPath: cwd) }
             let r = try Self.runBounded(args, cwd: cwd)
             #expect(r.status == 0, "custos \(args.joined(separator: " ")) exited \(r.status.map(String.init) ?? "never (killed)")")

@@ -21,12 +21,7 @@ func requireBinary() throws {
 }
 
 /// A short private folder (socket paths are limited to 107 bytes).
-func makeShortTempDir() -> String {
-    var template = Array("/tmp/cxit-XXXXXX".utf8CString)
-    let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    precondition(p != nil, "mkdtemp failed")
-    return String(cString: p!)
-}
+func makeShortTempDir() -> String { Scratch.directory("cxit") }
 
 /// Example requests shipped in policies/requests, by file name.
 func exampleRequest(_ name: String) throws -> JSON {

@@ -1,5 +1,6 @@
 import AuditLog
 import CustosJSON
+import CustosTestSupport
 import Foundation
 import PolicyBundle
 import Testing
@@ -230,8 +231,7 @@ func members(of b: PolicyBundle) throws -> [(String, [UInt8])] {
 
     @Test func peekingReadsTheManifestOfAFileWithoutItsFiles() throws {
         let b = try people.bundle()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bundle-peek-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = Scratch.directory("bundle-peek")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try PolicyBundle.writeFile(b.serialized(), to: dir + "/7.bundle", replace: false)
         let (m, sha) = try PolicyBundle.peekManifest(path: dir + "/7.bundle")

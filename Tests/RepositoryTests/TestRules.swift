@@ -6,7 +6,10 @@ import Foundation
 /// - no assertion puts an upper bound on a measured time (a clock reading, or a value derived
 ///   from one such as `elapsed` or `p50`): how fast the machine is belongs in benchmarks;
 /// - no fixed sleep: a test that waits for something polls for it with `eventually`
-///   (Tests/TestSupport), which ends as soon as the condition holds.
+///   (Tests/TestSupport), which ends as soon as the condition holds;
+/// - no scratch folder of its own under the system temp directory: `Scratch` (Tests/TestSupport)
+///   makes them under one folder per test process that is removed at exit, so a failing test,
+///   or one that forgets to clean up, leaves nothing in /tmp.
 ///
 /// The scan is lexical and per line, which is enough for the way tests here are written; its
 /// own behaviour is pinned by the tables in TestRulesTests.
@@ -21,11 +24,13 @@ enum TestRules {
 
     static let upperBoundRule = "an assertion puts an upper bound on a measured time (move it to a benchmark)"
     static let sleepRule = "a fixed sleep (poll for the condition with `eventually`)"
+    static let scratchRule = "a scratch folder outside `Scratch` (use Scratch.directory or Scratch.url, removed at exit)"
 
     /// Clock readings, and names that hold measured times by convention.
     static let clockReading = try! NSRegularExpression(pattern:
         #"ContinuousClock|SuspendingClock|DispatchTime|Date\(\)|\.now\b|timeIntervalSince|uptimeNanoseconds|clock_gettime|monotonicNanos|CFAbsoluteTime|\b(p\d{2,4}\w*|elapsed\w*|latenc\w*|took|t\d|\w*[Mm]icros|\w*[Nn]anos|\w*[Mm]illis)\b"#)
     static let sleepCall = try! NSRegularExpression(pattern: #"\b(usleep|nanosleep|sleep)\s*\(|Thread\.sleep|Task\.sleep"#)
+    static let tempFolder = try! NSRegularExpression(pattern: #"\bNSTemporaryDirectory\s*\(|\.temporaryDirectory\b|\bmkdtemp\s*\("#)
     static let assignment = try! NSRegularExpression(pattern: #"\b(?:let|var)\s+([A-Za-z_]\w*)\s*(?::[^=]+)?=\s*(.+)$"#)
     static let comparison = try! NSRegularExpression(pattern: #"\s(<=|>=|<|>)\s"#)
 
@@ -50,6 +55,9 @@ enum TestRules {
         for (i, code) in lines.enumerated() {
             if matches(sleepCall, code) {
                 out.append(Violation(file: file, line: i + 1, rule: sleepRule, text: code.trimmed))
+            }
+            if matches(tempFolder, code) {
+                out.append(Violation(file: file, line: i + 1, rule: scratchRule, text: code.trimmed))
             }
             if let r = assertion(in: code), clauses(r).contains(where: { boundsTime($0, measured) }) {
                 out.append(Violation(file: file, line: i + 1, rule: upperBoundRule, text: code.trimmed))

@@ -11,8 +11,8 @@ let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(files.count > 50, "the scan found the test sources")
         var found: [TestRules.Violation] = []
         for url in files {
-            // The one place that sleeps between polls.
-            if url.path.hasSuffix("/TestSupport/Eventually.swift") { continue }
+            // The one place that sleeps between polls, and the one that makes scratch folders.
+            if url.path.hasSuffix("/TestSupport/Eventually.swift") || url.path.hasSuffix("/TestSupport/Scratch.swift") { continue }
             let rel = String(url.path.dropFirst(testsFolder.path.count + 1))
             found += TestRules.check(file: "Tests/" + rel, text: try String(contentsOf: url, encoding: .utf8))
         }
@@ -65,6 +65,15 @@ let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(TestRules.check(file: "x.swift", text: line).map(\.rule) == [TestRules.sleepRule])
     }
 
+    @Test("scratch folders made outside Scratch are found", arguments: [
+        #"let dir = NSTemporaryDirectory() + "custos-x-" + UUID().uuidString"#,
+        #"let u = FileManager.default.temporaryDirectory.appendingPathComponent("x")"#,
+        "let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }",
+    ])
+    func scratchFoldersOutsideScratchAreFound(_ line: String) {
+        #expect(TestRules.check(file: "x.swift", text: line).map(\.rule) == [TestRules.scratchRule])
+    }
+
     @Test func stringsAndCommentsAreNotCode() {
         let text = """
         t.register("sleep") { _, _ in .null }  // usleep(1) in a comment
@@ -73,6 +82,7 @@ let testsFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
             #expect(elapsed < 1)
             \"\"\"
         let raw = #"usleep(5) "quoted" \\(x)"#
+        let hint = "use NSTemporaryDirectory() or mkdtemp(3)"  // not FileManager.default.temporaryDirectory
         """
         #expect(TestRules.check(file: "x.swift", text: text).isEmpty)
     }

@@ -1,3 +1,4 @@
+import CustosTestSupport
 import Testing
 import Foundation
 import Cedar
@@ -12,8 +13,7 @@ import Cedar
 
     @Test(.enabled(if: archive != nil, "../shared/cedar-integration-tests/corpus-tests.tar.gz is absent: corpus test skipped"))
     func everyCorpusTestValidatesAndDecidesAsTheReferenceEngine() throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("custos-corpus-\(getpid())")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = Scratch.url("custos-corpus")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")

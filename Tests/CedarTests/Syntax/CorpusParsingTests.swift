@@ -1,4 +1,5 @@
 import Cedar
+import CustosTestSupport
 import Foundation
 import Testing
 
@@ -31,9 +32,7 @@ import Testing
 
     @Test(.enabled(if: available, "../shared/cedar-integration-tests is absent: corpus parsing skipped"))
     func everyCorpusPolicyFileParses() throws {
-        let scratch = FileManager.default.temporaryDirectory
-            .appendingPathComponent("custos-parser-corpus-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = Scratch.url("custos-parser-corpus")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")

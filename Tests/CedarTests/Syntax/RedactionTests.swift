@@ -1,4 +1,5 @@
 import Cedar
+import CustosTestSupport
 import Foundation
 import Testing
 
@@ -43,8 +44,7 @@ func grammarStaysReadable(text: String, says: String) throws {
     let text = "\u{FEFF}permit(principal, action, resource);"
     let error = try #require(parseError { () throws(ParseError) in try CedarParser.parsePolicies(text, file: "p.cedar") })
     #expect(error.description == "p.cedar:1:1: " + CedarParser.byteOrderMarkMessage)
-    let dir = NSTemporaryDirectory() + "cedar-bom-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let dir = Scratch.directory("cedar-bom")
     defer { try? FileManager.default.removeItem(atPath: dir) }
     try Data([0xEF, 0xBB, 0xBF] + Array("permit(principal, action, resource);".utf8)).write(to: URL(fileURLWithPath: dir + "/a.cedar"))
     for path in [dir, dir + "/a.cedar"] {
