@@ -7,6 +7,10 @@
 #
 #   bench/socket_rounds.sh [BASELINE_BINARY]     (ROUNDS=5 by default; MODES="none off always" by
 #                                                 default, a subset to time only those; run `swift build -c release` first)
+#
+# TMPFS=1 adds a third daemon per mode, `tmpfs`: this build with its state folder (the audit log)
+# on /dev/shm, where fdatasync costs nothing. Its `always` figures are what the daemon does when
+# the disk is free: the part of a commit that is CPU and wake-ups, not syncing.
 set -euo pipefail
 . "$(dirname "$0")/scratch.sh" socket
 baseline=${1:-}
@@ -14,23 +18,29 @@ rounds=${ROUNDS:-5}
 read -r -a modes <<< "${MODES:-none off always}"
 [ -z "$baseline" ] || [ -x "$baseline" ] || { echo "$baseline: not an executable" >&2; exit 2; }
 builds=(new); [ -n "$baseline" ] && builds=(base new)
+if [ "${TMPFS:-0}" = 1 ]; then
+  shm=$(mktemp -d /dev/shm/custos-socket-bench.XXXXXX)
+  trap 'cleanup; rm -rf "$shm"' EXIT
+  builds+=(tmpfs)
+fi
 binary() { if [ "$1" = base ]; then echo "$baseline"; else echo "$custos"; fi; }
+folder() { if [ "$1" = tmpfs ]; then echo "$shm/$2"; else echo "$dir/$1-$2"; fi; }  # build mode
 for b in "${builds[@]}"; do
   for m in "${modes[@]}"; do
     case $m in none) a=(--no-audit);; off) a=(--audit-sync off);; always) a=(--audit-sync always);; esac
-    mkdir -p "$dir/$b-$m"
-    "$(binary "$b")" serve --policies "$root/policies" --state "$dir/$b-$m" --socket "$dir/$b-$m/c.sock" "${a[@]}" \
-      > "$dir/$b-$m/log" 2>&1 &
+    f=$(folder "$b" "$m")
+    mkdir -p "$f"
+    "$(binary "$b")" serve --policies "$root/policies" --state "$f" --socket "$f/c.sock" "${a[@]}" > "$f/log" 2>&1 &
     pids+=($!)
   done
 done
 for b in "${builds[@]}"; do for m in "${modes[@]}"; do
-  for _ in $(seq 1 100); do [ -S "$dir/$b-$m/c.sock" ] && break; sleep 0.1; done
+  for _ in $(seq 1 100); do [ -S "$(folder "$b" "$m")/c.sock" ] && break; sleep 0.1; done
 done; done
 run() { # mode label bench-options...
   local m=$1 label=$2; shift 2
   for r in $(seq 1 "$rounds"); do for b in "${builds[@]}"; do
-    echo "$label $b [$r] $("$custos" bench socket --socket "$dir/$b-$m/c.sock" "$@" 2>&1 | grep '^daemon .*requests')"
+    echo "$label $b [$r] $("$custos" bench socket --socket "$(folder "$b" "$m")/c.sock" "$@" 2>&1 | grep '^daemon .*requests')"
   done; done
 }
 has() { [[ " ${modes[*]} " == *" $1 "* ]]; }

@@ -8,8 +8,8 @@ import Testing
 /// authentication (scram-sha-256) for a role `custos` whose password reaches clients through a
 /// password file (`PGPASSFILE`), never through a connection string. PostgreSQL refuses to run
 /// as root, so under root it runs as the `postgres` user the package creates; otherwise as the
-/// current user. `postgres` is a foreground child of the test, stopped by it (`stop`, and
-/// SIGKILL in `deinit` if still running).
+/// current user. `postgres` is a foreground child of the test, stopped by it (`stop`, or
+/// `deinit` the same way, SIGKILL only if that fails).
 final class PostgresServer: @unchecked Sendable {
     let dir: String
     let data: String
@@ -60,7 +60,14 @@ final class PostgresServer: @unchecked Sendable {
     }
 
     deinit {
-        if let p = process, p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        // A fast shutdown, not SIGKILL: a killed postmaster leaves its shared memory (a SysV
+        // segment and /dev/shm/PostgreSQL.* files, up to 1 MiB each) until reboot, and every
+        // test run used to leave a few dozen.
+        if let p = process, p.isRunning {
+            kill(p.processIdentifier, SIGINT)
+            if !eventually({ !p.isRunning }) { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
         try? FileManager.default.removeItem(atPath: dir)
     }
 
