@@ -113,8 +113,8 @@ public final class AuditWriter: @unchecked Sendable {
     /// daemon does not pay a wake-up and a context switch per entry.
     private var writerIdle = false
     /// Appenders sleeping in `waitDurable`, each until its index is durable (see
-    /// `DurableWaiter`).
-    private var waiters: [DurableWaiter] = []
+    /// `Monitor.makeCondition`).
+    private var waiters: [(index: UInt64, condition: UnsafeMutablePointer<pthread_cond_t>)] = []
     /// True while a batch is being written, by the writer thread or, in `always` mode, by an
     /// appender leading the commit (see `waitDurable`): one batch at a time.
     private var writing = false
@@ -468,11 +468,21 @@ public final class AuditWriter: @unchecked Sendable {
     /// writer thread and back. Appenders arriving meanwhile wait, and the writer thread takes
     /// the batches after it: under load it keeps committing without a wake-up per batch.
     public func waitDurable(through index: UInt64) throws(AuditError) {
-        let mayLead = durability == .always
         monitor.lock()
+        defer { monitor.unlock() }
+        let mayLead = durability == .always
+        guard durableCount <= index else { return }
+        var condition: UnsafeMutablePointer<pthread_cond_t>? = nil
+        defer {
+            if let condition {
+                // Still listed when leaving for a failure or a close.
+                if let i = waiters.firstIndex(where: { $0.condition == condition }) { waiters.remove(at: i) }
+                monitor.destroy(condition)
+            }
+        }
         while durableCount <= index {
-            if let failure { monitor.unlock(); throw failure }
-            if finished { monitor.unlock(); throw .closed }
+            if let failure { throw failure }
+            if finished { throw .closed }
             if mayLead && !writing && writerIdle && waiters.isEmpty && !closing && !pending.isEmpty {
                 writing = true
                 _ = commitBatch(final: false)
@@ -482,33 +492,28 @@ public final class AuditWriter: @unchecked Sendable {
             // Whoever is writing takes what is queued next (a leader hands it to the writer
             // thread when it is done), so only an idle log needs the writer woken.
             if !writing && !pending.isEmpty { monitor.signalWork() }
-            let waiter = DurableWaiter(index: index)
-            waiters.append(waiter)
-            monitor.unlock()
-            waiter.sleep()
-            // Woken for its own sync: done, without taking the lock again. With 16 appenders
-            // woken by one commit, each retaking the lock made a convoy of futex sleeps.
-            if waiter.durable { return }
-            monitor.lock()  // the writer failed or finished: look again
+            if condition == nil {
+                let c = monitor.makeCondition()
+                waiters.append((index, c))
+                condition = c
+            }
+            monitor.wait(on: condition!)
         }
-        monitor.unlock()
     }
 
     /// Under the lock: wakes the appenders whose entries are now durable, or all of them when
-    /// the writer failed or finished, and forgets them.
+    /// the writer failed or finished.
     private func wakeWaiters(all: Bool) {
         var kept = 0
         for w in waiters {
-            if w.index < durableCount {
-                w.durable = true
-                w.wake()
-            } else if all {
-                w.wake()
+            if all || w.index < durableCount {
+                monitor.signal(w.condition)
             } else {
                 waiters[kept] = w
                 kept += 1
             }
         }
+        if all { return }  // each removes itself when it leaves
         waiters.removeLast(waiters.count - kept)
     }
 

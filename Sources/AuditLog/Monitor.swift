@@ -35,6 +35,23 @@ final class Monitor: @unchecked Sendable {
     func waitForWork() { pthread_cond_wait(work, mutex) }
     func waitForProgress() { pthread_cond_wait(progress, mutex) }
 
+    /// A condition of one sleeper's own, so the writer can wake exactly the appenders whose
+    /// entries a sync covered: a broadcast would also wake every appender still waiting for
+    /// the next sync, only for them to take the lock and sleep again.
+    func makeCondition() -> UnsafeMutablePointer<pthread_cond_t> {
+        let c = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        pthread_cond_init(c, nil)
+        return c
+    }
+
+    func destroy(_ c: UnsafeMutablePointer<pthread_cond_t>) {
+        pthread_cond_destroy(c)
+        c.deallocate()
+    }
+
+    func wait(on c: UnsafeMutablePointer<pthread_cond_t>) { pthread_cond_wait(c, mutex) }
+    func signal(_ c: UnsafeMutablePointer<pthread_cond_t>) { pthread_cond_signal(c) }
+
     /// Waits for work until the monotonic clock reaches `deadlineMs`.
     func waitForWork(untilMs deadlineMs: Int64) {
         var ts = timespec(tv_sec: Int(deadlineMs / 1000), tv_nsec: Int(deadlineMs % 1000) * 1_000_000)
@@ -45,34 +62,5 @@ final class Monitor: @unchecked Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
-}
-
-/// One appender sleeping in `AuditWriter.waitDurable` until its entry is durable.
-///
-/// A semaphore of its own, so the writer wakes exactly the appenders a sync covered, and a flag
-/// the waker sets before posting, so the woken appender knows its entry is durable without
-/// retaking the writer's lock. The waker sets `durable` under the lock and `sem_post` publishes
-/// it to `sem_wait` (each a full barrier in glibc).
-final class DurableWaiter: @unchecked Sendable {
-    let index: UInt64
-    var durable = false
-    private let semaphore = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-
-    init(index: UInt64) {
-        self.index = index
-        sem_init(semaphore, 0, 0)
-    }
-
-    deinit {
-        sem_destroy(semaphore)
-        semaphore.deallocate()
-    }
-
-    /// Posted once, by whoever removes it from the writer's list.
-    func wake() { sem_post(semaphore) }
-
-    func sleep() {
-        while sem_wait(semaphore) != 0 && errno == EINTR {}
     }
 }
