@@ -8,9 +8,10 @@
 #   bench/socket_rounds.sh [BASELINE_BINARY]     (ROUNDS=5 by default; MODES="none off always" by
 #                                                 default, a subset to time only those; run `swift build -c release` first)
 #
-# TMPFS=1 adds a third daemon per mode, `tmpfs`: this build with its state folder (the audit log)
-# on /dev/shm, where fdatasync costs nothing. Its `always` figures are what the daemon does when
-# the disk is free: the part of a commit that is CPU and wake-ups, not syncing.
+# ON=tmpfs puts the daemons' state folders (their audit logs) on /dev/shm, where fdatasync
+# costs nothing; ON=both runs every build both ways (`new` and `new-tmpfs`, ...). The tmpfs
+# figures are what the daemon does when the disk is free: the part of a commit that is CPU and
+# wake-ups, not syncing.
 set -euo pipefail
 . "$(dirname "$0")/scratch.sh" socket
 baseline=${1:-}
@@ -18,13 +19,18 @@ rounds=${ROUNDS:-5}
 read -r -a modes <<< "${MODES:-none off always}"
 [ -z "$baseline" ] || [ -x "$baseline" ] || { echo "$baseline: not an executable" >&2; exit 2; }
 builds=(new); [ -n "$baseline" ] && builds=(base new)
-if [ "${TMPFS:-0}" = 1 ]; then
+case ${ON:-disk} in
+  disk) ;;
+  tmpfs) builds=("${builds[@]/%/-tmpfs}") ;;
+  both) b=(); for x in "${builds[@]}"; do b+=("$x" "$x-tmpfs"); done; builds=("${b[@]}") ;;
+  *) echo "ON=${ON}: disk, tmpfs or both" >&2; exit 2 ;;
+esac
+if [[ " ${builds[*]}" == *-tmpfs* ]]; then
   shm=$(mktemp -d /dev/shm/custos-socket-bench.XXXXXX)
   trap 'cleanup; rm -rf "$shm"' EXIT
-  builds+=(tmpfs)
 fi
-binary() { if [ "$1" = base ]; then echo "$baseline"; else echo "$custos"; fi; }
-folder() { if [ "$1" = tmpfs ]; then echo "$shm/$2"; else echo "$dir/$1-$2"; fi; }  # build mode
+binary() { if [ "${1%-tmpfs}" = base ]; then echo "$baseline"; else echo "$custos"; fi; }
+folder() { if [[ $1 == *-tmpfs ]]; then echo "$shm/$1-$2"; else echo "$dir/$1-$2"; fi; }  # build mode
 for b in "${builds[@]}"; do
   for m in "${modes[@]}"; do
     case $m in none) a=(--no-audit);; off) a=(--audit-sync off);; always) a=(--audit-sync always);; esac
