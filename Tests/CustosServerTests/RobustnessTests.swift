@@ -48,15 +48,6 @@ func oversizeLineGetsAnErrorThenTheConnectionIsClosed(terminated: Bool) throws {
     }
 }
 
-/// xorshift64*, so a failure can be replayed from the seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state ^= state >> 12; state ^= state << 25; state ^= state >> 27
-        return state &* 2685821657736338717
-    }
-}
-
 @Test func tenThousandRandomByteLinesThenAValidRequestIsAnsweredAndTheServerStaysUp() throws {
     try withServer("fuzz") { s in
         var rng = SeededRandom(state: 0x9E3779B97F4A7C15)
