@@ -366,10 +366,10 @@ public final class Gateway: Sendable {
         var path = original
         var args = r.arguments
         if g.kind == .nginx {
-            guard let uri = r.header("X-Original-URI") else {
+            guard let uri = try Self.single(r, "X-Original-URI") else {
                 throw Refusal(status: 403, message: "X-Original-URI header missing: set proxy_set_header X-Original-URI $uri in the auth_request location")
             }
-            method = r.header("X-Original-Method") ?? "GET"
+            method = try Self.single(r, "X-Original-Method") ?? "GET"
             let q = uri.firstIndex(of: "?")
             guard let p = URLText.decode(uri[..<(q ?? uri.endIndex)]) else { throw Refusal(status: 403, message: "X-Original-URI is badly escaped") }
             path = p
@@ -382,7 +382,7 @@ public final class Gateway: Sendable {
         }
         if path.isEmpty { path = "/" }
         guard URLText.isNormalized(path) else { throw Refusal(status: 403, message: "the path has . or .. segments; normalise paths in the proxy") }
-        guard let header = g.principalHeader, let who = r.header(header) else {
+        guard let header = g.principalHeader, let who = try Self.single(r, header) else {
             throw Refusal(status: 403, message: "the identity header \(g.principalHeader ?? "") is missing")
         }
         let principal = try identity(.string(who), "header \(header)")
@@ -390,7 +390,7 @@ public final class Gateway: Sendable {
         let facts = FactInput(account: nil, claims: nil, request: r)
         if g.s3 {
             guard let (bucket, key) = S3Request.split(path: path) else { throw Refusal(status: 403, message: "the service root names no bucket") }
-            guard let action = S3Request.action(method: method, key: key, arguments: args, copySource: r.header("x-amz-copy-source") != nil) else {
+            guard let action = S3Request.action(method: method, key: key, arguments: args, copySource: try Self.single(r, "x-amz-copy-source") != nil) else {
                 throw Refusal(status: 403, message: "\(method) \(path) is not an S3 call the front door maps (copies, ACLs and policies are refused)")
             }
             let listKey = key.isEmpty ? (args.first { $0.0 == "prefix" }?.1 ?? "") : key
@@ -446,11 +446,24 @@ public final class Gateway: Sendable {
             case .claim(let name): v = Self.firstString(f.claims?[name])
             case .sessionTag(let name):
                 v = Self.firstString(f.claims?["https://aws.amazon.com/tags"]?.objectValue?["principal_tags"]?.objectValue?[name])
-            case .header(let name): v = f.request?.header(name)
+            case .header(let name): v = try f.request.flatMap { r throws(Refusal) in try Self.single(r, name) }
             }
             if let v { return try identity(.string(v), what) }
         }
         return nil
+    }
+
+    /// A header a decision rests on (the end caller, a purpose or region, nginx's original
+    /// request): nil when absent, refused when it appears more than once. Taking the first
+    /// would let a client's own copy speak for the caller whenever the proxy appends its header
+    /// instead of replacing it (Envoy's `append_action`, nginx's `proxy_set_header` on a
+    /// header the client already sent twice).
+    static func single(_ r: HTTPRequest, _ name: String) throws(Refusal) -> String? {
+        let values = r.headerValues(name)
+        guard values.count <= 1 else {
+            throw Refusal(status: 403, message: "the header \(name.lowercased()) appears \(values.count) times; the proxy must set it once, replacing what the client sent")
+        }
+        return values.first
     }
 
     static func firstString(_ j: JSON?) -> String? {

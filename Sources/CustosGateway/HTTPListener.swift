@@ -40,15 +40,30 @@ public struct HTTPRequest {
     public let path: String
     public let body: [UInt8]
     let connection: OpaquePointer?
-    let lookupHeader: ((String) -> String?)?
+    let givenHeaders: [(String, String)]?
     let queryArguments: (() -> [(String, String?)])?
 
-    /// Case-insensitive header lookup.
-    public func header(_ name: String) -> String? {
-        if let lookupHeader { return lookupHeader(name) }
-        guard let connection else { return nil }
-        guard let v = MHD_lookup_connection_value(connection, .HEADER_KIND, name) else { return nil }
-        return String(cString: v)
+    /// Every value of a header (its name compared without case), in the order received. A
+    /// header the decision rests on must appear once: a proxy that appends its header instead
+    /// of replacing it leaves the client's copy first (`Gateway.single`).
+    public func headerValues(_ name: String) -> [String] {
+        if let givenHeaders { return givenHeaders.filter { Self.sameName($0.0, name) }.map(\.1) }
+        guard let connection else { return [] }
+        final class Box { let name: String; var values: [String] = []; init(_ n: String) { name = n } }
+        let box = Box(name)
+        _ = MHD_get_connection_values(connection, .HEADER_KIND, { cls, _, key, value in
+            let b = Unmanaged<Box>.fromOpaque(cls!).takeUnretainedValue()
+            if let key, HTTPRequest.sameName(String(cString: key), b.name) { b.values.append(value.map { String(cString: $0) } ?? "") }
+            return .YES
+        }, Unmanaged.passUnretained(box).toOpaque())
+        return box.values
+    }
+
+    /// Header names compare without ASCII case (RFC 9110, 5.1).
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && zip(a.utf8, b.utf8).allSatisfy { x, y in
+            (x >= 0x41 && x <= 0x5A ? x | 0x20 : x) == (y >= 0x41 && y <= 0x5A ? y | 0x20 : y)
+        }
     }
 
     /// The query string's arguments, in order (a bare `?delete` has a nil value).
@@ -72,7 +87,7 @@ public struct HTTPRequest {
         self.path = path
         self.body = body
         connection = nil
-        lookupHeader = { name in headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+        givenHeaders = headers
         queryArguments = { arguments }
     }
 
@@ -81,7 +96,7 @@ public struct HTTPRequest {
         self.path = path
         self.body = body
         self.connection = connection
-        lookupHeader = nil
+        givenHeaders = nil
         queryArguments = nil
     }
 }

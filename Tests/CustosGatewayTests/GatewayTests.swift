@@ -130,9 +130,10 @@ func opaRequest(_ path: String, _ body: [UInt8]) -> HTTPRequest {
 }
 
 /// An HTTP request as a fixture file describes it (`{method, path, arguments, headers}`).
-func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], without: String? = nil) throws -> HTTPRequest {
+func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], before: [(String, String)] = [],
+                    without: String? = nil) throws -> HTTPRequest {
     let o = try #require(try JSON.parse(try fixture(name)).objectValue)
-    let headers = (o["headers"]?.arrayValue ?? []).compactMap { h -> (String, String)? in
+    let headers = before + (o["headers"]?.arrayValue ?? []).compactMap { h -> (String, String)? in
         guard let a = h.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue else { return nil }
         return (k, v)
     }.filter { $0.0 != without } + extra
@@ -293,6 +294,28 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], with
         let r = send(g, try fixtureRequest("nginx-subrequest.json", headers: [(header, value)], without: header))
         #expect(r.status == 403)
         #expect(try body(r)["error"]?.objectValue?["message"]?.stringValue?.contains(message) == true)
+        #expect(fake.count == 0)
+    }
+
+    /// A proxy that appends its header to one the client sent leaves the client's first: a
+    /// header a decision rests on that appears twice is refused, whichever copy comes first,
+    /// and nothing is decided.
+    @Test(arguments: [
+        ("envoy-check.json", "x-forwarded-user", "mallory"),
+        ("envoy-check.json", "x-forwarded-user", "alice"),
+        ("envoy-check.json", "x-custos-purpose", "ml_model_training"),
+        ("nginx-subrequest.json", "x-forwarded-user", "mallory"),
+        ("nginx-subrequest.json", "X-Forwarded-User", "alice"),
+        ("nginx-subrequest.json", "x-original-uri", "/files/card201/ehr.csv"),
+        ("nginx-subrequest.json", "x-original-method", "DELETE"),
+    ] as [(String, String, String)])
+    func aDecisionHeaderSentTwiceIsRefusedWithoutADecision(fixture: String, header: String, value: String) throws {
+        let (g, fake) = try makeGateway()
+        for request in [try fixtureRequest(fixture, before: [(header, value)]), try fixtureRequest(fixture, headers: [(header, value)])] {
+            let r = send(g, request)
+            #expect(r.status == 403)
+            #expect(try body(r)["error"]?.objectValue?["message"]?.stringValue?.contains("appears 2 times") == true)
+        }
         #expect(fake.count == 0)
     }
 
