@@ -455,9 +455,9 @@ public final class Gateway: Sendable {
 
     /// A header a decision rests on (the end caller, a purpose or region, nginx's original
     /// request): nil when absent, refused when it appears more than once. Taking the first
-    /// would let a client's own copy speak for the caller whenever the proxy appends its header
-    /// instead of replacing it (Envoy's `append_action`, nginx's `proxy_set_header` on a
-    /// header the client already sent twice).
+    /// would let a client's own copy speak for the caller whenever the proxy adds its header
+    /// beside the client's instead of replacing it (Envoy's `request_headers_to_add` with
+    /// `APPEND_IF_EXISTS_OR_ADD`, its default `append_action`).
     static func single(_ r: HTTPRequest, _ name: String) throws(Refusal) -> String? {
         let values = r.headerValues(name)
         guard values.count <= 1 else {
