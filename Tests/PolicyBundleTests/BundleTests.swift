@@ -281,3 +281,26 @@ func members(of b: PolicyBundle) throws -> [(String, [UInt8])] {
         }
     }
 }
+
+@Suite struct BundleTamperTests {
+    let people = People()
+
+    /// A fully approved bundle with any one byte changed, at every offset of the file (tar
+    /// headers, file contents, padding, the manifest, the signatures, the end-of-archive
+    /// blocks), is refused: by the reader or by verification, never accepted. Each offset gets
+    /// one change from a fixed seed.
+    @Test func everySingleByteChangeOfAnApprovedBundleIsRefused() throws {
+        let bytes = try people.bundle().serialized()
+        #expect(bytes.count >= 5 * 512, "headers, contents, manifest, signatures: \(bytes.count) bytes")
+        let trust = try people.trust()
+        _ = try PolicyBundle(bytes: bytes).verify(trust: trust)
+        var rng = SeededRandom(state: 0x6275_6e64_6c65_0001)
+        var accepted: [Int] = []
+        for at in bytes.indices {
+            var changed = bytes
+            changed[at] ^= UInt8.random(in: 1...255, using: &rng)
+            if let b = try? PolicyBundle(bytes: changed), (try? b.verify(trust: trust)) != nil { accepted.append(at) }
+        }
+        #expect(accepted.isEmpty, "\(accepted.count) of \(bytes.count) single-byte changes were accepted, first at \(accepted.prefix(10))")
+    }
+}
