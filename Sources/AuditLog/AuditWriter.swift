@@ -57,6 +57,10 @@ public struct AuditOpenReport: Sendable {
     public var entries: UInt64 = 0
     /// Bytes of a torn final record that were cut (never acknowledged).
     public var tornBytesCut = 0
+    /// Bytes of a torn final record of `checkpoints.log` that were cut: a history checkpoint
+    /// whose write a crash interrupted. No entry loses its cover (the head and the earlier
+    /// checkpoints still hold), but the start entry says so, as for a torn entry.
+    public var tornHistoryBytesCut = 0
     /// Entries after the newest checkpoint that were cut: written before a crash came between
     /// them and their checkpoint (one batch at most), so none of them was acknowledged in
     /// `always` mode.
@@ -269,6 +273,8 @@ public final class AuditWriter: @unchecked Sendable {
         let entries = frontier.size
         var report = AuditOpenReport()
         report.tornBytesCut = summary.tornBytes
+        var historyStat = stat()
+        if stat(cpPath, &historyStat) == 0 { report.tornHistoryBytesCut = max(0, Int(historyStat.st_size) - cps.validLength) }
         for cp in candidates.sorted(by: { $0.size > $1.size }) {
             if cp.size > entries { throw .truncatedBelowCheckpoint(entries: entries, checkpointSize: cp.size) }
             guard roots[cp.size] == cp.root else {

@@ -148,6 +148,9 @@ public final class AuditRecorder: Sendable {
         var notes: [String] = []
         let r = writer.openReport
         if r.tornBytesCut > 0 { notes.append("cut a torn final record of \(r.tornBytesCut) bytes (never acknowledged)") }
+        if r.tornHistoryBytesCut > 0 {
+            notes.append("cut a torn final record of checkpoints.log of \(r.tornHistoryBytesCut) bytes (a history checkpoint whose write was interrupted)")
+        }
         if let c = r.uncoveredCut {
             notes.append("cut entries \(c.from)..<\(c.to) (\(c.count)) written after the newest checkpoint and never covered by one (never acknowledged); sha256 of their records \(c.sha256 ?? "")")
         }

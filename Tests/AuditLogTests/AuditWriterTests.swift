@@ -75,6 +75,28 @@ import Testing
         #expect(report.entriesAfterLatestCheckpoint == 0)
     }
 
+    @Test func aTornFinalRecordOfTheHistoryIsCutOnReopenAndReported() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try Fixture.signer()
+        var w = try AuditWriter.open(stateDirectory: dir.path, mode: .always, signer: s)
+        for i in 0..<20 { try w.append(Fixture.entry(i)) }
+        try w.close()
+        #expect(w.openReport.tornHistoryBytesCut == 0)
+        let history = dir.path + "/checkpoints.log"
+        let bytes = Fixture.read(history)
+        let last = try #require(Fixture.records(bytes).last)
+        try Fixture.write(history, bytes + Array(bytes[last].prefix(last.count / 2)))  // a note half written
+
+        w = try AuditWriter.open(stateDirectory: dir.path, mode: .always, signer: s)
+        #expect(w.openReport.tornHistoryBytesCut == last.count / 2)
+        #expect(w.openReport.tornBytesCut == 0)
+        #expect(Fixture.read(history).count == bytes.count)
+        try w.append(Fixture.entry(20))
+        try w.close()
+        #expect(AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey).isValid)
+    }
+
     @Test func zeroFilledTailIsTreatedAsTornButGarbageMidFileIsNot() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

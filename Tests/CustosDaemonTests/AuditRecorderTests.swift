@@ -191,4 +191,18 @@ import Testing
         #expect(start.seq == 4, "the fifth entry was cut, and the start entry took its place")
         #expect(start.reasons.count == 2 && start.reasons[1].hasPrefix("cut entries 4..<5 (1) written after the newest checkpoint"), "\(start.reasons)")
     }
+
+    @Test func theStartEntryNamesATornHistoryRecordThatWasCut() throws {
+        let state = Self.tempState()
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let first = try AuditRecorder.open(stateDirectory: state)
+        try first.recorder.event(.stopped)
+        try first.close()
+        let history = state + "/audit/checkpoints.log"
+        let bytes = try #require(FileManager.default.contents(atPath: history))
+        try (bytes + bytes.prefix(40)).write(to: URL(fileURLWithPath: history))  // a crash mid-write
+        let again = try AuditRecorder.open(stateDirectory: state)
+        #expect(again.openNotes == ["cut a torn final record of checkpoints.log of 40 bytes (a history checkpoint whose write was interrupted)"])
+        try again.close()
+    }
 }
