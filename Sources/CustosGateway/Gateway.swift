@@ -356,7 +356,7 @@ public final class Gateway: Sendable {
         }
         var onBehalfOf = "account:" + account
         if case .string(let sub)? = input["subuser"], !sub.isEmpty { onBehalfOf += ":" + sub }
-        let listKey = key.isEmpty ? (args.first { $0.0 == "prefix" }?.1 ?? "") : key
+        let listKey = key.isEmpty ? try Self.listingPrefix(args) : key
         return try question(g, action: action, bucket: bucket, key: listKey, principal: account, onBehalfOf: onBehalfOf,
                             facts: FactInput(account: account, claims: nil))
     }
@@ -393,7 +393,7 @@ public final class Gateway: Sendable {
             guard let action = S3Request.action(method: method, key: key, arguments: args, copySource: try Self.single(r, "x-amz-copy-source") != nil) else {
                 throw Refusal(status: 403, message: "\(method) \(path) is not an S3 call the front door maps (copies, ACLs and policies are refused)")
             }
-            let listKey = key.isEmpty ? (args.first { $0.0 == "prefix" }?.1 ?? "") : key
+            let listKey = key.isEmpty ? try Self.listingPrefix(args) : key
             return try question(g, action: action, bucket: bucket, key: listKey, principal: principal, onBehalfOf: onBehalfOf, facts: facts)
         }
         guard let action = g.actions[method] else { throw Refusal(status: 403, message: "no Cedar action is mapped to \(method)") }
@@ -464,6 +464,17 @@ public final class Gateway: Sendable {
             throw Refusal(status: 403, message: "the header \(name.lowercased()) appears \(values.count) times; the proxy must set it once, replacing what the client sent")
         }
         return values.first
+    }
+
+    /// The `prefix` of a bucket listing, which routes it to a resource: refused when the query
+    /// gives it more than once. The front door would route by one copy while the store might
+    /// list by another: which copy of a repeated argument wins differs between HTTP stacks.
+    static func listingPrefix(_ args: [(String, String?)]) throws(Refusal) -> String {
+        let values = args.filter { $0.0 == "prefix" }
+        guard values.count <= 1 else {
+            throw Refusal(status: 403, message: "the query argument prefix appears \(values.count) times; a listing is routed by its one prefix")
+        }
+        return values.first?.1 ?? ""
     }
 
     static func firstString(_ j: JSON?) -> String? {

@@ -25,11 +25,11 @@ let gatewayConfigText = #"""
             "actions": {"s3:GetObject": "read"},
             "resources": [{"bucket": "onc301", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}]},
   "rgw": {"kind": "rgw", "path": "ceph/authz",
-          "actions": {"s3:GetObject": "read", "s3:PutObject": "write"},
+          "actions": {"s3:GetObject": "read", "s3:ListBucket": "read", "s3:PutObject": "write"},
           "resources": [{"bucket": "onc301", "prefix": "de/clinical/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}],
           "purpose": [{"value": "primary_research"}], "region": [{"value": "eu-central-1"}]},
   "envoy": {"kind": "envoy", "s3": true, "principal_header": "x-forwarded-user",
-            "actions": {"s3:GetObject": "read", "s3:GetObjectVersion": "read"},
+            "actions": {"s3:GetObject": "read", "s3:GetObjectVersion": "read", "s3:ListBucket": "read"},
             "resources": [{"bucket": "onc301", "prefix": "de/clinical/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}],
             "purpose": [{"header": "x-custos-purpose"}], "region": [{"value": "eu-central-1"}]},
   "k8s": {"kind": "kubernetes", "region_label": "node-restriction.kubernetes.io/region"},
@@ -192,6 +192,28 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], befo
         #expect(fake.lastCaller?.onBehalfOf == "account:alice")
         _ = send(g, opaRequest("/v1/data/ceph/authz", try fixture("rgw-multipart-input.json")))
         #expect(fake.lastParams?["action"]?.objectValue?["id"] == .string("write"))
+    }
+
+    /// A listing is routed to a resource by its `prefix`; given twice, the front door could
+    /// route by one and the store list by the other, so it is refused.
+    @Test func aListingWhosePrefixIsGivenTwiceIsRefusedWithoutADecision() throws {
+        let (g, fake) = try makeGateway()
+        let rgw = #"{"input": {"method": "GET", "relative_uri": "/onc301", "decoded_uri": "/onc301", "params": "PARAMS", "user_info": {"user_id": "alice"}}}"#
+        let single = send(g, opaRequest("/v1/data/ceph/authz", Array(rgw.replacingOccurrences(of: "PARAMS", with: "prefix=de/clinical/").utf8)))
+        #expect(single.status == 200 && fake.count == 1, "one prefix routes the listing")
+        for params in ["prefix=de/clinical/&prefix=fr/genomic/", "prefix=fr/genomic/&prefix=de/clinical/"] {
+            let r = send(g, opaRequest("/v1/data/ceph/authz", Array(rgw.replacingOccurrences(of: "PARAMS", with: params).utf8)))
+            #expect(r.status == 403)
+            #expect(try body(r)["result"] == .bool(false))
+            #expect(try body(r)["message"]?.stringValue?.contains("prefix appears 2 times") == true)
+        }
+        let envoySingle = send(g, HTTPRequest(method: "GET", path: "/authz/envoy/onc301", headers: [("x-forwarded-user", "alice")],
+                                              arguments: [("prefix", "de/clinical/")]))
+        #expect(envoySingle.status == 200 && fake.count == 2, "one prefix routes the listing")
+        let envoy = send(g, HTTPRequest(method: "GET", path: "/authz/envoy/onc301", headers: [("x-forwarded-user", "alice")],
+                                        arguments: [("prefix", "de/clinical/"), ("prefix", "fr/genomic/")]))
+        #expect(envoy.status == 403)
+        #expect(fake.count == 2, "nothing decided for the repeated prefixes")
     }
 
     /// Every refusal still says `false`, so MinIO and RGW deny whatever they make of the status.
