@@ -310,9 +310,13 @@ public final class Gateway: Sendable {
         guard case .string(let s3Action)? = action else { throw Refusal(status: 400, message: "input.action: missing or not a string") }
         let b = try optionalString(bucket, "input.bucket")
         var key = try optionalString(object, "input.object")
-        if key.isEmpty, case .object(let conds)? = conditions, case .array(let p)? = conds["prefix"] ?? conds["Prefix"],
-           case .string(let prefix)? = p.first {
-            key = prefix
+        if key.isEmpty, case .object(let conds)? = conditions, case .array(let p)? = conds["prefix"] ?? conds["Prefix"] {
+            // MinIO lists the query's values of prefix; more than one is refused, as on the
+            // other S3 routes (`listingPrefix`).
+            guard p.count <= 1 else {
+                throw Refusal(status: 403, message: "the query argument prefix appears \(p.count) times; a listing is routed by its one prefix")
+            }
+            if case .string(let prefix)? = p.first { key = prefix }
         }
         return try question(g, action: s3Action, bucket: b, key: key, principal: who,
                             onBehalfOf: "account:" + who, facts: FactInput(account: who, claims: claims?.objectValue))

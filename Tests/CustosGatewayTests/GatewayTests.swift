@@ -207,6 +207,19 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], befo
             #expect(try body(r)["result"] == .bool(false))
             #expect(try body(r)["message"]?.stringValue?.contains("prefix appears 2 times") == true)
         }
+        // MinIO hands over the query's values of prefix as its Prefix condition.
+        let minio = try JSON.parse(try fixture("minio-list-input.json"))
+        var input = try #require(minio["input"]?.objectValue)
+        var conditions = try #require(input["conditions"]?.objectValue)
+        let key = conditions.keys.first { $0 == "prefix" || $0 == "Prefix" } ?? "prefix"
+        conditions.members.removeAll { $0.key == key }
+        conditions.append(key, .array([.string("de/clinical/"), .string("fr/genomic/")]))
+        input.members.removeAll { $0.key == "conditions" }
+        input.append("conditions", .object(conditions))
+        let twice = send(g, opaRequest("/v1/data/minio/authz", Array(JSON.object(JSONObject(["input": .object(input)])).serialized.utf8)))
+        #expect(twice.status == 403)
+        #expect(try body(twice)["result"] == .bool(false))
+        #expect(fake.count == 1)
         let envoySingle = send(g, HTTPRequest(method: "GET", path: "/authz/envoy/onc301", headers: [("x-forwarded-user", "alice")],
                                               arguments: [("prefix", "de/clinical/")]))
         #expect(envoySingle.status == 200 && fake.count == 2, "one prefix routes the listing")
