@@ -447,9 +447,10 @@ public final class Gateway: Sendable {
             switch s {
             case .value(let x): v = x
             case .account(let map): v = f.account.flatMap { a in map.first { $0.key.utf8.elementsEqual(a.utf8) }?.value }
-            case .claim(let name): v = Self.firstString(f.claims?[name])
+            case .claim(let name): v = try Self.claimValue(f.claims?[name], "the claim \(name)")
             case .sessionTag(let name):
-                v = Self.firstString(f.claims?["https://aws.amazon.com/tags"]?.objectValue?["principal_tags"]?.objectValue?[name])
+                v = try Self.claimValue(f.claims?["https://aws.amazon.com/tags"]?.objectValue?["principal_tags"]?.objectValue?[name],
+                                        "the session tag \(name)")
             case .header(let name): v = try f.request.flatMap { r throws(Refusal) in try Self.single(r, name) }
             }
             if let v { return try identity(.string(v), what) }
@@ -481,12 +482,22 @@ public final class Gateway: Sendable {
         return values.first?.1 ?? ""
     }
 
-    static func firstString(_ j: JSON?) -> String? {
+    /// A purpose or region from the STS session's claims: nil when absent; a string, or an
+    /// array of exactly one string (session tags come as such arrays). Anything else that is
+    /// present is refused rather than skipped: with several values the front door would pick
+    /// the purpose the decision rests on, and skipping a malformed claim would let the next
+    /// source (an account's default, a fixed value) speak where the identity provider said
+    /// something else.
+    static func claimValue(_ j: JSON?, _ what: String) throws(Refusal) -> String? {
         switch j {
-        case .string(let s)?: s
-        case .array(let a)?: a.first?.stringValue
-        default: nil
+        case nil: return nil
+        case .string(let s)?: return s
+        case .array(let a)? where a.count == 1: if let s = a[0].stringValue { return s }
+        case .array(let a)? where a.count > 1:
+            throw Refusal(status: 403, message: "\(what) holds \(a.count) values; a decision rests on one")
+        default: break
         }
+        throw Refusal(status: 403, message: "\(what) is neither a string nor an array of one string")
     }
 
     /// A caller-supplied name: a non-empty string of at most `maxIdentityBytes` bytes with no

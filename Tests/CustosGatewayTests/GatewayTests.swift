@@ -168,6 +168,62 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], befo
         #expect(fake.lastParams?["context"] == .object(JSONObject(["purpose": .string("ml_model_training"), "region": .string("eu-central-1")])))
     }
 
+    /// The STS input with `claims` edited: `purpose` and `region` session tags replaced (nil
+    /// removes them), and a `purpose` claim added when given.
+    func stsInput(tags: [String: JSON?], claim: JSON? = nil) throws -> [UInt8] {
+        let sts = try JSON.parse(try fixture("minio-sts-input.json"))
+        var input = try #require(sts["input"]?.objectValue)
+        var claims = try #require(input["claims"]?.objectValue)
+        let tagsKey = "https://aws.amazon.com/tags"
+        var tagClaim = try #require(claims[tagsKey]?.objectValue)
+        var principalTags = try #require(tagClaim["principal_tags"]?.objectValue)
+        for (name, value) in tags {
+            principalTags.members.removeAll { $0.key == name }
+            if let value { principalTags.append(name, value) }
+        }
+        tagClaim.members.removeAll { $0.key == "principal_tags" }
+        tagClaim.append("principal_tags", .object(principalTags))
+        claims.members.removeAll { $0.key == tagsKey }
+        claims.append(tagsKey, .object(tagClaim))
+        if let claim { claims.append("purpose", claim) }
+        input.members.removeAll { $0.key == "claims" }
+        input.append("claims", .object(claims))
+        return Array(JSON.object(JSONObject(["input": .object(input)])).serialized.utf8)
+    }
+
+    /// A purpose or region taken from the session's claims must be one string (or an array of
+    /// one, as session tags come). Several values, or a value of another kind, are refused and
+    /// nothing is decided: neither the first value nor the next source (here the account's
+    /// default purpose) may stand in for what the identity provider said.
+    @Test(arguments: [
+        (["purpose": .array([.string("ml_model_training"), .string("primary_research")])], nil, "session tag purpose holds 2 values"),
+        (["purpose": .array([.string("primary_research"), .string("ml_model_training")])], nil, "session tag purpose holds 2 values"),
+        (["region": .array([.string("eu-central-1"), .string("us-east-1")])], nil, "session tag region holds 2 values"),
+        (["purpose": .array([])], nil, "session tag purpose is neither"),
+        (["purpose": .array([.int(7)])], nil, "session tag purpose is neither"),
+        (["purpose": .null], nil, "session tag purpose is neither"),
+        (["purpose": nil], .array([.string("primary_research"), .string("ml_model_training")]), "claim purpose holds 2 values"),
+        (["purpose": nil], .int(7), "claim purpose is neither"),
+        (["purpose": nil], .object(JSONObject(["id": .string("primary_research")])), "claim purpose is neither"),
+        (["purpose": nil], .bool(true), "claim purpose is neither"),
+    ] as [([String: JSON?], JSON?, String)])
+    func aPurposeOrRegionClaimThatIsNotOneStringIsRefusedWithoutADecision(tags: [String: JSON?], claim: JSON?, message: String) throws {
+        let (g, fake) = try makeGateway()
+        let r = send(g, opaRequest("/v1/data/minio/authz", try stsInput(tags: tags, claim: claim)))
+        #expect(r.status == 403)
+        #expect(try body(r)["result"] == .bool(false))
+        #expect(try body(r)["message"]?.stringValue?.contains(message) == true, "\(String(decoding: r.body, as: UTF8.self))")
+        #expect(fake.count == 0)
+    }
+
+    @Test(arguments: [JSON.string("ml_model_training"), .array([.string("ml_model_training")])])
+    func aPurposeClaimOfOneStringIsTheRequestsPurpose(claim: JSON) throws {
+        let (g, fake) = try makeGateway()
+        let r = send(g, opaRequest("/v1/data/minio/authz", try stsInput(tags: ["purpose": nil], claim: claim)))
+        #expect(r.status == 200)
+        #expect(fake.lastParams?["context"]?.objectValue?["purpose"] == .string("ml_model_training"))
+    }
+
     @Test func aListingIsRoutedByItsPrefixCondition() throws {
         let (g, fake) = try makeGateway()
         let r = send(g, opaRequest("/v1/data/minio/authz", try fixture("minio-list-input.json")))
