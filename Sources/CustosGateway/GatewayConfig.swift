@@ -47,7 +47,7 @@ public enum FactSource: Sendable, Equatable {
     /// A claim of MinIO's `input.claims` (the STS session's JWT claims): a string, or the
     /// first string of an array.
     case claim(String)
-    /// An STS session tag: `input.claims["https://aws.amazon.com/tags"].principal_tags[name][0]`.
+    /// An STS session tag: `input.claims["https://aws.amazon.com/tags"].principal_tags[name]`, one string.
     case sessionTag(String)
     /// A request header the proxy in front sets (Envoy, nginx); trusted because configured.
     case header(String)

@@ -71,9 +71,19 @@ extension Gateway {
         }
         var job = PlacementJob(id: namespace + "/" + podName, principal: principal, study: annotation(a.study),
                                purpose: annotation(a.purpose), datasets: datasets, gxp: annotation(a.gxp) == "true")
-        if case .array(let containers)? = pod["spec"]?.objectValue?["containers"],
-           case .string(let image)? = containers.first?.objectValue?["image"] {
-            job.image = image
+        // Every image the pod runs, init containers first: a GxP check of the first container
+        // alone would let an unqualified sidecar onto a qualified node with the data. (Ephemeral
+        // containers cannot be given at creation; they are added to a running pod, after
+        // scheduling, through their own subresource.)
+        for list in ["initContainers", "containers"] {
+            guard let l = pod["spec"]?.objectValue?[list], !l.isNull else { continue }
+            guard case .array(let containers) = l else { throw Refusal(status: 400, message: "Pod.spec.\(list): expected an array") }
+            for (i, c) in containers.enumerated() {
+                guard case .string(let image)? = c.objectValue?["image"], !image.isEmpty else {
+                    throw Refusal(status: 400, message: "Pod.spec.\(list)[\(i)].image: missing (the API server requires one)")
+                }
+                if !job.images.contains(where: { $0.utf8.elementsEqual(image.utf8) }) { job.images.append(image) }
+            }
         }
         // The pod's identity for the audit entry (`context.pod`): the uid tells apart pods
         // that reuse a name. The API server gives every pod one; without it, none is recorded.

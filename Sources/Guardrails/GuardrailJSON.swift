@@ -27,10 +27,11 @@ private func only(_ o: JSONObject, _ allowed: [String], _ path: String, _ what: 
 }
 
 extension PlacementJob {
-    static let members = ["id", "principal", "study", "purpose", "datasets", "gxp", "image", "pod"]
+    static let members = ["id", "principal", "study", "purpose", "datasets", "gxp", "image", "images", "pod"]
 
-    /// Reads `{id, principal, study?, purpose?, datasets:[ids], gxp?, image?, pod?}`; any other
-    /// member is an error naming it. `pod` is `{namespace, name, uid}`, all strings.
+    /// Reads `{id, principal, study?, purpose?, datasets:[ids], gxp?, image? | images?, pod?}`;
+    /// any other member is an error naming it. `image` is one image, `images` every image of a
+    /// job that runs several (not both). `pod` is `{namespace, name, uid}`, all strings.
     public init(json: JSON, path: String = "job") throws(GuardrailParamError) {
         guard case .object(let o) = json else { throw GuardrailParamError(path: path, message: "expected an object, got \(json.kindName)") }
         try only(o, Self.members, path, "a job")
@@ -47,6 +48,17 @@ extension PlacementJob {
             guard case .bool(let b) = g else { throw GuardrailParamError(path: path + ".gxp", message: "expected true or false, got \(g.kindName)") }
             gxp = b
         }
+        var images: [String] = []
+        if let l = json["images"], !l.isNull {
+            guard json["image"] == nil || json["image"]!.isNull else {
+                throw GuardrailParamError(path: path + ".images", message: "give image (one) or images (several), not both")
+            }
+            guard case .array(let a) = l else { throw GuardrailParamError(path: path + ".images", message: "expected an array of image references, got \(l.kindName)") }
+            for (i, e) in a.enumerated() {
+                guard case .string(let s) = e else { throw GuardrailParamError(path: path + ".images[\(i)]", message: "expected a string, got \(e.kindName)") }
+                images.append(s)
+            }
+        }
         var pod: Pod? = nil
         if let p = json["pod"], !p.isNull {
             guard case .object(let po) = p else { throw GuardrailParamError(path: path + ".pod", message: "expected an object {namespace, name, uid}, got \(p.kindName)") }
@@ -56,7 +68,7 @@ extension PlacementJob {
         }
         self.init(id: try str(json, "id", path, required: true)!, principal: try str(json, "principal", path, required: true)!,
                   study: try str(json, "study", path, required: false), purpose: try str(json, "purpose", path, required: false),
-                  datasets: ids, gxp: gxp, image: try str(json, "image", path, required: false), pod: pod)
+                  datasets: ids, gxp: gxp, image: try str(json, "image", path, required: false), images: images, pod: pod)
     }
 }
 

@@ -8,8 +8,10 @@ public struct PlacementJob: Sendable, Hashable {
     public var purpose: String?
     public var datasets: [String]
     public var gxp: Bool
-    /// Container image reference; GxP jobs must pin it by digest (`name@sha256:...`).
-    public var image: String?
+    /// Every container image the job runs (a pod's init containers and containers); a GxP
+    /// job must pin each by digest (`name@sha256:...`) and every digest must be qualified. A
+    /// qualified first container must not carry an unqualified sidecar onto a GxP node.
+    public var images: [String]
     /// The Kubernetes pod the job is, when a scheduler extender asks: not read by any check,
     /// only recorded with the decision, so the audit trail names the workload that ran.
     public var pod: Pod?
@@ -23,9 +25,9 @@ public struct PlacementJob: Sendable, Hashable {
     }
 
     public init(id: String, principal: String, study: String? = nil, purpose: String? = nil,
-                datasets: [String], gxp: Bool = false, image: String? = nil, pod: Pod? = nil) {
+                datasets: [String], gxp: Bool = false, image: String? = nil, images: [String] = [], pod: Pod? = nil) {
         self.id = id; self.principal = principal; self.study = study; self.purpose = purpose
-        self.datasets = datasets; self.gxp = gxp; self.image = image; self.pod = pod
+        self.datasets = datasets; self.gxp = gxp; self.images = (image.map { [$0] } ?? []) + images; self.pod = pod
     }
 }
 
@@ -359,15 +361,19 @@ public enum Placement {
     }
 
     static func imageDenial(_ job: PlacementJob, config: GuardrailConfig) -> Denial? {
-        guard let image = job.image else {
+        guard !job.images.isEmpty else {
             return Denial(.computeUnqualifiedImage, "GxP job \(job.id) names no image")
         }
-        guard let at = image.utf8.lastIndex(of: UInt8(ascii: "@")) else {
-            return Denial(.computeUnqualifiedImage, "GxP job \(job.id): image \(image) is not pinned by digest (name@sha256:...)")
+        for image in job.images {
+            guard let at = image.utf8.lastIndex(of: UInt8(ascii: "@")) else {
+                return Denial(.computeUnqualifiedImage, "GxP job \(job.id): image \(image) is not pinned by digest (name@sha256:...)")
+            }
+            let digest = String(image[image.utf8.index(after: at)...])
+            guard config.compute?.imageDigests.containsScalar(digest) ?? false else {
+                return Denial(.computeUnqualifiedImage, "GxP job \(job.id): image digest \(digest) is not qualified in guardrails/compute.json")
+            }
         }
-        let digest = String(image[image.utf8.index(after: at)...])
-        if config.compute?.imageDigests.containsScalar(digest) ?? false { return nil }
-        return Denial(.computeUnqualifiedImage, "GxP job \(job.id): image digest \(digest) is not qualified in guardrails/compute.json")
+        return nil
     }
 
     static func finish(_ result: inout PlacementResult, candidates: [PlacementCandidate], jobDenials: [Denial]) {

@@ -60,6 +60,16 @@ import Testing
         let tagged = try f.object("place", #"{"job":{"id":"seg","principal":"User::\"carol\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical"],"gxp":true,"image":"registry.helix.example/onc/tumour-seg:2.4.1"},"nodes":\#(nodes)}"#)
         #expect(tagged["allowed"] == .array([]))
         #expect(codes(tagged["rejected"]?.objectValue?["fra-h100"]) == ["compute.unqualified_image"])
+        // A job of several images (a pod's sidecars) is qualified only if every one is.
+        let both = try f.object("place", #"{"job":{"id":"seg","principal":"User::\"carol\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical"],"gxp":true,"images":["\#(Self.qualifiedImage)","\#(Self.qualifiedImage)"]},"nodes":\#(nodes)}"#)
+        #expect(both["allowed"] == .array([.string("fra-h100")]))
+        for sidecar in ["registry.helix.example/onc/log-shipper:1.0", "registry.helix.example/onc/log-shipper@sha256:" + String(repeating: "0", count: 64)] {
+            let r = try f.object("place", #"{"job":{"id":"seg","principal":"User::\"carol\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical"],"gxp":true,"images":["\#(Self.qualifiedImage)","\#(sidecar)"]},"nodes":\#(nodes)}"#)
+            #expect(r["allowed"] == .array([]), "an unqualified second image \(sidecar)")
+            #expect(codes(r["rejected"]?.objectValue?["fra-h100"]) == ["compute.unqualified_image"])
+        }
+        let none = try f.object("place", #"{"job":{"id":"seg","principal":"User::\"carol\"","study":"ONC-301","purpose":"primary_research","datasets":["onc301-de-clinical"],"gxp":true,"images":[]},"nodes":\#(nodes)}"#)
+        #expect(codes(none["rejected"]?.objectValue?["fra-h100"]) == ["compute.unqualified_image"])
     }
 
     @Test(arguments: [
@@ -68,6 +78,9 @@ import Testing
         (#"{"job":{"id":"j","principal":"carol","datasets":[]},"nodes":[]}"#, "params.job.principal"),
         (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[]},"nodes":[{"region":"x"}]}"#, "params.nodes[0].name"),
         (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[]},"nodes":[],"extra":1}"#, "params.extra"),
+        (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[],"image":"a","images":["b"]},"nodes":[]}"#, "params.job.images"),
+        (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[],"images":"a"},"nodes":[]}"#, "params.job.images"),
+        (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[],"images":["a",7]},"nodes":[]}"#, "params.job.images[1]"),
     ])
     func placeParamsErrorsNameTheField(params: String, field: String) throws {
         let f = try GuardrailFixture()

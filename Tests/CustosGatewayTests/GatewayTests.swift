@@ -530,10 +530,57 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], befo
         #expect(query.job.principal == #"User::"carol""#)
         #expect(query.job.datasets == ["onc301-de-clinical", "onc301-fr-genomic"])
         #expect(query.job.gxp)
-        #expect(query.job.image == "registry.helix.example/onc/tumour-seg:2.4.1@sha256:3f1e")
+        #expect(query.job.images == ["registry.helix.example/onc/tumour-seg:2.4.1@sha256:3f1e"])
         #expect(query.nodes.map(\.name) == ["fra-h100-01", "ore-7"])
         #expect(query.nodes.allSatisfy { if case .name = $0 { true } else { false } }, "names, resolved through the inventory")
         #expect(caller.onBehalfOf == "pod onc301/seg-42-0")
+    }
+
+    /// `k8s-filter-names.json` with its pod's `spec.containers` and `spec.initContainers` replaced.
+    static func pod(containers: [JSON], initContainers: [JSON]? = nil) throws -> [UInt8] {
+        var args = try #require(try JSON.parse(try fixture("k8s-filter-names.json")).objectValue)
+        var pod = try #require(args["Pod"]?.objectValue)
+        var spec = pod["spec"]?.objectValue ?? JSONObject()
+        spec.members.removeAll { $0.key == "containers" || $0.key == "initContainers" }
+        spec.append("containers", .array(containers))
+        if let initContainers { spec.append("initContainers", .array(initContainers)) }
+        pod.members.removeAll { $0.key == "spec" }
+        pod.append("spec", .object(spec))
+        args.members.removeAll { $0.key == "Pod" }
+        args.append("Pod", .object(pod))
+        return Array(JSON.object(args).serialized.utf8)
+    }
+
+    static func container(_ name: String, _ image: JSON?) -> JSON {
+        var c = JSONObject(["name": .string(name)])
+        if let image { c.append("image", image) }
+        return .object(c)
+    }
+
+    /// The GxP check reads every image the pod runs: init containers, then containers, each
+    /// image once. Only the first container's would let a sidecar run unqualified code beside
+    /// the data.
+    @Test func everyImageOfThePodIsAskedAboutNotOnlyTheFirstContainers() throws {
+        let (g, fake) = try makeGateway()
+        let body = try Self.pod(containers: [Self.container("main", .string("reg/seg@sha256:1")), Self.container("shipper", .string("reg/ship:1")),
+                                             Self.container("again", .string("reg/seg@sha256:1"))],
+                                initContainers: [Self.container("fetch", .string("reg/fetch:2"))])
+        let r = send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: body))
+        #expect(r.status == 200)
+        let (query, _) = try #require(fake.lastPlacement)
+        #expect(query.job.images == ["reg/fetch:2", "reg/seg@sha256:1", "reg/ship:1"])
+    }
+
+    @Test(arguments: [JSON.null, .int(7), .string("")])
+    func aContainerWithoutAnImageIsRefusedWithoutADecision(image: JSON) throws {
+        let (g, fake) = try makeGateway()
+        for args in [try Self.pod(containers: [Self.container("main", .string("reg/seg:1")), Self.container("side", image == .null ? nil : image)]),
+                     try Self.pod(containers: [Self.container("main", .string("reg/seg:1"))], initContainers: [Self.container("init", image)])] {
+            let r = send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: args))
+            #expect(r.status == 200, "kube-scheduler reads Error, not the status")
+            #expect(try body(r)["Error"]?.stringValue?.contains(".image: missing") == true, "\(String(decoding: r.body, as: UTF8.self))")
+        }
+        #expect(fake.count == 0)
     }
 
     @Test func nodeObjectsTakeTheirRegionFromTheConfiguredLabelAndComeBackFiltered() throws {

@@ -83,6 +83,18 @@ func placementAllowsOnlyNodesWhereEveryDatasetMayGo(_ i: Int) {
         #expect(bad.allowed.isEmpty)
         #expect(codes(bad, "fra-1") == [.computeUnqualifiedImage])
     }
+    // Every image of the job counts, not the first: an unqualified sidecar, before or after.
+    let pinned = "registry.helix.example/onc/tumour-seg@" + digest
+    for images in [[pinned, "registry.helix.example/onc/log-shipper:1.0"], ["registry.helix.example/onc/log-shipper:1.0", pinned],
+                   [pinned, "x@sha256:" + String(repeating: "0", count: 64)]] {
+        let bad = place(PlacementJob(id: "g", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["onc-de"],
+                                     gxp: true, images: images))
+        #expect(bad.allowed.isEmpty, "\(images)")
+        #expect(codes(bad, "fra-1") == [.computeUnqualifiedImage])
+    }
+    let twoQualified = place(PlacementJob(id: "g", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["onc-de"],
+                                          gxp: true, images: [pinned, "registry.helix.example/onc/other-name@" + digest]))
+    #expect(twoQualified.allowed == ["fra-1", "par-1", "zrh-1", "sin-1"])
 }
 
 @Test func jobLevelDenialsRejectEveryNode() {

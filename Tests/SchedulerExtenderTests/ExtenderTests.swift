@@ -160,6 +160,46 @@ final class ExtenderDaemon: @unchecked Sendable {
         #expect(d.records.withLock { $0.isEmpty }, "no placement was decided or audited")
     }
 
+    /// A GxP pod (`custos.io/gxp: "true"`) whose first container runs the qualified image is
+    /// still refused when a sidecar or an init container runs an unqualified one: each node's
+    /// reasons name the image (policies/guardrails/compute.json qualifies tumour-seg 2.4.1).
+    @Test func aGxPPodWithAnUnqualifiedSidecarOrInitContainerIsNotPlacedAnywhere() throws {
+        let d = try ExtenderDaemon()
+        let qualified = "registry.helix.example/onc/tumour-seg:2.4.1@sha256:3f1e0c9a7b2d4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f"
+        func gxpPod(containers: [String], initContainers: [String] = []) throws -> [UInt8] {
+            var args = try #require(try parse(try fixture("filter-names-args.json")).objectValue)
+            var pod = try #require(args["Pod"]?.objectValue)
+            var meta = try #require(pod["metadata"]?.objectValue)
+            var annotations = try #require(meta["annotations"]?.objectValue)
+            annotations.append("custos.io/gxp", .string("true"))
+            meta.members.removeAll { $0.key == "annotations" }
+            meta.append("annotations", .object(annotations))
+            var spec = try #require(pod["spec"]?.objectValue)
+            let list = { (l: [String], n: String) in JSON.array(l.enumerated().map { .object(JSONObject(["name": .string("\(n)\($0.offset)"), "image": .string($0.element)])) }) }
+            spec.members.removeAll { $0.key == "containers" }
+            spec.append("containers", list(containers, "c"))
+            if !initContainers.isEmpty { spec.append("initContainers", list(initContainers, "i")) }
+            pod.members.removeAll { $0.key == "metadata" || $0.key == "spec" }
+            pod.append("metadata", .object(meta))
+            pod.append("spec", .object(spec))
+            args.members.removeAll { $0.key == "Pod" }
+            args.append("Pod", .object(pod))
+            return Array(JSON.object(args).serialized.utf8)
+        }
+        func imageRefused(_ body: [UInt8]) throws -> [String: Bool] {
+            let r = try d.filter(body)
+            #expect(r["NodeNames"] == .null || r["NodeNames"] == .array([]), "a GxP pod on these unlabelled GPUs is placed nowhere")
+            let failed = try #require(r["FailedAndUnresolvableNodes"]?.objectValue)
+            return Dictionary(uniqueKeysWithValues: ["fra-gpu-01", "fra-gpu-02", "par-gpu-01"].map { n in
+                (n, Self.codes(failed[n]?.stringValue).contains("compute.unqualified_image"))
+            })
+        }
+        let allEU = ["fra-gpu-01": true, "fra-gpu-02": true, "par-gpu-01": true]
+        #expect(try imageRefused(try gxpPod(containers: [qualified])) == allEU.mapValues { _ in false }, "the control: one qualified image")
+        #expect(try imageRefused(try gxpPod(containers: [qualified, "registry.helix.example/onc/log-shipper:1.0"])) == allEU)
+        #expect(try imageRefused(try gxpPod(containers: [qualified], initContainers: ["registry.helix.example/onc/fetch:3"])) == allEU)
+    }
+
     @Test func theAnnotatedPodsPlacementRecordNamesThePodItsUidAndItsPrincipal() throws {
         let d = try ExtenderDaemon()
         _ = try d.filter(try fixture("filter-names-args.json"))
