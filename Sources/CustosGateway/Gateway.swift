@@ -310,14 +310,7 @@ public final class Gateway: Sendable {
         guard case .string(let s3Action)? = action else { throw Refusal(status: 400, message: "input.action: missing or not a string") }
         let b = try optionalString(bucket, "input.bucket")
         var key = try optionalString(object, "input.object")
-        if key.isEmpty, case .object(let conds)? = conditions, case .array(let p)? = conds["prefix"] ?? conds["Prefix"] {
-            // MinIO lists the query's values of prefix; more than one is refused, as on the
-            // other S3 routes (`listingPrefix`).
-            guard p.count <= 1 else {
-                throw Refusal(status: 403, message: "the query argument prefix appears \(p.count) times; a listing is routed by its one prefix")
-            }
-            if case .string(let prefix)? = p.first { key = prefix }
-        }
+        if key.isEmpty && Self.listingActions.contains(s3Action) { key = try Self.minioListingPrefix(conditions) }
         return try question(g, action: s3Action, bucket: b, key: key, principal: who,
                             onBehalfOf: "account:" + who, facts: FactInput(account: who, claims: claims?.objectValue))
     }
@@ -360,7 +353,7 @@ public final class Gateway: Sendable {
         }
         var onBehalfOf = "account:" + account
         if case .string(let sub)? = input["subuser"], !sub.isEmpty { onBehalfOf += ":" + sub }
-        let listKey = key.isEmpty ? try Self.listingPrefix(args) : key
+        let listKey = key.isEmpty && Self.listingActions.contains(action) ? try Self.listingPrefix(args) : key
         return try question(g, action: action, bucket: bucket, key: listKey, principal: account, onBehalfOf: onBehalfOf,
                             facts: FactInput(account: account, claims: nil))
     }
@@ -371,9 +364,14 @@ public final class Gateway: Sendable {
         var args = r.arguments
         if g.kind == .nginx {
             guard let uri = try Self.single(r, "X-Original-URI") else {
-                throw Refusal(status: 403, message: "X-Original-URI header missing: set proxy_set_header X-Original-URI $uri in the auth_request location")
+                throw Refusal(status: 403, message: "X-Original-URI header missing: set proxy_set_header X-Original-URI $request_uri in the auth_request location")
             }
-            method = try Self.single(r, "X-Original-Method") ?? "GET"
+            // No default: a PUT or DELETE whose method did not reach the front door must not be
+            // decided as a read.
+            guard let m = try Self.single(r, "X-Original-Method") else {
+                throw Refusal(status: 403, message: "X-Original-Method header missing: set proxy_set_header X-Original-Method $request_method in the auth_request location")
+            }
+            method = m
             let q = uri.firstIndex(of: "?")
             guard let p = URLText.decode(uri[..<(q ?? uri.endIndex)]) else { throw Refusal(status: 403, message: "X-Original-URI is badly escaped") }
             path = p
@@ -397,11 +395,12 @@ public final class Gateway: Sendable {
             guard let action = S3Request.action(method: method, key: key, arguments: args, copySource: try Self.single(r, "x-amz-copy-source") != nil) else {
                 throw Refusal(status: 403, message: "\(method) \(path) is not an S3 call the front door maps (copies, ACLs and policies are refused)")
             }
-            let listKey = key.isEmpty ? try Self.listingPrefix(args) : key
+            let listKey = key.isEmpty && Self.listingActions.contains(action) ? try Self.listingPrefix(args) : key
             return try question(g, action: action, bucket: bucket, key: listKey, principal: principal, onBehalfOf: onBehalfOf, facts: facts)
         }
         guard let action = g.actions[method] else { throw Refusal(status: 403, message: "no Cedar action is mapped to \(method)") }
-        guard let route = g.resources.first(where: { path.hasPrefix($0.pathPrefix ?? "\u{0}") }) else {
+        // Routes compare bytes: a path canonically equivalent to a route's prefix is not under it.
+        guard let route = g.resources.first(where: { r in r.pathPrefix.map { path.utf8.starts(with: $0.utf8) } ?? false }) else {
             throw Refusal(status: 403, message: "no resource is mapped to \(path)")
         }
         return try assemble(g, action: action, route: route, principal: principal, onBehalfOf: onBehalfOf, facts: facts)
@@ -416,8 +415,18 @@ public final class Gateway: Sendable {
     func question(_ g: GatewayConfig, action s3Action: String, bucket: String, key: String, principal: String,
                   onBehalfOf: String, facts: FactInput) throws(Refusal) -> Question {
         guard let action = g.actions[s3Action] else { throw Refusal(status: 403, message: "no Cedar action is mapped to \(s3Action)") }
-        guard let route = g.resources.first(where: { $0.bucket == bucket && key.hasPrefix($0.prefix) }) else {
+        // Routes compare bytes: a key canonically equivalent to a route's prefix is not under it.
+        let inBucket = g.resources.filter { r in r.bucket.map { $0.utf8.elementsEqual(bucket.utf8) } ?? false }
+        guard let route = inBucket.first(where: { key.utf8.starts(with: $0.prefix.utf8) }) else {
             throw Refusal(status: 403, message: "no resource is mapped to bucket \(bucket) key \(key)")
+        }
+        // A listing shows the names of every key under its prefix: one that reaches into a
+        // route of another resource (the bucket's root, listed while `de/clinical/` is mapped
+        // apart) would show that resource's key names under this one's decision.
+        if Self.listingActions.contains(s3Action),
+           let other = inBucket.first(where: { r in r.prefix.utf8.starts(with: key.utf8)
+               && !(r.resourceType.utf8.elementsEqual(route.resourceType.utf8) && r.resourceID.utf8.elementsEqual(route.resourceID.utf8)) }) {
+            throw Refusal(status: 403, message: "a listing of bucket \(bucket) prefix \"\(key)\" would show keys under \"\(other.prefix)\", mapped to another resource; list within one route")
         }
         return try assemble(g, action: action, route: route, principal: principal, onBehalfOf: onBehalfOf, facts: facts)
     }
@@ -469,6 +478,37 @@ public final class Gateway: Sendable {
             throw Refusal(status: 403, message: "the header \(name.lowercased()) appears \(values.count) times; the proxy must set it once, replacing what the client sent")
         }
         return values.first
+    }
+
+    /// The S3 actions that list a bucket: only these are routed by `prefix`, the part of the
+    /// bucket they show. Every other bucket-level call acts on the bucket as a whole (a
+    /// multi-object delete names its keys in a body the front door does not see), so it is
+    /// routed by the bucket alone, whatever `prefix` the client adds to it.
+    static let listingActions: Set<String> = ["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"]
+
+    /// The prefix of a MinIO listing. MinIO's `conditions` hold the query's arguments under
+    /// their own names (`prefix`, which the listing uses) and the request's headers under
+    /// their canonical names, so `Prefix` can be a header the client sent: it is never the
+    /// prefix, and one that disagrees with it is refused.
+    static func minioListingPrefix(_ conditions: JSON?) throws(Refusal) -> String {
+        guard case .object(let conds)? = conditions else { return "" }
+        var prefix = ""
+        if let p = conds["prefix"] {
+            guard case .array(let values) = p, values.allSatisfy({ $0.stringValue != nil }) else {
+                throw Refusal(status: 400, message: "input.conditions.prefix: expected an array of strings")
+            }
+            // More than one is refused, as on the other S3 routes (`listingPrefix`).
+            guard values.count <= 1 else {
+                throw Refusal(status: 403, message: "the query argument prefix appears \(values.count) times; a listing is routed by its one prefix")
+            }
+            prefix = values.first?.stringValue ?? ""
+        }
+        if let p = conds["Prefix"] {
+            guard case .array(let values) = p, values.allSatisfy({ $0.stringValue?.utf8.elementsEqual(prefix.utf8) ?? false }) else {
+                throw Refusal(status: 403, message: "input.conditions.Prefix (a request header) disagrees with the listing's prefix \"\(prefix)\"")
+            }
+        }
+        return prefix
     }
 
     /// The `prefix` of a bucket listing, which routes it to a resource: refused when the query

@@ -268,6 +268,17 @@ extension HTTPConfig {
                 }
                 route.pathPrefix = p
             }
+            // First match wins, so a route under an earlier one's prefix would never be reached:
+            // its keys would be decided as the earlier, broader resource's.
+            if let (j, earlier) = g.resources.enumerated().first(where: { _, e in
+                if g.s3 {
+                    return (e.bucket ?? "").utf8.elementsEqual((route.bucket ?? "").utf8) && route.prefix.utf8.starts(with: e.prefix.utf8)
+                }
+                return (route.pathPrefix ?? "").utf8.starts(with: (e.pathPrefix ?? "\u{0}").utf8)
+            }) {
+                let what = g.s3 ? "prefix \"\(route.prefix)\" of bucket \(route.bucket ?? "")" : "path_prefix \(route.pathPrefix ?? "")"
+                throw GatewayConfigError(key: rk, "\(what) is under resources[\(j)] (\(g.s3 ? "\"" + earlier.prefix + "\"" : earlier.pathPrefix ?? "")), which matches first: list the longer prefix first")
+            }
             g.resources.append(route)
         }
         if let p = o["purpose"] { g.purpose = try sources(p, "\(key).purpose", kind: kind) }

@@ -69,8 +69,14 @@ extension Gateway {
         let datasets: [String] = (annotation(a.datasets) ?? "").split(separator: ",").map { part in
             String(part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
         }
+        // Exactly "true" or "false": any other spelling ("True", "yes") must not make a GxP pod
+        // an ordinary one and drop the qualified-compute checks.
+        let gxp = annotation(a.gxp)
+        guard gxp == nil || gxp!.utf8.elementsEqual("true".utf8) || gxp!.utf8.elementsEqual("false".utf8) else {
+            throw Refusal(status: 400, message: "the pod's \(a.gxp) annotation is \"\(gxp!)\"; expected \"true\" or \"false\"")
+        }
         var job = PlacementJob(id: namespace + "/" + podName, principal: principal, study: annotation(a.study),
-                               purpose: annotation(a.purpose), datasets: datasets, gxp: annotation(a.gxp) == "true")
+                               purpose: annotation(a.purpose), datasets: datasets, gxp: gxp.map { $0.utf8.elementsEqual("true".utf8) } ?? false)
         // Every image the pod runs, init containers first: a GxP check of the first container
         // alone would let an unqualified sidecar onto a qualified node with the data. (Ephemeral
         // containers cannot be given at creation; they are added to a running pod, after

@@ -410,6 +410,17 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], befo
         #expect(fake.count == 0)
     }
 
+    /// Without `X-Original-Method` the front door cannot tell a read from a write: refused,
+    /// never decided as a GET.
+    @Test func anNginxSubrequestWithoutItsOriginalMethodIsRefusedWithoutADecision() throws {
+        let (g, fake) = try makeGateway()
+        #expect(send(g, try fixtureRequest("nginx-subrequest.json")).status == 200, "the control")
+        let r = send(g, try fixtureRequest("nginx-subrequest.json", without: "x-original-method"))
+        #expect(r.status == 403)
+        #expect(try body(r)["error"]?.objectValue?["message"]?.stringValue?.contains("X-Original-Method header missing") == true)
+        #expect(fake.count == 1)
+    }
+
     @Test func aMissingIdentityHeaderOrUnknownGatewayIs403() throws {
         let (g, fake) = try makeGateway()
         #expect(send(g, try fixtureRequest("envoy-check.json", without: "x-forwarded-user")).status == 403)
@@ -487,10 +498,113 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], befo
         (#"{"listeners": [{"unix": "/x"}], "gateways": {"m": {"kind": "rgw", "actions": {}, "resources": [{"bucket": "b", "resource": {"type": "D", "id": "x"}}], "purpose": [{"header": "x-p"}]}}}"#, "http.gateways.m.purpose[0].header"),
         (#"{"listeners": [{"unix": "/x"}], "gateways": {"m": {"kind": "minio", "actions": {}, "resources": [{"bucket": "b", "resource": {"type": "D", "id": "x"}}], "purpose": [{"valu": "x"}]}}}"#, "http.gateways.m.purpose[0].valu"),
         (#"{"gateways": {"m": {"kind": "minio", "actions": {}, "resources": [{"bucket": "b", "resource": {"type": "D", "id": "x"}}]}}}"#, "http.listeners"),
+        // First match wins: a route under an earlier one's prefix would never be reached.
+        (#"{"listeners": [{"unix": "/x"}], "gateways": {"m": {"kind": "rgw", "actions": {}, "resources": [{"bucket": "b", "resource": {"type": "D", "id": "all"}}, {"bucket": "b", "prefix": "de/", "resource": {"type": "D", "id": "de"}}]}}}"#, "http.gateways.m.resources[1]"),
+        (#"{"listeners": [{"unix": "/x"}], "gateways": {"m": {"kind": "rgw", "actions": {}, "resources": [{"bucket": "b", "prefix": "de/", "resource": {"type": "D", "id": "de"}}, {"bucket": "b", "prefix": "de/clinical/", "resource": {"type": "D", "id": "c"}}]}}}"#, "http.gateways.m.resources[1]"),
+        (#"{"listeners": [{"unix": "/x"}], "gateways": {"m": {"kind": "nginx", "principal_header": "x", "actions": {}, "resources": [{"path_prefix": "/files/", "resource": {"type": "D", "id": "f"}}, {"path_prefix": "/files/de/", "resource": {"type": "D", "id": "de"}}]}}}"#, "http.gateways.m.resources[1]"),
     ] as [(String, String)])
     func aMistakeNamesItsKey(text: String, key: String) throws {
         #expect(throws: GatewayConfigError.self) { try HTTPConfig.parse(try JSON.parse(text)) }
         do { _ = try HTTPConfig.parse(try JSON.parse(text)) } catch let e as GatewayConfigError { #expect(e.key == key, "\(e)") }
+    }
+}
+
+/// How S3 calls are routed to resources when a bucket holds more than one: a bucket with its
+/// clinical data mapped apart and everything else under one bucket-wide dataset.
+@Suite struct S3RoutingTests {
+    static let config = #"""
+    {"listeners": [{"unix": "/tmp/unused.sock"}],
+     "gateways": {
+      "rgw": {"kind": "rgw", "path": "ceph/authz",
+              "actions": {"s3:GetObject": "read", "s3:ListBucket": "read", "s3:DeleteObject": "delete", "s3:PutReplicationConfiguration": "write"},
+              "resources": [{"bucket": "onc301", "prefix": "de/clinical/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}},
+                            {"bucket": "onc301", "resource": {"type": "Dataset", "id": "onc301-other"}},
+                            {"bucket": "caf\u00e9", "prefix": "r\u00e9sum\u00e9s/", "resource": {"type": "Dataset", "id": "cafe-resumes"}}],
+              "purpose": [{"value": "primary_research"}], "region": [{"value": "eu-central-1"}]},
+      "envoy": {"kind": "envoy", "s3": true, "principal_header": "x-forwarded-user",
+              "actions": {"s3:ListBucket": "read", "s3:DeleteObject": "delete"},
+              "resources": [{"bucket": "onc301", "prefix": "de/clinical/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}],
+              "purpose": [{"value": "primary_research"}], "region": [{"value": "eu-central-1"}]},
+      "minio": {"kind": "minio", "path": "minio/authz",
+              "actions": {"s3:ListBucket": "read", "s3:PutReplicationConfiguration": "write"},
+              "resources": [{"bucket": "onc301", "prefix": "de/clinical/", "resource": {"type": "Dataset", "id": "onc301-de-clinical"}}],
+              "purpose": [{"value": "primary_research"}], "region": [{"value": "eu-central-1"}]}}}
+    """#
+
+    func gateway() throws -> (Gateway, FakeDaemon) {
+        let fake = try FakeDaemon()
+        return (Gateway(config: try HTTPConfig.parse(try JSON.parse(Self.config)), dispatcher: fake.dispatcher), fake)
+    }
+
+    func rgw(_ method: String, _ uri: String, _ params: String) -> HTTPRequest {
+        let input = JSONObject(["method": .string(method), "relative_uri": .string(uri), "params": .string(params),
+                                "user_info": .object(JSONObject(["user_id": .string("alice")]))])
+        return opaRequest("/v1/data/ceph/authz", Array(JSON.object(JSONObject(["input": .object(input)])).serialized.utf8))
+    }
+
+    func minio(_ action: String, conditions: JSONObject) -> HTTPRequest {
+        let input = JSONObject(["account": .string("alice"), "action": .string(action), "bucket": .string("onc301"), "object": .string(""),
+                                "conditions": .object(conditions)])
+        return opaRequest("/v1/data/minio/authz", Array(JSON.object(JSONObject(["input": .object(input)])).serialized.utf8))
+    }
+
+    /// The resource a request was decided on, or nil when it was refused undecided.
+    func decided(_ g: Gateway, _ fake: FakeDaemon, _ r: HTTPRequest) -> String? {
+        let before = fake.count
+        _ = send(g, r)
+        guard fake.count > before else { return nil }
+        return fake.lastParams?["resource"]?.objectValue?["id"]?.stringValue
+    }
+
+    /// A multi-object delete names its keys in the body and replication covers the bucket: a
+    /// `prefix` the client adds must not route them to the dataset it names.
+    @Test func aBucketLevelCallThatIsNotAListingIsRoutedByTheBucketWhateverItsPrefix() throws {
+        let (g, fake) = try gateway()
+        #expect(decided(g, fake, rgw("POST", "/onc301", "delete&prefix=de/clinical/")) == "onc301-other")
+        #expect(decided(g, fake, rgw("PUT", "/onc301", "replication&prefix=de/clinical/")) == "onc301-other")
+        // Where no route covers the whole bucket, such a call is refused undecided.
+        let envoy = HTTPRequest(method: "POST", path: "/authz/envoy/onc301", headers: [("x-forwarded-user", "alice")],
+                                arguments: [("delete", nil), ("prefix", "de/clinical/")])
+        #expect(decided(g, fake, envoy) == nil)
+        #expect(send(g, envoy).status == 403)
+        #expect(decided(g, fake, minio("s3:PutReplicationConfiguration", conditions: JSONObject(["prefix": .array([.string("de/clinical/")])]))) == nil)
+        // A listing is still routed by its prefix.
+        #expect(decided(g, fake, rgw("GET", "/onc301", "prefix=de/clinical/2026/")) == "onc301-de-clinical")
+        #expect(decided(g, fake, minio("s3:ListBucket", conditions: JSONObject(["prefix": .array([.string("de/clinical/")])]))) == "onc301-de-clinical")
+    }
+
+    /// A listing shows the key names under its prefix: the bucket's root, or `de/`, would show
+    /// the clinical dataset's names under the bucket-wide dataset's decision.
+    @Test(arguments: ["", "prefix=", "prefix=de/", "prefix=de/clin", "list-type=2&prefix=d"])
+    func aListingThatReachesIntoAnotherResourcesRouteIsRefused(params: String) throws {
+        let (g, fake) = try gateway()
+        let r = send(g, rgw("GET", "/onc301", params))
+        #expect(r.status == 403)
+        #expect(try body(r)["message"]?.stringValue?.contains("would show keys under \"de/clinical/\"") == true, "\(String(decoding: r.body, as: UTF8.self))")
+        #expect(fake.count == 0)
+        #expect(decided(g, fake, rgw("GET", "/onc301", "prefix=fr/")) == "onc301-other", "a listing beside the clinical data")
+    }
+
+    /// MinIO puts the request's headers in `conditions` under their canonical names: a
+    /// `Prefix` header is the client's, not the listing's prefix (the query's `prefix`).
+    @Test func aMinIOPrefixHeaderIsNotTheListingsPrefix() throws {
+        let (g, fake) = try gateway()
+        let header = minio("s3:ListBucket", conditions: JSONObject(["Prefix": .array([.string("de/clinical/")])]))
+        #expect(decided(g, fake, header) == nil)
+        #expect(try body(send(g, header))["result"] == .bool(false))
+        #expect(decided(g, fake, minio("s3:ListBucket", conditions: JSONObject(["prefix": .array([.string("de/clinical/x/")]),
+                                                                               "Prefix": .array([.string("de/clinical/")])]))) == nil)
+        #expect(decided(g, fake, minio("s3:ListBucket", conditions: JSONObject(["prefix": .array([.string("de/clinical/")]),
+                                                                               "Prefix": .array([.string("de/clinical/")])]))) == "onc301-de-clinical")
+    }
+
+    /// Buckets and prefixes are matched by bytes: "caf\u{E9}" and "cafe\u{301}" are equal Swift
+    /// Strings but two different buckets (and keys) to the store.
+    @Test func routesMatchBytesNotCanonicallyEquivalentText() throws {
+        let (g, fake) = try gateway()
+        #expect(decided(g, fake, rgw("GET", "/caf\u{E9}/r\u{E9}sum\u{E9}s/a.pdf", "")) == "cafe-resumes")
+        #expect(decided(g, fake, rgw("GET", "/cafe\u{301}/r\u{E9}sum\u{E9}s/a.pdf", "")) == nil)
+        #expect(decided(g, fake, rgw("GET", "/caf\u{E9}/re\u{301}sume\u{301}s/a.pdf", "")) == nil)
     }
 }
 
@@ -569,6 +683,24 @@ func fixtureRequest(_ name: String, headers extra: [(String, String)] = [], befo
         #expect(r.status == 200)
         let (query, _) = try #require(fake.lastPlacement)
         #expect(query.job.images == ["reg/fetch:2", "reg/seg@sha256:1", "reg/ship:1"])
+    }
+
+    /// `custos.io/gxp` is "true" or "false": a misspelling must not turn a GxP pod into an
+    /// ordinary one, which would drop the qualified-compute checks.
+    @Test(arguments: ["True", "TRUE", "yes", "1", " true", "true ", ""])
+    func aGxPAnnotationThatIsNeitherTrueNorFalseIsRefusedWithoutADecision(value: String) throws {
+        let (g, fake) = try makeGateway()
+        func withGxP(_ v: String) throws -> [UInt8] {
+            let text = String(decoding: try fixture("k8s-filter-names.json"), as: UTF8.self)
+            #expect(text.contains(#""custos.io/gxp": "true""#))
+            return Array(text.replacingOccurrences(of: #""custos.io/gxp": "true""#, with: #""custos.io/gxp": "\#(v)""#).utf8)
+        }
+        let r = send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: try withGxP(value)))
+        #expect(try body(r)["Error"]?.stringValue?.contains("expected \"true\" or \"false\"") == true, "\(String(decoding: r.body, as: UTF8.self))")
+        #expect(try body(r)["NodeNames"] == .null)
+        #expect(fake.count == 0)
+        _ = send(g, HTTPRequest(method: "POST", path: "/scheduler/k8s/filter", body: try withGxP("false")))
+        #expect(fake.lastPlacement?.query.job.gxp == false, "the control: false is read")
     }
 
     @Test(arguments: [JSON.null, .int(7), .string("")])
