@@ -59,7 +59,9 @@ extension DecisionMethods {
     /// - A node (`context.node`, a string) is looked up in the inventory; its region is used.
     ///   An unknown node is a denial (`placement.unknown_node`), as in `place`: the scheduler
     ///   refills the inventory on that code. A node in another region than the bound one, or a
-    ///   `context.region` that disagrees with the node's, is -32602.
+    ///   `context.region` that disagrees with the node's, is -32602. A node the inventory holds
+    ///   without a region has none: personal data is then denied (`residency.location_missing`)
+    ///   and a `context.region` beside it is -32602.
     /// - With a bound region, `context.region` must be absent or name it (else -32602 naming
     ///   `context.region`); absent means the bound region.
     static func processingRegion(_ context: CedarRecord, services: DaemonServices,
@@ -73,6 +75,7 @@ extension DecisionMethods {
             asserted = s
         }
         var region: String? = nil
+        var regionless = false
         var denial: Denial? = nil
         if let nodeValue {
             guard case .string(let name) = nodeValue else {
@@ -89,13 +92,22 @@ extension DecisionMethods {
                                              "node \(name) is in region \(r) (node inventory); this daemon decides for region \(b) only")
                     }
                     region = r
+                } else {
+                    // The inventory knows the node but not where it is: neither the caller's
+                    // region nor the daemon's bound one may stand in for the node's, as `place`
+                    // rejects such a node for personal data (`residency.location_missing`).
+                    if asserted != nil {
+                        throw .invalidParams(field: "\(field).context.region",
+                                             "node \(name) has no region in the node inventory, and the caller cannot supply it; sync the node with its region (nodes.sync)")
+                    }
+                    regionless = true
                 }
             } else {
                 denial = Denial(.placementUnknownNode,
                                 "node \(name) is not in the node inventory, so the daemon does not know where it is; send it with nodes.sync")
             }
         }
-        if region == nil {
+        if region == nil && !regionless {
             if let b = bound {
                 if let a = asserted, !a.scalarEquals(b) {
                     throw .invalidParams(field: "\(field).context.region",

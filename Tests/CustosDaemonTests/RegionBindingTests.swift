@@ -52,10 +52,16 @@ import Testing
         ("eu-central-1", #"{"purpose":"primary_research","node":"ore-1"}"#, "params.context.node"),
         ("eu-central-1", #"{"purpose":"primary_research","node":"fra-1"}"#, ""),
         ("eu-central-1", #"{"purpose":"primary_research","node":"ghost"}"#, "placement.unknown_node"),
+        // A node the inventory holds without a region is nowhere: neither the caller's region
+        // nor the bound one stands in for it.
+        (nil, #"{"purpose":"primary_research","node":"lab-1"}"#, "residency.location_missing"),
+        (nil, #"{"purpose":"primary_research","node":"lab-1","region":"eu-central-1"}"#, "params.context.region"),
+        ("eu-central-1", #"{"purpose":"primary_research","node":"lab-1"}"#, "residency.location_missing"),
+        ("eu-central-1", #"{"purpose":"primary_research","node":"lab-1","region":"eu-central-1"}"#, "params.context.region"),
     ] as [(String?, String, String)])
     func aNodeOfTheInventoryGivesTheRegion(_ bound: String?, _ context: String, _ expected: String) throws {
         let f = try GuardrailFixture(region: bound)
-        _ = try f.call("nodes.sync", #"{"nodes":[{"name":"fra-1","region":"eu-central-1"},{"name":"ore-1","region":"us-west-2"}]}"#)
+        _ = try f.call("nodes.sync", #"{"nodes":[{"name":"fra-1","region":"eu-central-1"},{"name":"ore-1","region":"us-west-2"},{"name":"lab-1"}]}"#)
         if expected.hasPrefix("params.") {
             let e = try #require(rpcError { () throws(RPCError) in _ = try f.call("decide", Trust.decideAlice(context)) })
             #expect(e.code == RPCError.invalidParamsCode)
