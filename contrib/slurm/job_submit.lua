@@ -18,8 +18,10 @@ The job, as place reads it:
   job.study      the account (--account, else the user's default account)
   job.purpose    key purpose= of --comment (else of --extra)
   job.datasets   key datasets= of --comment (else of --extra), comma-separated ids
-  job.gxp        true when the QOS is CUSTOS_GXP_QOS (default gxp)
-  job.image      key image= of --comment/--extra, else --container
+  job.gxp        true when the QOS (--qos, else the association's default) is CUSTOS_GXP_QOS
+                 (default gxp), compared without case
+  job.image      --container, else key image= of --comment/--extra (both: they must agree)
+  A key given twice, or in --comment and --extra with different values, refuses the job.
   nodes          every node of the job's partitions (the default partition when none is
                  given), by name: the node inventory (custos slurm-node-sync) describes them
   e.g. sbatch -A ONC-301 --comment "purpose=primary_research datasets=onc301-de-clinical" job.sh
@@ -83,13 +85,17 @@ local function expand(hostlist, out)
   return out
 end
 
--- key=value pairs of a --comment or --extra ("purpose=x datasets=a,b", or ";"-separated).
-local function keys(text)
+-- key=value pairs of a --comment or --extra ("purpose=x datasets=a,b", or ";"-separated);
+-- nil and why when a key is given twice: the job would be decided on one of its values.
+local function keys(text, where)
   local out = {}
   if not text then return out end
   for pair in tostring(text):gmatch("[^;%s]+") do
     local k, v = pair:match("^([%w_%.%-]+)=(.*)$")
-    if k then out[k] = v end
+    if k then
+      if out[k] ~= nil then return nil, k .. "= is given twice in " .. (where or "the text") end
+      out[k] = v
+    end
   end
   return out
 end
@@ -167,8 +173,20 @@ end
 local function place_params(job_desc, part_list, submit_uid)
   local user = job_desc.user_name
   if not set(user) then return nil, "the submitting user (uid " .. tostring(submit_uid) .. ") has no name" end
-  local comment, extra = keys(job_desc.comment), keys(job_desc.extra)
+  local comment, why = keys(job_desc.comment, "--comment")
+  if not comment then return nil, why end
+  local extra, why2 = keys(job_desc.extra, "--extra")
+  if not extra then return nil, why2 end
+  -- Given in both, a key must say the same: which one counts is not for the job to pick.
+  for k, v in pairs(comment) do
+    if extra[k] ~= nil and extra[k] ~= v then return nil, k .. "= differs between --comment and --extra" end
+  end
   local function key(k) return comment[k] or extra[k] end
+  -- "datasets=a, b" would be read as a alone: every declared dataset must reach the check.
+  local datasets = key("datasets")
+  if datasets and (datasets:find(",$") or datasets:find(",,") or datasets:find("^,")) then
+    return nil, "datasets=" .. datasets .. " has an empty id; write the ids comma-separated without spaces (datasets=a,b)"
+  end
   local fields = {
     '"id":' .. jstr(user .. "/" .. (set(job_desc.name) and job_desc.name or "job")),
     '"principal":' .. jstr('User::"' .. user .. '"'),
@@ -177,7 +195,15 @@ local function place_params(job_desc, part_list, submit_uid)
   local account = set(job_desc.account) and job_desc.account or (set(job_desc.default_account) and job_desc.default_account or nil)
   if account then fields[#fields + 1] = '"study":' .. jstr(account) end
   if set(key("purpose")) then fields[#fields + 1] = '"purpose":' .. jstr(key("purpose")) end
-  if job_desc.qos == CONFIG.gxp_qos then fields[#fields + 1] = '"gxp":true' end
+  -- Without --qos the job runs in the association's default QOS, which Slurm applies after
+  -- this script: read it here, or a GxP default would run unchecked. QOS names are compared
+  -- without case, as Slurm matches them.
+  local qos = set(job_desc.qos) and job_desc.qos or job_desc.default_qos
+  if set(qos) and tostring(qos):lower() == tostring(CONFIG.gxp_qos):lower() then fields[#fields + 1] = '"gxp":true' end
+  -- --container is what runs: an image= that names something else is refused, not preferred.
+  if set(key("image")) and set(job_desc.container) and key("image") ~= job_desc.container then
+    return nil, "image= (" .. key("image") .. ") is not the job's --container (" .. job_desc.container .. ")"
+  end
   local image = key("image") or (set(job_desc.container) and job_desc.container or nil)
   if set(image) then fields[#fields + 1] = '"image":' .. jstr(image) end
   local nodes = partition_nodes(job_desc, part_list)

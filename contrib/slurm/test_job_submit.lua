@@ -50,6 +50,28 @@ check("the asked partition", table.concat(doc2.nodes, " "), "us-gpu-01")
 check("datasets from --extra", table.concat(doc2.job.datasets, " "), "d1 d2")
 check("gxp from the qos", doc2.job.gxp, true)
 check("image from --container", doc2.job.image, "/srv/bundles/seg")
+-- What refuses a submission before any call: nothing is guessed.
+local function refused(name, job, says)
+  job.user_name = job.user_name or "alice"
+  local got, why = p.place_params(job, part_list, 1000)
+  check(name .. " is refused", got, nil)
+  check(name .. " says why", (why or ""):find(says, 1, true) ~= nil, true)
+end
+refused("a key given twice", { comment = "purpose=primary_research purpose=ml_model_training" }, "purpose= is given twice in --comment")
+refused("a key differing between --comment and --extra", { comment = "purpose=a", extra = "purpose=b" }, "purpose= differs")
+refused("datasets split by a space", { comment = "datasets=onc301-de-clinical, onc301-fr-genomic" }, "has an empty id")
+refused("an image that is not the container", { comment = "image=reg/q@sha256:1", container = "/srv/bundles/other" }, "is not the job's --container")
+local same = cjson.decode((p.place_params({ user_name = "alice", comment = "purpose=x", extra = "purpose=x",
+  container = "/srv/b", }, part_list, 1000)))
+check("the same key in both is read", same.job.purpose, "x")
+for _, q in ipairs({ { qos = "GxP" }, { default_qos = "gxp" }, { qos = "", default_qos = "GXP" } }) do
+  q.user_name = "alice"
+  local d = cjson.decode((p.place_params(q, part_list, 1000)))
+  check("gxp from qos " .. tostring(q.qos) .. " default " .. tostring(q.default_qos), d.job.gxp, true)
+end
+local ordinary = cjson.decode((p.place_params({ user_name = "alice", qos = "normal", default_qos = "gxp" }, part_list, 1000)))
+check("an asked QOS beats the default", ordinary.job.gxp, nil)
+
 local none, why = p.place_params({ partition = "gpu" }, part_list, 1000)
 check("no user name", none, nil)
 check("no user name says why", (why or ""):find("has no name") ~= nil, true)
