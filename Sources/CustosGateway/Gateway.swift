@@ -383,6 +383,12 @@ public final class Gateway: Sendable {
             }
         }
         if path.isEmpty { path = "/" }
+        // libmicrohttpd decodes the path and arguments Envoy sends; `%00` is left as text
+        // (custos_mhd_unescape), since a NUL would cut them short of what the server behind
+        // reads (`/b/de/public/x%00/../../clinical/y`). No caller has a reason to send one.
+        if g.kind != .nginx, path.contains("%00") || args.contains(where: { $0.0.contains("%00") || ($0.1?.contains("%00") ?? false) }) {
+            throw Refusal(status: 403, message: "the request's URL holds %00 (a NUL byte), which is refused")
+        }
         guard URLText.isNormalized(path) else { throw Refusal(status: 403, message: "the path has . or .. segments; normalise paths in the proxy") }
         guard let header = g.principalHeader, let who = try Self.single(r, header) else {
             throw Refusal(status: 403, message: "the identity header \(g.principalHeader ?? "") is missing")

@@ -191,6 +191,21 @@ final class FrontDoor {
         #expect(why.body.contains("purpose.missing"))
     }
 
+    /// libmicrohttpd decodes the URL into a C string: a `%00` would end it, and the decision
+    /// would be made on the part before while the server behind reads the rest. Refused.
+    @Test func anEnvoyCheckWhoseURLHoldsAnEncodedNulIsRefusedWithoutADecision() throws {
+        let d = try FrontDoor()
+        let base = ["--unix-socket", d.http, "--path-as-is", "-H", "x-forwarded-user: alice", "-H", "x-custos-purpose: primary_research"]
+        #expect(try curl(base + ["http://x/authz/envoy/onc301/de/clinical/x"]).status == 200, "the control")
+        for url in ["http://x/authz/envoy/onc301/de/clinical/x%00/../../../card201/ehr.csv", "http://x/authz/envoy/onc301/de/clinical/x%00",
+                    "http://x/authz/envoy/onc301?prefix=de/clinical/%00", "http://x/authz/envoy/onc301?pre%00fix=de/clinical/"] {
+            let r = try curl(base + [url])
+            #expect(r.status == 403, "\(url)")
+            #expect(r.body.contains("%00"), "\(url): \(r.body)")
+            #expect(r.header("x-custos-decision-id") == nil)
+        }
+    }
+
     @Test func theSchedulerExtenderFilterIsDecidedByPlace() throws {
         let d = try FrontDoor()
         let r = try curl(["--unix-socket", d.http, "-X", "POST", "-H", "Content-Type: application/json",
