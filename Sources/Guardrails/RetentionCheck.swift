@@ -77,7 +77,22 @@ public enum RetentionCheck {
     public static func check(_ data: DatasetAttributes, operation: Operation, config: GuardrailConfig,
                              holds: [String], holdsUnavailable: String? = nil, now: CedarDatetime) -> GuardrailOutcome {
         // A metadata read processes nothing of the data, so neither its expiry nor a hold matters.
-        guard config.status.isActive, operation != .metadata, let cls = data.retentionClass else { return GuardrailOutcome() }
+        guard config.status.isActive, operation != .metadata else { return GuardrailOutcome() }
+        guard let cls = data.retentionClass else {
+            // No class, no schedule: nothing expires and nothing must be kept for a period. A
+            // legal hold still suspends disposal (facts.md §3): one recorded with `hold.set` or
+            // on the entity must not protect nothing while the daemon said it was recorded.
+            guard operation == .delete else { return GuardrailOutcome() }
+            var denials: [Denial] = []
+            if let why = holdsUnavailable {
+                denials.append(Denial(.stateStale, "a delete of dataset \(data.id) depends on its legal holds, which cannot be checked: \(why)"))
+            }
+            let held = (data.legalHold ? ["entity"] : []) + holds
+            if !held.isEmpty {
+                denials.append(Denial(.retentionLegalHold, "dataset \(data.id) is under legal hold \(held.joined(separator: ", "))"))
+            }
+            return GuardrailOutcome(denials: denials)
+        }
         if operation == .use {
             let (scheduled, expiry) = Self.expiry(data, class: cls, config: config)
             guard scheduled, let e = expiry, !(now < e) else { return GuardrailOutcome() }

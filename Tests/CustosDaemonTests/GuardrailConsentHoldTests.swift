@@ -81,6 +81,22 @@ import Testing
         #expect(try f.object("decide", Self.dispose)["decision"]?.stringValue == "allow")
     }
 
+    /// A dataset without a retention class has no schedule to keep it, but `hold.set` accepts
+    /// a hold on it, and the hold must then stop its deletion until released.
+    @Test(arguments: ["onc301-de-imaging-anon", "gench-ch-wgs"])
+    func aHoldBlocksTheDeleteOfADatasetWithoutARetentionClass(dataset: String) throws {
+        let f = try GuardrailFixture()
+        let delete = GuardrailFixture.decide("olivia", "delete", dataset)
+        let before = try f.object("decide", delete)
+        #expect(!codes(before["guardrail_reasons"]).contains("retention.legal_hold"))
+        _ = try f.call("hold.set", #"{"dataset":"\#(dataset)","matter":"LIT-42","reason":"claim"}"#)
+        let held = try f.object("decide", delete)
+        #expect(held["decision"]?.stringValue == "deny")
+        #expect(codes(held["guardrail_reasons"]) == codes(before["guardrail_reasons"]) + ["retention.legal_hold"])
+        _ = try f.call("hold.release", #"{"dataset":"\#(dataset)","matter":"LIT-42","reason":"settled"}"#)
+        #expect(try f.object("decide", delete)["decision"] == before["decision"])
+    }
+
     @Test func retentionDueListsExpiredUnheldDatasetsAsOfTheDateGiven() throws {
         let f = try GuardrailFixture()
         func due(_ asOf: String) throws -> [String?] {

@@ -122,6 +122,26 @@ func retentionExpiryIsTheMaximumAndHoldsSuspendDisposal(_ c: RetentionCase) {
     #expect(out.obligations == (c.dispose ? [.dispose(dataset: "onc-tmf", expiredAt: "2025-03-15")] : []))
 }
 
+/// Data without a retention class has no schedule, so a delete is not held back by one; a
+/// legal hold on it (recorded, or on the entity) still suspends disposal, and a hold that
+/// cannot be read (a stale shared store) denies the delete rather than passing it.
+@Test(arguments: [
+    (false, [String](), nil as String?, [DenialCode]()),
+    (true, [], nil, [.retentionLegalHold]),
+    (false, ["LIT-42"], nil, [.retentionLegalHold]),
+    (false, [], "the shared store's view is 40 s old", [.stateStale]),
+])
+func aLegalHoldSuspendsTheDeleteOfDataWithoutARetentionClass(entityHold: Bool, storeHolds: [String], unavailable: String?, codes: [DenialCode]) {
+    let d = DatasetAttributes(id: "trial-raw", residency: "DE", state: .pseudonymised, legalHold: entityHold)
+    let delete = RetentionCheck.check(d, operation: .delete, config: Fixtures.config, holds: storeHolds,
+                                      holdsUnavailable: unavailable, now: Fixtures.date("2026-01-01"))
+    #expect(delete.denials.map(\.code) == codes, "\(delete.denials)")
+    #expect(delete.obligations.isEmpty, "no schedule, so no disposal duty")
+    let use = RetentionCheck.check(d, operation: .use, config: Fixtures.config, holds: storeHolds,
+                                   holdsUnavailable: unavailable, now: Fixtures.date("2026-01-01"))
+    #expect(use.denials.isEmpty, "a hold does not stop use")
+}
+
 @Test func retentionStatusListsRulesExpiryAndHolds() {
     let d = trialRecord(triggers: bothTriggers)
     let st = RetentionCheck.status(d, config: Fixtures.config, holds: ["LIT-1"], now: Fixtures.date("2026-01-01"))
