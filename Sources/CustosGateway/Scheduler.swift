@@ -69,6 +69,9 @@ extension Gateway {
         let datasets: [String] = (annotation(a.datasets) ?? "").split(separator: ",").map { part in
             String(part.drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
         }
+        if let (_, why) = PlacementJob.datasetsProblem(datasets) {
+            throw Refusal(status: 400, message: "the pod's \(a.datasets) annotation: \(why)")
+        }
         // Exactly "true" or "false": any other spelling ("True", "yes") must not make a GxP pod
         // an ordinary one and drop the qualified-compute checks.
         let gxp = annotation(a.gxp)

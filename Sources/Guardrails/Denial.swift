@@ -46,6 +46,9 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
     /// `place` named a node by a name the node inventory does not hold (see `nodes.sync`), or a
     /// `decide` named one as `context.node`.
     case placementUnknownNode = "placement.unknown_node"
+    /// Stands last in a node's list of reasons cut at `Placement.maxReasonsPerNode`: how many
+    /// more there were. The node is rejected for the ones listed already.
+    case placementMoreReasons = "placement.more_reasons"
     /// A dataset named by the job or request is unknown to the entity store (for `decide`: a
     /// resource of a data type that the folder does not hold).
     case dataUnknownDataset = "data.unknown_dataset"
@@ -65,7 +68,7 @@ public enum DenialCode: String, Sendable, Hashable, CaseIterable {
         case .retentionActive, .retentionExpired, .retentionLegalHold, .retentionUnknownClass: .retention
         case .isolationStudyMismatch, .isolationNotMember, .isolationStudyMissing, .isolationNotDedicated: .isolation
         case .computeUnqualifiedNode, .computeUnqualifiedImage: .compute
-        case .placementNotAuthorized, .placementUnknownNode: .placement
+        case .placementNotAuthorized, .placementUnknownNode, .placementMoreReasons: .placement
         case .dataUnknownDataset, .dataInvalidAttribute: .data
         case .stateStale: .state
         }

@@ -43,6 +43,7 @@ extension PlacementJob {
             guard case .string(let s) = e else { throw GuardrailParamError(path: path + ".datasets[\(i)]", message: "expected a string, got \(e.kindName)") }
             ids.append(s)
         }
+        if let (i, why) = Self.datasetsProblem(ids) { throw GuardrailParamError(path: path + ".datasets[\(i)]", message: why) }
         var gxp = false
         if let g = json["gxp"], !g.isNull {
             guard case .bool(let b) = g else { throw GuardrailParamError(path: path + ".gxp", message: "expected true or false, got \(g.kindName)") }

@@ -24,6 +24,21 @@ public struct PlacementJob: Sendable, Hashable {
         public init(namespace: String, name: String, uid: String) { self.namespace = namespace; self.name = name; self.uid = uid }
     }
 
+    /// Datasets one job may name, at most: each is checked against every node.
+    public static let maxDatasets = 1024
+
+    /// Why `ids` cannot be a job's datasets (too many, or one named twice: its reasons would be
+    /// repeated for nothing), with the position that shows it; nil when they can.
+    public static func datasetsProblem(_ ids: [String]) -> (index: Int, message: String)? {
+        if ids.count > maxDatasets { return (maxDatasets, "\(ids.count) datasets, over the limit of \(maxDatasets) for one job") }
+        var seen = Set<[UInt8]>()
+        seen.reserveCapacity(ids.count)
+        for (i, id) in ids.enumerated() where !seen.insert(Array(id.utf8)).inserted {
+            return (i, "dataset \(id) is named twice")
+        }
+        return nil
+    }
+
     public init(id: String, principal: String, study: String? = nil, purpose: String? = nil,
                 datasets: [String], gxp: Bool = false, image: String? = nil, images: [String] = [], pod: Pod? = nil) {
         self.id = id; self.principal = principal; self.study = study; self.purpose = purpose
@@ -304,7 +319,7 @@ public enum Placement {
                 if !basis.isEmpty { result.nodeObligations.append((node.name, basis)) }
                 if scores { result.scores.append(score(node, job: job, confinedTo: confinedTo, home: home)) }
             } else {
-                result.rejected.append((node.name, reasons))
+                result.rejected.append((node.name, bounded(reasons)))
             }
         }
         return result
@@ -377,13 +392,35 @@ public enum Placement {
     }
 
     static func finish(_ result: inout PlacementResult, candidates: [PlacementCandidate], jobDenials: [Denial]) {
+        // Lists shared by every node, not a copy each: the job's reasons, and the same after
+        // an unknown name's own.
+        let shown = bounded(jobDenials)
+        let afterUnknown = bounded(jobDenials, room: maxReasonsPerNode - 1)
         for c in candidates {
             switch c {
             case .node(let n):
-                if jobDenials.isEmpty { result.allowed.append(n.name) } else { result.rejected.append((n.name, jobDenials)) }
+                if jobDenials.isEmpty { result.allowed.append(n.name) } else { result.rejected.append((n.name, shown)) }
             case .unknown(let name):
-                result.rejected.append((name, [unknownNode(name)] + jobDenials))
+                result.rejected.append((name, [unknownNode(name)] + afterUnknown))
             }
         }
+    }
+
+    /// Reasons listed for one rejected node, at most. A node's list grows with the job's
+    /// datasets (a residency reason each, and the job's own reasons, which every node repeats),
+    /// so without a bound a short request naming many datasets and many nodes would ask for an
+    /// answer of nodes x datasets reasons: gigabytes from a few hundred kilobytes.
+    public static let maxReasonsPerNode = 8
+
+    /// `list` cut to `room` reasons: the last place then says how many more there were
+    /// (`placement.more_reasons`), and which codes they carry.
+    static func bounded(_ list: [Denial], room: Int = maxReasonsPerNode) -> [Denial] {
+        guard list.count > room else { return list }
+        var out = Array(list.prefix(room - 1))
+        let omitted = list.dropFirst(room - 1)
+        var codes: [String] = []
+        for d in omitted where !codes.contains(d.code.rawValue) { codes.append(d.code.rawValue) }
+        out.append(Denial(.placementMoreReasons, "and \(omitted.count) more reasons (\(codes.joined(separator: ", "))) not listed"))
+        return out
     }
 }

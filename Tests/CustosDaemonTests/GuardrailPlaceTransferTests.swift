@@ -4,6 +4,7 @@ import CustosServer
 import Dispatch
 import Foundation
 import Testing
+import Guardrails
 
 /// `place` and `transfer` over the example deployment.
 @Suite struct GuardrailPlaceTransferTests {
@@ -72,6 +73,27 @@ import Testing
         #expect(codes(none["rejected"]?.objectValue?["fra-h100"]) == ["compute.unqualified_image"])
     }
 
+    /// One short request must not ask for an answer of nodes x datasets reasons: each of 2,000
+    /// unknown names is listed with at most `maxReasonsPerNode` reasons, although the job names
+    /// 1,000 datasets the folder does not hold (2 million reasons, about 200 MB, before).
+    @Test func aPlaceOfManyUnknownDatasetsOnManyNodesHasABoundedAnswer() throws {
+        let f = try GuardrailFixture()
+        let datasets = (0..<1000).map { "\"x\($0)\"" }.joined(separator: ",")
+        let names = (0..<2000).map { "\"n\($0)\"" }.joined(separator: ",")
+        let params = #"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[\#(datasets)]},"nodes":[\#(names)]}"#
+        let r = try f.object("place", params)
+        let bytes = JSON.object(r).serialized.utf8.count
+        #expect(bytes < 2000 * Placement.maxReasonsPerNode * 200, "\(bytes) bytes")
+        let rejected = try #require(r["rejected"]?.objectValue)
+        #expect(rejected.count == 2000)
+        for m in rejected.members {
+            let list = try #require(m.value.arrayValue)
+            #expect(list.count == Placement.maxReasonsPerNode)
+            #expect(list.first?.objectValue?["code"] == .string("placement.unknown_node"))
+            #expect(list.last?.objectValue?["code"] == .string("placement.more_reasons"))
+        }
+    }
+
     @Test(arguments: [
         (#"{"nodes":[]}"#, "params.job"),
         (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":"x"},"nodes":[]}"#, "params.job.datasets"),
@@ -81,6 +103,7 @@ import Testing
         (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[],"image":"a","images":["b"]},"nodes":[]}"#, "params.job.images"),
         (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[],"images":"a"},"nodes":[]}"#, "params.job.images"),
         (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":[],"images":["a",7]},"nodes":[]}"#, "params.job.images[1]"),
+        (#"{"job":{"id":"j","principal":"User::\"carol\"","datasets":["x","y","x"]},"nodes":[]}"#, "params.job.datasets[2]"),
     ])
     func placeParamsErrorsNameTheField(params: String, field: String) throws {
         let f = try GuardrailFixture()

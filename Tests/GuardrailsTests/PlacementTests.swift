@@ -183,3 +183,30 @@ func unknownMembersOfJobsNodesAndTransfersAreErrorsNamingThePath(_ text: String,
         #expect(error.message.hasPrefix("unknown member"))
     }
 }
+
+/// A node's list of reasons is cut at `Placement.maxReasonsPerNode`, the last place saying how
+/// many more there were: the job's own reasons repeat on every node, so an answer listing them
+/// all would grow as nodes x datasets.
+@Test func aNodesReasonsAreCutAtTheBoundAndTheLastSaysHowManyMore() {
+    let unknown = (0..<20).map { "missing-\($0)" }
+    let r = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: unknown))
+    #expect(r.allowed.isEmpty)
+    for (node, reasons) in r.rejected {
+        #expect(reasons.count == Placement.maxReasonsPerNode, "\(node)")
+        #expect(reasons.dropLast().allSatisfy { $0.code == .dataUnknownDataset })
+        #expect(reasons.last?.code == .placementMoreReasons)
+        #expect(reasons.last?.message == "and 13 more reasons (data.unknown_dataset) not listed")
+    }
+    // Within the bound nothing changes: two unknown datasets are two reasons.
+    let two = place(PlacementJob(id: "j", principal: "p", study: "ONC-301", purpose: "primary_research", datasets: ["missing-a", "missing-b"]))
+    #expect(codes(two, "fra-1") == [.dataUnknownDataset, .dataUnknownDataset])
+}
+
+@Test(arguments: [(["a", "b", "a"], 2, "dataset a is named twice"),
+                  (["a", "b", "c\u{301}", "\u{E7}"], nil, ""),
+                  ((0...PlacementJob.maxDatasets).map { "d\($0)" }, PlacementJob.maxDatasets, "over the limit")] as [([String], Int?, String)])
+func aJobsDatasetsAreDistinctAndBounded(ids: [String], index: Int?, message: String) {
+    let problem = PlacementJob.datasetsProblem(ids)
+    #expect(problem?.index == index)
+    #expect(problem?.message.contains(message) ?? message.isEmpty)
+}
