@@ -24,15 +24,19 @@ public struct PeerCredentials: Sendable, Hashable {
         var len = socklen_t(MemoryLayout<UCred>.size)
         let rc = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)
         guard rc == 0, len == socklen_t(MemoryLayout<UCred>.size) else { return nil }
-        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups(of: fd))
+        // Without its groups a caller could not be matched against a `deny_gids` naming one of
+        // its supplementary groups: refused like a caller the kernel does not name at all.
+        guard let groups = groups(of: fd) else { return nil }
+        return PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid, groups: groups)
     }
 
     /// SO_PEERGROUPS is 59 in the generic Linux socket options (x86-64, arm64); Glibc's Swift
     /// module does not export it.
     static let peerGroupsOption: Int32 = 59
 
-    /// Asks for room first: a caller may be in up to NGROUPS_MAX (65,536) groups.
-    static func groups(of fd: Int32) -> [UInt32] {
+    /// Asks for room first: a caller may be in up to NGROUPS_MAX (65,536) groups. Nil when the
+    /// kernel will not say (before Linux 4.13, or not a Unix socket).
+    package static func groups(of fd: Int32) -> [UInt32]? {
         var count = 32
         while count <= 65_536 {
             var buf = [UInt32](repeating: 0, count: count)
@@ -40,9 +44,9 @@ public struct PeerCredentials: Sendable, Hashable {
             let rc = buf.withUnsafeMutableBytes { getsockopt(fd, SOL_SOCKET, peerGroupsOption, $0.baseAddress, &len) }
             if rc == 0 { return Array(buf.prefix(Int(len) / MemoryLayout<UInt32>.size)) }
             // ERANGE: the kernel wrote the size it needs into len.
-            guard errno == ERANGE else { return [] }
+            guard errno == ERANGE else { return nil }
             count = max(count * 2, Int(len) / MemoryLayout<UInt32>.size)
         }
-        return []
+        return nil
     }
 }

@@ -126,3 +126,28 @@ func supplementaryGroupsCountLikeTheEffectiveGroup(_ rule: AccessRule, _ permitt
         }
     }
 }
+
+/// The caller's supplementary groups come from the kernel or the caller is not admitted: a
+/// `deny_gids` naming one of them must never be skipped because the groups were unknown.
+@Suite struct PeerGroupsTests {
+    @Test func aUnixSocketPeerHasItsGroupsAndSomethingElseHasNone() throws {
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]); close(pair[1]) }
+        let groups = try #require(PeerCredentials.groups(of: pair[0]))
+        #expect(Set(groups) == Set((try? currentGroups()) ?? groups))
+        #expect(PeerCredentials.of(socket: pair[0])?.uid == getuid())
+        var p: [Int32] = [0, 0]
+        #expect(pipe(&p) == 0)
+        defer { close(p[0]); close(p[1]) }
+        #expect(PeerCredentials.groups(of: p[0]) == nil, "not a socket: the kernel cannot say")
+        #expect(PeerCredentials.of(socket: p[0]) == nil)
+    }
+
+    func currentGroups() throws -> [UInt32] {
+        let n = getgroups(0, nil)
+        var g = [gid_t](repeating: 0, count: Int(n))
+        #expect(getgroups(n, &g) == n)
+        return g.map { UInt32($0) }
+    }
+}
