@@ -189,27 +189,42 @@ public struct BundleFolder: Sendable {
                     continue
                 }
             }
-            if let twin = peeked.first(where: { $0.manifest.sequence == seq && $0.sha256 != p.sha256 }) {
-                rejections.append(BundleRejection(file: p.file, sequence: seq, reason: "\(twin.file) claims sequence \(seq) too, with another manifest; neither is served until one is removed"))
-                continue
-            }
-            if candidates.contains(where: { $0.manifest.sequence == seq }) { continue }  // a copy
+            if candidates.contains(where: { $0.manifest.sequence == seq && $0.sha256 == p.sha256 }) { continue }  // a copy
             candidates.append(p)
         }
-        for c in candidates {
-            let path = directory + "/" + c.file
-            do throws(PolicyStoreError) {
-                let bundle: PolicyBundle
-                let approval: Approval
+        // Highest sequence first; files that claim one sequence with different manifests are
+        // weighed only once verified: an unsigned file must not block an approved bundle by
+        // claiming its sequence. Two approved manifests for one sequence serve neither.
+        var i = 0
+        while i < candidates.count {
+            let seq = candidates[i].manifest.sequence
+            var end = i
+            while end < candidates.count && candidates[end].manifest.sequence == seq { end += 1 }
+            let group = candidates[i..<end]
+            i = end
+            var verified: [(peeked: Peeked, bundle: PolicyBundle, approval: Approval)] = []
+            for c in group {
                 do throws(BundleError) {
-                    bundle = try PolicyBundle.read(path: path)
+                    let bundle = try PolicyBundle.read(path: directory + "/" + c.file)
                     guard bundle.manifestSHA256 == c.sha256 else {
                         throw BundleError.io("the file changed while it was being read; it is read again at the next reload")
                     }
-                    approval = try bundle.verify(trust: trust)
+                    verified.append((c, bundle, try bundle.verify(trust: trust)))
                 } catch {
-                    throw PolicyStoreError(error.description)
+                    rejections.append(BundleRejection(file: c.file, sequence: seq, reason: error.description))
                 }
+            }
+            if verified.count > 1 {
+                for v in verified {
+                    let others = verified.filter { $0.peeked.file != v.peeked.file }.map(\.peeked.file).joined(separator: ", ")
+                    rejections.append(BundleRejection(file: v.peeked.file, sequence: seq,
+                        reason: "\(others) claims sequence \(seq) too, with another approved manifest; neither is served until one is removed"))
+                }
+                continue
+            }
+            guard let (c, bundle, approval) = verified.first else { continue }
+            let path = directory + "/" + c.file
+            do throws(PolicyStoreError) {
                 let m = bundle.manifest
                 let activation = ActiveBundle(file: c.file, sequence: m.sequence, manifestSHA256: c.sha256,
                                               author: BundleSigner(approval.author), approvers: approval.approvers.map(BundleSigner.init),
@@ -219,7 +234,7 @@ public struct BundleFolder: Sendable {
                 try record?.write(activation, revision: s.revision)
                 return s
             } catch {
-                rejections.append(BundleRejection(file: c.file, sequence: c.manifest.sequence, reason: error.message))
+                rejections.append(BundleRejection(file: c.file, sequence: seq, reason: error.message))
             }
         }
         let refusals = rejections.map { "\($0.file)\($0.sequence.map { " (sequence \($0))" } ?? ""): \($0.reason)" }

@@ -60,6 +60,37 @@ import Testing
         #expect(reasons.contains("kept " + before), "\(reasons)")
     }
 
+    /// Files claiming one sequence are weighed once verified: an unsigned file that claims the
+    /// sequence of an approved bundle (anyone who can write to the folder can drop one) must
+    /// not keep that bundle out of service, while two approved manifests for one sequence
+    /// serve neither.
+    @Test func aTwinThatDoesNotVerifyDoesNotBlockTheApprovedBundleOfItsSequence() throws {
+        let lab = try BundleLab()
+        let d = try Self.serving(lab)
+        let good = try lab.build(try lab.policies("v2", extra: ["95-note.cedar": "// change 2\n"]), sequence: 2, out: lab.dir + "/2.bundle")
+        let unsigned = try lab.build(try lab.policies("v2-other", extra: ["95-note.cedar": "// another change 2\n"]), sequence: 2,
+                                     out: lab.dir + "/2-unsigned.bundle", approvers: [])
+        try lab.publish(unsigned, as: "0002-a.bundle")
+        try lab.publish(good, as: "0002-b.bundle")
+        try #require(eventually { Self.activeSequence(d) == 2 }, "the approved bundle 2 is served: \(String(describing: try? Self.status(d)))")
+        #expect(try Self.status(d)["bundle"]?["file"] == .string("0002-b.bundle"))
+        let rejected = try Self.status(d)["bundle_rejections"]?.arrayValue ?? []
+        #expect(rejected.contains { $0["file"] == .string("0002-a.bundle") && $0["reason"]?.stringValue?.contains("approvals") == true }, "\(rejected)")
+
+        // Two approved manifests for sequence 3: neither is served.
+        let three = try lab.build(try lab.policies("v3", extra: ["95-note.cedar": "// change 3\n"]), sequence: 3, out: lab.dir + "/3.bundle")
+        let otherThree = try lab.build(try lab.policies("v3-other", extra: ["95-note.cedar": "// other change 3\n"]), sequence: 3, out: lab.dir + "/3-other.bundle")
+        try lab.publish(three, as: "0003-a.bundle")
+        try lab.publish(otherThree, as: "0003-b.bundle")
+        let twins = eventually { () -> [JSON]? in
+            let rs = (try? Self.status(d)["bundle_rejections"]?.arrayValue) ?? []
+            let t = rs.filter { $0["reason"]?.stringValue?.contains("claims sequence 3 too") == true }
+            return t.count == 2 ? t : nil
+        }
+        #expect(twins != nil, "\(String(describing: try? Self.status(d)))")
+        #expect(Self.activeSequence(d) == 2)
+    }
+
     @Test func aDowngradeIsRefusedByVerifyAndByTheDaemonButASignedRollbackIsServed() throws {
         let lab = try BundleLab()
         let d = try Self.serving(lab)
