@@ -67,9 +67,15 @@ func aStaleViewDeniesDeletesThatDependOnHoldsOnly(_ op: RetentionCheck.Operation
     #expect(out.obligations.isEmpty)
 }
 
-@Test func aDeleteOfDataWithoutAScheduleReadsNoHolds() {
+/// A legal hold suspends the disposal of any dataset, scheduled or not (`hold.set` accepts
+/// one on data without a retention class), so a delete of unscheduled data depends on the
+/// holds too and a stale view denies it. (It used to read no holds: a hold on such data
+/// protected nothing.)
+@Test func aDeleteOfDataWithoutAScheduleStillReadsTheHolds() {
     let d = DatasetAttributes(id: "notes", residency: "DE", state: .pseudonymised)
-    #expect(RetentionCheck.check(d, operation: .delete, config: Fixtures.config, holds: [], holdsUnavailable: why, now: Fixtures.now).allowed)
+    let stale = RetentionCheck.check(d, operation: .delete, config: Fixtures.config, holds: [], holdsUnavailable: why, now: Fixtures.now)
+    #expect(stale.denials.map(\.code) == [.stateStale])
+    #expect(RetentionCheck.check(d, operation: .delete, config: Fixtures.config, holds: [], now: Fixtures.now).allowed)
 }
 
 @Test(arguments: [("2026-01-01", [DenialCode.stateStale]), ("2020-01-01", [])] as [(String, [DenialCode])])

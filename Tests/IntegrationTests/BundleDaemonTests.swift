@@ -62,33 +62,38 @@ import Testing
 
     /// Files claiming one sequence are weighed once verified: an unsigned file that claims the
     /// sequence of an approved bundle (anyone who can write to the folder can drop one) must
-    /// not keep that bundle out of service, while two approved manifests for one sequence
-    /// serve neither.
+    /// not keep that bundle out of service. Every file is in the folder before the daemon
+    /// starts, so one reload weighs them together.
     @Test func aTwinThatDoesNotVerifyDoesNotBlockTheApprovedBundleOfItsSequence() throws {
         let lab = try BundleLab()
-        let d = try Self.serving(lab)
+        try lab.publish(try lab.build(try lab.policies("v1"), sequence: 1, out: lab.dir + "/1.bundle"), as: "0001.bundle")
         let good = try lab.build(try lab.policies("v2", extra: ["95-note.cedar": "// change 2\n"]), sequence: 2, out: lab.dir + "/2.bundle")
         let unsigned = try lab.build(try lab.policies("v2-other", extra: ["95-note.cedar": "// another change 2\n"]), sequence: 2,
                                      out: lab.dir + "/2-unsigned.bundle", approvers: [])
         try lab.publish(unsigned, as: "0002-a.bundle")
         try lab.publish(good, as: "0002-b.bundle")
+        let d = try TestDaemon(copyExample: false, source: ["--bundles", lab.bundles, "--trust", lab.trust]).start()
         try #require(eventually { Self.activeSequence(d) == 2 }, "the approved bundle 2 is served: \(String(describing: try? Self.status(d)))")
-        #expect(try Self.status(d)["bundle"]?["file"] == .string("0002-b.bundle"))
-        let rejected = try Self.status(d)["bundle_rejections"]?.arrayValue ?? []
+        let s = try Self.status(d)
+        #expect(s["bundle"]?["file"] == .string("0002-b.bundle"))
+        let rejected = s["bundle_rejections"]?.arrayValue ?? []
         #expect(rejected.contains { $0["file"] == .string("0002-a.bundle") && $0["reason"]?.stringValue?.contains("approvals") == true }, "\(rejected)")
+    }
 
-        // Two approved manifests for sequence 3: neither is served.
-        let three = try lab.build(try lab.policies("v3", extra: ["95-note.cedar": "// change 3\n"]), sequence: 3, out: lab.dir + "/3.bundle")
-        let otherThree = try lab.build(try lab.policies("v3-other", extra: ["95-note.cedar": "// other change 3\n"]), sequence: 3, out: lab.dir + "/3-other.bundle")
-        try lab.publish(three, as: "0003-a.bundle")
-        try lab.publish(otherThree, as: "0003-b.bundle")
-        let twins = eventually { () -> [JSON]? in
-            let rs = (try? Self.status(d)["bundle_rejections"]?.arrayValue) ?? []
-            let t = rs.filter { $0["reason"]?.stringValue?.contains("claims sequence 3 too") == true }
-            return t.count == 2 ? t : nil
-        }
-        #expect(twins != nil, "\(String(describing: try? Self.status(d)))")
-        #expect(Self.activeSequence(d) == 2)
+    /// Two approved manifests for one sequence: which change was meant is not for the daemon
+    /// to pick, so neither is served and the one before stays.
+    @Test func twoApprovedBundlesClaimingOneSequenceServeNeither() throws {
+        let lab = try BundleLab()
+        try lab.publish(try lab.build(try lab.policies("v1"), sequence: 1, out: lab.dir + "/1.bundle"), as: "0001.bundle")
+        try lab.publish(try lab.build(try lab.policies("v3", extra: ["95-note.cedar": "// change 3\n"]), sequence: 3, out: lab.dir + "/3.bundle"),
+                        as: "0003-a.bundle")
+        try lab.publish(try lab.build(try lab.policies("v3-other", extra: ["95-note.cedar": "// other change 3\n"]), sequence: 3,
+                                      out: lab.dir + "/3-other.bundle"), as: "0003-b.bundle")
+        let d = try TestDaemon(copyExample: false, source: ["--bundles", lab.bundles, "--trust", lab.trust]).start()
+        try #require(eventually { Self.activeSequence(d) == 1 }, "bundle 1 in service: \(String(describing: try? Self.status(d)))")
+        let rejected = try Self.status(d)["bundle_rejections"]?.arrayValue ?? []
+        let twins = rejected.filter { $0["reason"]?.stringValue?.contains("claims sequence 3 too, with another approved manifest") == true }
+        #expect(Set(twins.compactMap { $0["file"]?.stringValue }) == ["0003-a.bundle", "0003-b.bundle"], "\(rejected)")
     }
 
     @Test func aDowngradeIsRefusedByVerifyAndByTheDaemonButASignedRollbackIsServed() throws {
