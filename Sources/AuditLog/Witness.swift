@@ -58,11 +58,24 @@ public enum AuditWitness {
         }
         if report.failure != nil || bySize.isEmpty { return report }
 
-        var frontier = MerkleFrontier()
-        var roots: [UInt64: SHA256Digest] = [0: frontier.root]
+        // A folder whose older entries were archived starts at its base.json: the tree goes on
+        // from the base's frontier (signed by the key), not from an empty one. Checkpoints the
+        // witness saw before that start are the archive's to answer for (`custos audit verify`
+        // on the archive); they are not compared here.
+        let base: LogBase?
+        do {
+            base = try LogBase.read(dir)
+            _ = try base?.verify(publicKey: publicKey)
+        } catch {
+            report.failure = AuditVerifyFailure(kind: .corrupt, message: error.description)
+            return report
+        }
+        var frontier = base?.frontier ?? MerkleFrontier()
+        let origin = frontier.size
+        var roots: [UInt64: SHA256Digest] = [origin: frontier.root]
         let summary: LogReader.Summary
         do {
-            summary = try LogReader.scan(dir) { _, payload in
+            summary = try LogReader.scan(dir, origin: origin) { _, payload in
                 frontier.append(leafHash: MerkleHash.leaf(payload))
                 if bySize[frontier.size] != nil { roots[frontier.size] = frontier.root }
                 return true
@@ -75,7 +88,7 @@ public enum AuditWitness {
             report.failure = AuditVerifyFailure(kind: .corrupt, message: "the log cannot be read to the end (run verify without --witness to see why)")
             return report
         }
-        for size in bySize.keys.sorted() {
+        for size in bySize.keys.sorted() where size >= origin {
             let (cp, source) = bySize[size]!
             guard let root = roots[size] else {
                 report.failure = AuditVerifyFailure(kind: .truncated, entryIndex: frontier.size,

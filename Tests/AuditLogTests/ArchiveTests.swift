@@ -71,6 +71,35 @@ import Testing
         #expect(tree.inclusionProof(index: base - 1, size: tree.size) == nil, "a leaf before the base has no proof")
     }
 
+    /// A fleet daemon checks its log against the witness at start. After older segments were
+    /// archived and pruned the folder starts at its base.json: the witnessed checkpoints must
+    /// be compared from the base's frontier on, not from an empty tree (which read every one
+    /// as a rewrite, `forked`, and kept the daemon from starting), and a rewrite is still caught.
+    @Test func aPrunedFolderStillExtendsWhatTheWitnessSawAndARewriteIsStillCaught() throws {
+        let dir = TempDir(), root = TempDir("archive"), other = TempDir(), s = try Fixture.signer()
+        defer { dir.cleanup(); root.cleanup(); other.cleanup() }
+        func append(_ d: TempDir, from: Int, count: Int) throws -> WitnessNote {
+            let w = try AuditWriter.open(stateDirectory: d.path, mode: .always, signer: s, segmentBytes: 8192)
+            for i in from..<(from + count) { try w.append(Fixture.entry(i, time: AuditTimestamp(millisecondsSinceEpoch: 1_780_000_000_000))) }
+            try w.close()
+            return WitnessNote(note: try #require(w.latestCheckpoint), source: "row \(from + count)")
+        }
+        let at100 = try append(dir, from: 0, count: 100)
+        let at400 = try append(dir, from: 100, count: 300)
+        let archived = try #require(try AuditArchive.run(logDirectory: dir.path, archiveRoot: root.path, publicKey: s.verifierKey,
+                                                         pruneOlderThanMs: 0).pruned)
+        try #require(archived.upperBound > 100, "the folder now starts after the first witnessed checkpoint")
+        let at700 = try append(dir, from: 400, count: 300)
+        let r = AuditWitness.check(logDirectory: dir.path, publicKey: s.verifierKey, witnessed: [at100, at400, at700])
+        #expect(r.failure == nil, "\(String(describing: r.failure))")
+        #expect(r.checked == 3 && r.newest?.size == 700)
+        // Another history of the same size, signed with the same key: a rewrite.
+        _ = try append(other, from: 5000, count: 700)
+        let rewritten = try append(other, from: 5700, count: 0)
+        let forked = AuditWitness.check(logDirectory: dir.path, publicKey: s.verifierKey, witnessed: [at400, rewritten])
+        #expect(forked.failure?.kind == .forked, "\(String(describing: forked.failure))")
+    }
+
     @Test func archivedRangesVerifyOnTheirOwnAndTheLiveFolderFromItsBase() throws {
         let dir = TempDir(), root = TempDir("archive"), s = try Fixture.signer()
         defer { dir.cleanup(); root.cleanup() }
