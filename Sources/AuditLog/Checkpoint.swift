@@ -160,6 +160,15 @@ extension Checkpoint {
         let opened = try SignedNote.open(text, verifiers: [verifier])
         try self.init(body: opened.body)
     }
+
+    /// A checkpoint of the log `key` names: signed by the key, and with the key's name as its
+    /// origin. A key that also signed for another log must not vouch for that log's tree here.
+    public init(signedNote text: String, ofLog key: NoteVerifierKey) throws(AuditError) {
+        try self.init(signedNote: text, verifier: key)
+        guard origin.utf8.elementsEqual(key.name.utf8) else {
+            throw .checkpoint("the checkpoint is for log \"\(origin)\", not \"\(key.name)\"")
+        }
+    }
 }
 
 private func isValidKeyName(_ name: String) -> Bool {

@@ -39,7 +39,7 @@ public struct AuditInclusionProof: Sendable, Equatable {
     /// Checks the checkpoint's signature, then that the entry hashes up to its root. Returns the
     /// checkpoint the entry is proven against.
     public func verify(publicKey: NoteVerifierKey) throws(AuditError) -> Checkpoint {
-        let cp = try Checkpoint(signedNote: checkpointNote, verifier: publicKey)
+        let cp = try Checkpoint(signedNote: checkpointNote, ofLog: publicKey)
         guard MerkleVerify.inclusion(leafIndex: index, treeSize: cp.size, leafHash: MerkleHash.leaf(entry),
                                      proof: path, root: cp.root) else {
             throw .checkpoint("entry \(index) is not included in the checkpoint at size \(cp.size): the entry or the proof was altered")

@@ -242,7 +242,7 @@ public enum AuditVerifier {
         }
         for (a, note) in anchors.enumerated() {
             let cp: Checkpoint
-            do { cp = try Checkpoint(signedNote: note, verifier: publicKey) } catch {
+            do { cp = try Checkpoint(signedNote: note, ofLog: publicKey) } catch {
                 report.failure = AuditVerifyFailure(kind: .badSignature, message: "anchor #\(a): \(error.description)")
                 return report
             }

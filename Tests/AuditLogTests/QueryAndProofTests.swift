@@ -72,4 +72,21 @@ import Testing
         let stranger = try Fixture.signer()
         #expect(throws: AuditError.self) { try proof.verify(publicKey: stranger.verifierKey) }
     }
+
+    /// The log's key signed the checkpoint, but for another log (a key reused across logs): it
+    /// must not vouch for this log's tree, in a proof or as an anchor.
+    @Test func aCheckpointTheKeySignedForAnotherLogProvesNothingHere() throws {
+        let (dir, s) = try Self.makeLog()
+        defer { dir.cleanup() }
+        let proof = try AuditInclusionProof.generate(stateDirectory: dir.path, index: 42)
+        let mine = try Checkpoint(signedNote: proof.checkpointNote, ofLog: s.verifierKey)
+        var elsewhere = proof
+        elsewhere.checkpointNote = try s.sign(Checkpoint(origin: "another.example/log", size: mine.size, root: mine.root))
+        #expect(try Checkpoint(signedNote: elsewhere.checkpointNote, verifier: s.verifierKey).root == mine.root, "signed by the key")
+        #expect(throws: AuditError.self) { try elsewhere.verify(publicKey: s.verifierKey) }
+        #expect(try proof.verify(publicKey: s.verifierKey).size == mine.size, "the control")
+        let anchored = AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey, anchors: [elsewhere.checkpointNote])
+        #expect(anchored.failure?.kind == .badSignature, "\(String(describing: anchored.failure))")
+        #expect(AuditVerifier.verify(stateDirectory: dir.path, publicKey: s.verifierKey, anchors: [proof.checkpointNote]).isValid)
+    }
 }
