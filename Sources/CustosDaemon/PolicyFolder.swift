@@ -40,6 +40,11 @@ public enum PolicyFolder {
     ]
 
     /// The folder's schema, in Cedar's syntax or its JSON format (at most one of the two).
+    /// Bytes one file of the folder may hold, as one file of a bundle may (64 MiB): a larger
+    /// one (a sparse `truncate -s 1T entities.json`) is a failed load, never an allocation
+    /// that aborts the daemon.
+    public static let maxFileBytes = 64 << 20
+
     public static let schemaFileName = "schema.cedarschema"
     public static let schemaJSONFileName = "schema.cedarschema.json"
     public static func isSchemaFile(_ name: String) -> Bool {
@@ -291,6 +296,9 @@ public enum PolicyFolder {
         guard inside(opened, root) else {
             throw PolicyStoreError("\(path): leads outside the policies folder (it changed while being read); not read")
         }
+        guard st.st_size <= maxFileBytes else {
+            throw PolicyStoreError("\(path): \(st.st_size) bytes, over the limit of \(maxFileBytes) for one file of the folder")
+        }
         var out: [UInt8] = []
         out.reserveCapacity(Int(st.st_size))
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -301,6 +309,10 @@ public enum PolicyFolder {
                 throw PolicyStoreError("\(path): cannot be read (\(String(cString: strerror(errno))))")
             }
             if r == 0 { break }
+            // It may grow while being read.
+            guard out.count + r <= maxFileBytes else {
+                throw PolicyStoreError("\(path): over the limit of \(maxFileBytes) bytes for one file of the folder")
+            }
             out.append(contentsOf: buf[0..<r])
         }
         return out

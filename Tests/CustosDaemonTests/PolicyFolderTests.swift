@@ -34,6 +34,17 @@ import Testing
         #expect(message.contains(".custosignore"))
     }
 
+    /// A sparse terabyte (`truncate -s 1T`) must be a failed load naming the file, not an
+    /// allocation of its size that aborts the daemon.
+    @Test(arguments: ["entities.json", "20-huge.cedar", "guardrails/regions.json"])
+    func aFileOverTheSizeLimitFailsTheLoadNamingIt(name: String) throws {
+        let dir = try makeFolder(["10-permit.cedar": permitAll, name: ""])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(truncate(dir + "/" + name, 1 << 40) == 0)
+        let message = try #require(loadError(dir))
+        #expect(message.hasPrefix(dir + "/" + name + ": 1099511627776 bytes, over the limit of \(PolicyFolder.maxFileBytes)"), "\(message)")
+    }
+
     @Test func aNearMissOfAPolicyFileNameSaysWhatIsRead() throws {
         let dir = try makeFolder(["90-forbid.Cedar": Self.forbid])
         defer { try? FileManager.default.removeItem(atPath: dir) }
