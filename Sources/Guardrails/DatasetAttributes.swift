@@ -106,8 +106,13 @@ public struct DatasetAttributes: Sendable, Hashable {
             }
             hold = b
         }
+        // The assessment is what makes anonymised data non-personal: an empty one is none.
+        let assessment = try str("anonymisation_assessment")
+        if let s = assessment, s.unicodeScalars.allSatisfy(\.properties.isWhitespace) {
+            throw Denial(.dataInvalidAttribute, "\(entity.uid).anonymisation_assessment must name the assessment, got \"\(s)\"")
+        }
         self.init(id: id, residency: residency, state: state,
-                  anonymisationAssessment: try str("anonymisation_assessment"), dataClass: try str("data_class"),
+                  anonymisationAssessment: assessment, dataClass: try str("data_class"),
                   study: try ref("study"), cohort: try ref("cohort"), retentionClass: try str("retention_class"),
                   retentionTriggers: triggers, legalHold: hold)
     }

@@ -45,6 +45,10 @@ public enum ResidencyCheck {
                 why.append("the adequacy decision for \(j) expired on \(CivilTime.format(until))")
             } else if let c = data.dataClass, a.excludedDataClasses.containsScalar(c) {
                 why.append("the adequacy decision for \(j) excludes data class \"\(c)\"")
+            } else if data.dataClass == nil, !a.excludedDataClasses.isEmpty {
+                // Without a class the data cannot be shown outside the excluded ones, as a
+                // transfer basis limited to some classes does not cover it either.
+                why.append("the adequacy decision for \(j) excludes data classes (\(a.excludedDataClasses.sorted().joined(separator: ", "))) and dataset \(data.id) has no data_class")
             } else if let q = a.requiredQualification, !reg.qualifications.containsScalar(q) {
                 why.append("adequacy for \(j) covers only recipients qualified \"\(q)\", which region \(reg.name) is not")
             } else {

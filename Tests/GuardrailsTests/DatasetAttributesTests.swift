@@ -36,6 +36,9 @@ private func entity(_ attrs: String) throws -> Entity {
     ("{\"legal_hold\":\"yes\"}", "legal_hold"),
     ("{\"retention_triggers\":{\"end_of_trial\":\"soon\"}}", "end_of_trial"),
     ("{\"retention_triggers\":[]}", "retention_triggers"),
+    // An empty assessment would make anonymised data non-personal on nothing.
+    ("{\"data_state\":\"anonymised\",\"anonymisation_assessment\":\"\"}", "anonymisation_assessment"),
+    ("{\"data_state\":\"anonymised\",\"anonymisation_assessment\":\" \"}", "anonymisation_assessment"),
 ])
 func malformedAttributesAreDeniedNamingTheAttribute(_ attrs: String, _ name: String) throws {
     let e = try entity(attrs)

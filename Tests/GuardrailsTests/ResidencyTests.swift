@@ -106,6 +106,12 @@ func residencyFollowsTheEEAAdequacyAndSafeguardOrder(_ c: ResidencyCase) {
     guard case .allowed(.some) = ResidencyCheck.check(clinical, region: "kr-seoul", config: c, now: Fixtures.now) else {
         Issue.record("KR adequacy did not apply"); return
     }
+    // Without a data_class the data cannot be shown outside the excluded classes.
+    let unclassed = DatasetAttributes(id: "ds", residency: "DE", dataClass: nil)
+    guard case .denied(let den) = ResidencyCheck.check(unclassed, region: "kr-seoul", config: c, now: Fixtures.now) else {
+        Issue.record("data without a class passed an adequacy decision that excludes classes"); return
+    }
+    #expect(den.message.contains("excludes data classes (financial_credit) and dataset ds has no data_class"), "\(den.message)")
 }
 
 @Test func regionNamesCompareByUnicodeScalars() throws {
