@@ -17,14 +17,16 @@ extension GuardrailMethods {
     public static let nodeType = "Node"
 
     /// Whether some policy's action scope can match `place_on_node`: `==` it, a list holding
-    /// it, or a group the folder makes it a member of. An unscoped `action` does not count: a
-    /// folder turns per-node checks on by naming the action.
+    /// it or a group the folder makes it a member of (Cedar reads `action in [G]` as in any of
+    /// them, so a forbid written that way must turn the checks on too), or such a group. An
+    /// unscoped `action` does not count: a folder turns per-node checks on by naming the action.
     static func asksAboutNodes(_ snapshot: PolicySnapshot) -> Bool {
         for p in snapshot.policies.policies {
             switch p.action {
             case .any: continue
             case .eq(let a): if a == placeOnNodeAction { return true }
-            case .inSet(let s): if s.contains(placeOnNodeAction) { return true }
+            case .inSet(let s):
+                if s.contains(where: { $0 == placeOnNodeAction || snapshot.entities.isDescendant(placeOnNodeAction, of: $0) }) { return true }
             case .in(let g): if snapshot.entities.isDescendant(placeOnNodeAction, of: g) { return true }
             }
         }

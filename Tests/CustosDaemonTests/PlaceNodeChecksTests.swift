@@ -36,6 +36,28 @@ import Testing
                                         "maintenance-nodes-run-platform-jobs-only"].map { .string($0) }))
     }
 
+    /// Cedar reads `action in [Action::"scheduling"]` as in any of the list, groups included:
+    /// with `place_on_node` a member of that group, the per-node policies written that way
+    /// must still be asked, or the maintenance forbid would never run.
+    @Test(arguments: [#"action in [Action::"scheduling"]"#, #"action in Action::"scheduling""#, #"action in [Action::"other", Action::"scheduling"]"#])
+    func perNodePoliciesScopedToAGroupOfTheActionAreAsked(scope: String) throws {
+        let f = try GuardrailFixture { dir in
+            let path = dir + "/60-nodes.cedar"
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            try text.replacingOccurrences(of: #"action == Action::"place_on_node""#, with: scope)
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            let entities = dir + "/entities.json"
+            var list = try #require(try JSON.parse(Array(try String(contentsOfFile: entities, encoding: .utf8).utf8)).arrayValue)
+            list.append(try JSON.parse(#"{"uid":{"type":"Action","id":"place_on_node"},"attrs":{},"parents":[{"type":"Action","id":"scheduling"}]}"#))
+            list.append(try JSON.parse(#"{"uid":{"type":"Action","id":"scheduling"},"attrs":{},"parents":[]}"#))
+            list.append(try JSON.parse(#"{"uid":{"type":"Action","id":"other"},"attrs":{},"parents":[]}"#))
+            try JSON.array(list).serialized.write(toFile: entities, atomically: true, encoding: .utf8)
+        }
+        let r = try f.object("place", Self.place(Self.job(), Self.twoParisNodes))
+        #expect(r["allowed"] == .array([.string("par-1")]), "\(r)")
+        #expect(codes(r["rejected"]?.objectValue?["par-2"]) == ["placement.not_authorized"])
+    }
+
     @Test func aFolderWhosePoliciesNeverNameTheActionAsksNothingPerNode() throws {
         let f = try GuardrailFixture { try FileManager.default.removeItem(atPath: $0 + "/60-nodes.cedar") }
         let r = try f.object("place", Self.place(Self.job(), Self.twoParisNodes))
