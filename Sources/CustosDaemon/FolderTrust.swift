@@ -22,6 +22,12 @@ public struct FolderTrust: Sendable {
     /// defining them: a request that defined one would choose its parents, and so the
     /// ancestors of the folder's own principals.
     public let danglingParents: Set<EntityUID>
+    /// What `custos.json` leaves open that the folder itself describes, or names that nothing
+    /// in `entities.json` has: each list replaces its default, so a type left out (or misspelt,
+    /// `"Datset"`) opens the folder's own users, roles or data to request entities, or stops
+    /// misspelt dataset ids being denied. Shown by `custos check` (`--strict` fails on them)
+    /// and `policy.status`.
+    public let warnings: [String]
 
     public static let empty = FolderTrust(entities: .empty, settings: .default)
 
@@ -41,6 +47,25 @@ public struct FolderTrust: Sendable {
         authoritativeTypes = authoritative
         dataTypes = settings.dataTypes.map { Set($0.map(EntityType.init)) } ?? data
         danglingParents = dangling
+        var warnings: [String] = []
+        func sorted(_ s: Set<EntityType>) -> [String] { s.map(\.description).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+        if let listed = settings.authoritativeTypes.map({ Set($0.map(EntityType.init)) }) {
+            let open = present.subtracting(listed).filter { !$0.isAction }
+            if !open.isEmpty {
+                warnings.append("custos.json authoritative_types leaves out \(sorted(open).joined(separator: ", ")), which entities.json defines or names as a parent: a caller granted request entities may define such entities and attach them to the folder's; list \(open.count == 1 ? "it" : "them") unless that is meant")
+            }
+        }
+        if let listed = settings.dataTypes.map({ Set($0.map(EntityType.init)) }) {
+            let left = data.subtracting(listed)
+            if !left.isEmpty {
+                warnings.append("custos.json data_types leaves out \(sorted(left).joined(separator: ", ")), whose entities in entities.json carry data attributes: an id of \(left.count == 1 ? "that type" : "those types") the folder does not hold is no longer denied (data.unknown_dataset); list \(left.count == 1 ? "it" : "them")")
+            }
+            let unheld = listed.subtracting(present)
+            if !unheld.isEmpty {
+                warnings.append("custos.json data_types names \(sorted(unheld).joined(separator: ", ")), of which entities.json has no entity: a misspelt type name? Every id of \(unheld.count == 1 ? "it" : "them") is denied as unknown data")
+            }
+        }
+        self.warnings = warnings
     }
 
     /// Whether a request may define or attach to entities of type `t`.

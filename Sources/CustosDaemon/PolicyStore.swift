@@ -49,6 +49,9 @@ public final class PolicySnapshot: Sendable {
     /// What the load noticed without refusing the folder (`file:line:col: ...`): templates
     /// without a link, policies that can never apply. `custos check --strict` refuses them.
     public let warnings: [String]
+    /// The warnings of the policies themselves, without the folder trust's (which are worked
+    /// out again whenever the entities change).
+    private let loadWarnings: [String]
     /// The bundle these files came from, when the daemon serves a bundles folder: who wrote
     /// and approved it, and why (nil for a folder).
     public let bundle: ActiveBundle?
@@ -62,7 +65,6 @@ public final class PolicySnapshot: Sendable {
         self.schema = schema
         self.requestSchema = settings.validateRequests ? schema : nil
         self.templates = templates
-        self.warnings = warnings
         self.settings = settings
         self.disabledReason = disabledReason
         self.switchedOff = switchedOff
@@ -75,6 +77,8 @@ public final class PolicySnapshot: Sendable {
         self.guardrailIndex = guardrails.status.isActive ? GuardrailEntityIndex(entities) : .empty
         self.policyNames = policies.policies.map(FolderPolicies.name)
         self.trust = FolderTrust(entities: entities, settings: settings)
+        self.loadWarnings = warnings
+        self.warnings = warnings + trust.warnings
     }
 
     /// The same folder with `extra` entities added as if `entities.json` held them (the
@@ -86,7 +90,7 @@ public final class PolicySnapshot: Sendable {
         let combined = try EntityStore(entities.all + extra)
         return PolicySnapshot(policies: policies, entities: combined, revision: revision, loadedAt: loadedAt,
                        files: files, guardrails: guardrails, settings: settings, disabledReason: disabledReason,
-                       switchedOff: switchedOff, schema: schema, templates: templates, warnings: warnings,
+                       switchedOff: switchedOff, schema: schema, templates: templates, warnings: loadWarnings,
                        bundle: bundle)
     }
 

@@ -32,3 +32,31 @@ import Testing
         }
     }
 }
+
+/// `authoritative_types` and `data_types` replace their defaults: a type left out, or a
+/// misspelt one, opens what the folder describes. The load says so (as `custos check` shows,
+/// and `--strict` refuses), and an exact list says nothing.
+@Suite struct FolderTrustWarningsTests {
+    func warnings(_ custos: String?) throws -> [String] {
+        let f = try GuardrailFixture { dir in
+            if let custos { try custos.write(toFile: dir + "/custos.json", atomically: true, encoding: .utf8) }
+        }
+        return try #require(f.store.snapshot).warnings
+    }
+
+    @Test(arguments: [
+        (#"{"authoritative_types":["Device"]}"#, "authoritative_types leaves out Dataset, Role, Study, User"),
+        (#"{"authoritative_types":["User","Role","Study"]}"#, "authoritative_types leaves out Dataset,"),
+        (#"{"data_types":["Datset"]}"#, "data_types leaves out Dataset,"),
+        (#"{"data_types":["Datset","Dataset"]}"#, "data_types names Datset, of which entities.json has no entity"),
+    ])
+    func aListThatLeavesOutWhatTheFolderDescribesIsAWarning(custos: String, says: String) throws {
+        let w = try warnings(custos)
+        #expect(w.contains { $0.contains(says) }, "\(w)")
+    }
+
+    @Test func theDefaultsOrAnExactListWarnOfNothing() throws {
+        #expect(try warnings(nil).isEmpty)
+        #expect(try warnings(#"{"authoritative_types":["User","Role","Study","Dataset","Device"],"data_types":["Dataset"]}"#).isEmpty)
+    }
+}
