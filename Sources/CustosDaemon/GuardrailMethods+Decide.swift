@@ -101,9 +101,11 @@ public enum GuardrailDecision {
         case .invalid(let den)?: return GuardrailOutcome(denials: [den])
         case nil: return GuardrailOutcome()
         }
+        // Study membership is the folder's to say (docs/security.md): a principal the request
+        // itself defines is a member of no study, whatever `studies` it gives itself.
         let principalStudies: Set<String>?
         if !requestEntities.isEmpty, requestEntities.contains(where: { $0.uid == request.principal }) {
-            principalStudies = entities.entry(request.principal).flatMap { DatasetAttributes.principalStudies($0.entity) }
+            principalStudies = nil
         } else {
             principalStudies = index.studies(request.principal)
         }

@@ -104,6 +104,23 @@ import Testing
         #expect(r["reasons"] == .array([.string("ci-reads-reports")]))
     }
 
+    /// Study membership comes from the folder: a principal the request defines is a member of
+    /// no study, whatever `studies` it claims, so study data stays out of its reach even where
+    /// a policy permits it.
+    @Test func aRequestDefinedPrincipalIsAMemberOfNoStudyWhateverItClaims() throws {
+        let f = try GuardrailFixture(access: Self.grantEntities) { dir in
+            try #"@id("etl-reads-everything") permit(principal is Service, action == Action::"read_metadata", resource);"#
+                .write(toFile: dir + "/60-etl.cedar", atomically: true, encoding: .utf8)
+        }
+        let claims = #"[{"uid":{"type":"Service","id":"etl"},"attrs":{"studies":["ONC-301"]},"parents":[]}]"#
+        let r = try f.object("decide", Trust.request(#"{"type":"Service","id":"etl"}"#, "read_metadata", Trust.oncClinical,
+                                                    context: Trust.eu, entities: claims))
+        #expect(r["decision"]?.stringValue == "deny")
+        #expect(codes(r["guardrail_reasons"]).contains("isolation.study_missing") || codes(r["guardrail_reasons"]).contains("isolation.not_member"),
+                "\(r)")
+        #expect(r["reasons"] == .array([.string("etl-reads-everything")]), "Cedar alone would have allowed it")
+    }
+
     @Test func folderTrustDefaultsToTheTypesOfEntitiesJSONAndItsDataTypes() throws {
         let f = try GuardrailFixture()
         let trust = try #require(f.store.snapshot).trust
