@@ -78,7 +78,28 @@ public final class PolicySnapshot: Sendable {
         self.policyNames = policies.policies.map(FolderPolicies.name)
         self.trust = FolderTrust(entities: entities, settings: settings)
         self.loadWarnings = warnings
-        self.warnings = warnings + trust.warnings
+        self.warnings = warnings + trust.warnings + Self.actionsWarnings(guardrails.actions, policies: policies, entities: entities, schema: schema)
+    }
+
+    /// An id `guardrails/actions.json` lists that no policy scope, Action entity or schema
+    /// action names is most likely misspelt (`"purge_dat"`): the action meant is then not
+    /// listed and counts as a use, which a delete must never be taken for.
+    static func actionsWarnings(_ actions: ActionsConfig?, policies: PolicySet, entities: EntityStore, schema: Schema?) -> [String] {
+        guard let actions, !actions.listed.isEmpty else { return [] }
+        var named = Set<String>()
+        for p in policies.policies {
+            switch p.action {
+            case .any: break
+            case .eq(let a): named.insert(a.id.value)
+            case .inSet(let s): for a in s { named.insert(a.id.value) }
+            case .in(let g): named.insert(g.id.value)
+            }
+        }
+        for e in entities.all where e.uid.type.isAction { named.insert(e.uid.id.value) }
+        if let schema { for a in schema.actions.keys { named.insert(a.id.value) } }
+        let unnamed = actions.listed.filter { id in !named.contains { $0.scalarEquals(id) } }
+        guard !unnamed.isEmpty else { return [] }
+        return ["guardrails/actions.json lists \(unnamed.joined(separator: ", ")), which no policy, Action entity or schema names: a misspelt id? The action meant is then not listed and counts as a use of the data"]
     }
 
     /// The same folder with `extra` entities added as if `entities.json` held them (the

@@ -31,6 +31,8 @@ public enum ActionKind: String, Sendable, Hashable, CaseIterable {
 public struct ActionsConfig: Sendable {
     /// Action id -> kind, for the ids the file lists (plus the built-in deletes).
     var kinds: [String: ActionKind]
+    /// The ids the file lists, in its order (without the built-in deletes it does not list).
+    public private(set) var listed: [String] = []
 
     static let file = "guardrails/actions.json"
 
@@ -67,6 +69,8 @@ public struct ActionsConfig: Sendable {
                 kinds[id] = kind
             }
         }
-        return ActionsConfig(kinds: kinds)
+        var config = ActionsConfig(kinds: kinds)
+        config.listed = Array(listedUnder.keys).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return config
     }
 }

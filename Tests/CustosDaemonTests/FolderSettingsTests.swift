@@ -60,3 +60,16 @@ import Testing
         #expect(try warnings(#"{"authoritative_types":["User","Role","Study","Dataset","Device"],"data_types":["Dataset"]}"#).isEmpty)
     }
 }
+
+/// An id `guardrails/actions.json` lists that nothing in the folder names is most likely
+/// misspelt: the action meant then counts as a use, and a delete would skip the holds.
+@Test func anActionsJSONIdThatNothingNamesIsAWarning() throws {
+    let f = try GuardrailFixture { dir in
+        let path = dir + "/guardrails/actions.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try text.replacingOccurrences(of: #""delete": ["#, with: #""delete": ["purge_dat", "#).write(toFile: path, atomically: true, encoding: .utf8)
+    }
+    let w = try #require(f.store.snapshot).warnings
+    #expect(w.contains { $0.hasPrefix("guardrails/actions.json lists purge_dat, which no policy") }, "\(w)")
+    #expect(try #require(GuardrailFixture().store.snapshot).warnings.isEmpty, "the example folder names every id it lists")
+}
