@@ -173,6 +173,36 @@ func nodesStatus(_ d: TestDaemon) -> (count: Int64, revision: String)? {
         #expect(list.first { $0["name"] == .string("rogue-gpu-01") }?["region"] == .string("eu-central-1"))
     }
 
+    /// A node whose features give one key twice is ambiguous (which region?): it is left out,
+    /// naming it, and the other nodes are synced; before, its duplicate keys failed the whole
+    /// sync and every node kept its old region and labels.
+    @Test(arguments: [["region=eu-central-1", "gpu", "region=us-west-2"], ["region=eu-central-1", "gpu", "gpu=a100"]])
+    func slurmNodeSyncLeavesOutANodeWhoseFeaturesRepeatAKey(features: [String]) throws {
+        let sockDir = makeShortTempDir()
+        defer { try? FileManager.default.removeItem(atPath: sockDir) }
+        let d = try TestDaemon(copyExample: false, socket: sockDir + "/c.sock")
+        try fullPolicies(d)
+        try d.start()
+        var doc = try #require(try JSON.parse(Array(try String(contentsOfFile: schedulerFixtures + "slurm-scontrol-24.05.json", encoding: .utf8).utf8)).objectValue)
+        var nodes = try #require(doc["nodes"]?.arrayValue)
+        let i = try #require(nodes.firstIndex { $0["name"] == .string("fra-gpu-02") })
+        var node = try #require(nodes[i].objectValue)
+        for key in ["features", "active_features"] {
+            node.members.removeAll { $0.key == key }
+            node.append(key, .array(features.map { .string($0) }))
+        }
+        nodes[i] = .object(node)
+        doc.members.removeAll { $0.key == "nodes" }
+        doc.append("nodes", .array(nodes))
+        let file = sockDir + "/nodes.json"
+        try JSON.object(doc).serialized.write(toFile: file, atomically: true, encoding: .utf8)
+        let r = try runCustosCommand(["slurm-node-sync", file, "--socket", d.socket, "--once"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("node fra-gpu-02: its features give"), "\(r.err)")
+        let list = try #require(try d.call("nodes.list").get()["nodes"]?.arrayValue)
+        #expect(list.compactMap { $0["name"]?.stringValue } == ["fra-gpu-01", "pdx-gpu-01"])
+    }
+
     @Test func slurmNodeSyncTakesRegionAndLabelsFromFeaturesOfBothJSONShapesAndSyncsAgainAfterARestart() throws {
         let sockDir = makeShortTempDir()
         defer { try? FileManager.default.removeItem(atPath: sockDir) }

@@ -28,8 +28,11 @@ enum SlurmNodeSyncCommand {
         """)
 
     /// `{name, region?, labels}` for each node of a `scontrol show nodes --json` / `sinfo --json`
-    /// document.
-    static func nodes(_ doc: JSON, regionFeature: String) throws -> [JSON] {
+    /// document. A node whose features give one key twice (`region=eu-central-1,region=us-west-2`,
+    /// or `gpu` and `gpu=a100`) is left out, `skipped` saying why: which value counts is not for
+    /// the sync to pick, and a node the inventory lacks is refused by every placement
+    /// (`placement.unknown_node`), while the other nodes are synced as usual.
+    static func nodes(_ doc: JSON, regionFeature: String, skipped: (String) -> Void = { _ in }) throws -> [JSON] {
         if let errors = doc["errors"]?.arrayValue, !errors.isEmpty {
             let text = errors.map { $0["error"]?.stringValue ?? $0["description"]?.stringValue ?? $0.serialized }.joined(separator: "; ")
             throw UsageError(message: "the node list reports errors: \(text)")
@@ -52,16 +55,23 @@ enum SlurmNodeSyncCommand {
             }
             var labels = JSONObject()
             var region: String? = nil
+            var repeated: String? = nil
             for f in features {
                 let f = f.trimmingCharacters(in: .whitespaces)
                 guard !f.isEmpty else { continue }
+                let (k, v): (String, String)
                 if let eq = f.firstIndex(of: "=") {
-                    let k = String(f[..<eq]), v = String(f[f.index(after: eq)...])
-                    if k == regionFeature { region = v }
-                    labels.append(k, .string(v))
+                    (k, v) = (String(f[..<eq]), String(f[f.index(after: eq)...]))
                 } else {
-                    labels.append(f, .string("true"))
+                    (k, v) = (f, "true")
                 }
+                if labels[k] != nil { repeated = k; break }
+                if k.utf8.elementsEqual(regionFeature.utf8) { region = v }
+                labels.append(k, .string(v))
+            }
+            if let repeated {
+                skipped("node \(name): its features give \(repeated) more than once; left out of the inventory until they give it once")
+                continue
             }
             var node = JSONObject([JSONObject.Member(key: "name", value: .string(name))])
             if let region { node.append("region", .string(region)) }
@@ -83,7 +93,7 @@ enum SlurmNodeSyncCommand {
         var failed = false
         let apply = { (doc: JSON) in
             do {
-                let nodes = try nodes(doc, regionFeature: regionFeature)
+                let nodes = try nodes(doc, regionFeature: regionFeature, skipped: log)
                 let before = session.desired
                 session.setAll(nodes)
                 if session.synced == nil || before != session.desired { session.syncAll(reason: "the node list changed") }
